@@ -1,0 +1,36 @@
+# Runyard: `make up` to run it here, `make test` to test it.
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+
+.PHONY: up down test test-unit lint images bench status logs
+
+up:  ## install what is missing, build images, start API, workers, beat and Flower
+	@bash scripts/up.sh
+
+down:  ## stop Runyard's processes
+	@bash scripts/down.sh
+
+test:  ## install and start dependencies, then run the whole suite on real services
+	@bash scripts/bootstrap.sh
+	@$(PY) -m pytest $(PYTEST_ARGS)
+
+test-unit:  ## only the tests that need no services
+	@$(PY) -m pytest tests/unit $(PYTEST_ARGS)
+
+lint:  ## ruff and mypy (strict)
+	@$(VENV)/bin/ruff check .
+	@$(VENV)/bin/ruff format --check .
+	@$(VENV)/bin/mypy core api workers
+
+images:  ## (re)build the sandbox images
+	@bash sandbox_images/build.sh
+
+bench:  ## latency of print(1) with wait=true against raw docker exec
+	@$(PY) bench/latency.py
+
+status:  ## readiness of a running installation
+	@$(VENV)/bin/runyardctl check
+
+logs:
+	@tail -n 50 -f .runyard/logs/*.log

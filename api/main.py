@@ -1,0 +1,82 @@
+"""The FastAPI application: wiring only. Routes live with their adapters."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import redis.asyncio as aioredis
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from api import health
+from api.judge0 import info as judge0_info
+from api.judge0 import submissions as judge0_submissions
+from api.limits import BodySizeLimit
+from api.state import AppState
+from api.v1 import routes as v1_routes
+from core import __version__, logs
+from core.db import async_session_factory, dispose_async_engines
+from core.notify import CompletionHub
+from core.services.auth import KeyCache
+from core.services.languages import Catalog
+from core.settings import Settings, get_settings
+
+log = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        client = aioredis.from_url(settings.redis.url, socket_timeout=settings.redis.socket_timeout_s)
+        hub = CompletionHub(settings.redis.url)
+        hub.start()
+        app.state.runyard = AppState(
+            settings=settings,
+            sessions=async_session_factory(settings),
+            redis=client,
+            hub=hub,
+            catalog=Catalog(),
+            keys=KeyCache(settings.api.auth_cache_s),
+        )
+        try:
+            yield
+        finally:
+            await hub.stop()
+            await client.aclose()
+            await dispose_async_engines()
+
+    app = FastAPI(
+        title="Runyard",
+        version=__version__,
+        summary="A self-hosted execution cluster for AI agents and code judges",
+        lifespan=lifespan,
+    )
+    app.add_middleware(BodySizeLimit, max_bytes=settings.api.max_body_bytes)
+    app.include_router(health.router)
+    app.include_router(v1_routes.router)
+    app.include_router(judge0_info.router)
+    app.include_router(judge0_submissions.router)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        # Only paths and methods no route knows reach here; routes render their own errors.
+        return JSONResponse({"error": str(exc.detail)}, status_code=exc.status_code, headers=exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        return JSONResponse({"error": "invalid request", "detail": exc.errors()}, status_code=422)
+
+    return app
+
+
+def app_factory() -> FastAPI:
+    """Entry point for `uvicorn --factory api.main:app_factory`."""
+    settings = get_settings()
+    logs.configure(settings.log_level, settings.log_json)
+    return create_app(settings)

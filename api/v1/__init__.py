@@ -1,0 +1,1 @@
+"""The native API: clean units (milliseconds, bytes) and status names."""

@@ -1,0 +1,32 @@
+"""Every queue name, task name, Redis key prefix and container label in one place."""
+
+from typing import Final
+
+# Celery queues
+QUEUE_RUNS: Final = "runyard.runs"
+QUEUE_CALLBACKS: Final = "runyard.callbacks"
+QUEUE_MAINTENANCE: Final = "runyard.maintenance"
+
+# Celery task names (producers send by name and never import the worker code)
+TASK_EXECUTE_RUN: Final = "runyard.execute_run"
+TASK_DELIVER_CALLBACK: Final = "runyard.deliver_callback"
+TASK_SWEEP: Final = "runyard.sweep"
+
+# Redis keys
+KEY_PREFIX: Final = "runyard:"
+CHANNEL_JOB_DONE: Final = KEY_PREFIX + "done:"  # + job id; a message when a job reaches a terminal state
+KEY_WORKER_HEARTBEAT: Final = KEY_PREFIX + "worker:"  # + worker name; JSON, with a TTL
+KEY_RATE: Final = KEY_PREFIX + "rate:"  # + tenant id + ":" + minute
+
+# Docker labels on everything a worker creates
+LABEL_MANAGED: Final = "org.runyard.managed"
+LABEL_WORKER: Final = "org.runyard.worker"
+LABEL_JOB: Final = "org.runyard.job"
+LABEL_KIND: Final = "org.runyard.kind"
+
+# Where the in-container agent and the image's language catalog live
+AGENT_PATH: Final = "/opt/runyard/agent.py"
+CATALOG_PATH: Final = "/opt/runyard/languages.json"
+
+# The Judge0 release whose API and language ids we mirror
+JUDGE0_VERSION: Final = "1.13.1"

@@ -1,0 +1,67 @@
+"""Engines and session factories, built lazily from settings and kept per URL."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from sqlalchemy import Engine, create_engine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from core.settings import Settings
+
+_sync_engines: dict[str, Engine] = {}
+_async_engines: dict[str, AsyncEngine] = {}
+
+
+def _options(settings: Settings) -> dict[str, object]:
+    db = settings.database
+    return {
+        "pool_size": db.pool_size,
+        "pool_pre_ping": True,
+        "connect_args": {"connect_timeout": int(db.connect_timeout_s)},
+    }
+
+
+def sync_engine(settings: Settings) -> Engine:
+    url = settings.database.url
+    if url not in _sync_engines:
+        _sync_engines[url] = create_engine(url, **_options(settings))  # type: ignore[arg-type]
+    return _sync_engines[url]
+
+
+def async_engine(settings: Settings) -> AsyncEngine:
+    url = settings.database.url
+    if url not in _async_engines:
+        _async_engines[url] = create_async_engine(url, **_options(settings))  # type: ignore[arg-type]
+    return _async_engines[url]
+
+
+def session_factory(settings: Settings) -> sessionmaker[Session]:
+    return sessionmaker(sync_engine(settings), expire_on_commit=False)
+
+
+def async_session_factory(settings: Settings) -> async_sessionmaker[AsyncSession]:
+    return async_sessionmaker(async_engine(settings), expire_on_commit=False)
+
+
+@contextmanager
+def transaction(settings: Settings) -> Iterator[Session]:
+    """A session in one transaction: committed on success, rolled back on error."""
+    with session_factory(settings).begin() as session:
+        yield session
+
+
+def dispose_engines() -> None:
+    """Forget pooled connections after a fork without closing the parent's sockets."""
+    for engine in _sync_engines.values():
+        engine.dispose(close=False)
+    _sync_engines.clear()
+    _async_engines.clear()
+
+
+async def dispose_async_engines() -> None:
+    for engine in _async_engines.values():
+        await engine.dispose()
+    _async_engines.clear()

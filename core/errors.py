@@ -1,0 +1,74 @@
+"""Domain errors raised by the core; each adapter renders them in its own protocol.
+
+RunyardError
+├── AuthenticationFailed      no key, or a key that is unknown or revoked
+├── PermissionDenied          a valid key that may not do this
+├── NotFound                  no such object for this tenant (other tenants' objects included)
+├── InvalidInput              one or more fields break a rule (carries FieldError items)
+├── Conflict                  the object's state forbids the operation
+├── RateLimited               the tenant's request budget is spent (carries retry_after)
+└── Unavailable               a dependency is down or the queue is full (carries retry_after)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class FieldError:
+    """One broken rule. `field` uses the core's names; adapters map them to their own."""
+
+    field: str
+    rule: str
+    message: str
+    limit: float | None = None
+
+
+class RunyardError(Exception):
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class AuthenticationFailed(RunyardError):
+    pass
+
+
+class PermissionDenied(RunyardError):
+    pass
+
+
+class NotFound(RunyardError):
+    def __init__(self, what: str, ident: str) -> None:
+        super().__init__(f"{what} {ident} not found")
+        self.what = what
+        self.ident = ident
+
+
+class InvalidInput(RunyardError):
+    def __init__(self, errors: list[FieldError]) -> None:
+        super().__init__("; ".join(f"{e.field}: {e.message}" for e in errors))
+        self.errors = errors
+
+    @classmethod
+    def one(cls, field_name: str, rule: str, message: str, limit: float | None = None) -> InvalidInput:
+        return cls([FieldError(field_name, rule, message, limit)])
+
+
+class Conflict(RunyardError):
+    def __init__(self, message: str, state: str | None = None) -> None:
+        super().__init__(message)
+        self.state = state
+
+
+class RateLimited(RunyardError):
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class Unavailable(RunyardError):
+    def __init__(self, message: str, retry_after: int = 5) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after

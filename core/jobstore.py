@@ -1,0 +1,212 @@
+"""The job state machine as workers drive it: claim, complete, release, and sweep.
+
+Every transition is a compare-and-set on the job row, so a redelivered or
+duplicated message that finds its job already claimed or finished does nothing,
+and only the attempt that holds the claim can store a result.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import and_, case, func, or_, select, update
+from sqlalchemy.orm import Session
+
+from core.models import CallbackState, Job, JobState, Run, Tenant
+from core.records import run_record
+from core.schemas import RunOutcome, RunRecord
+from core.settings import Settings
+from core.statuses import RunStatus
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Claim:
+    job_id: uuid.UUID
+    attempt_id: uuid.UUID
+    attempt: int
+    record: RunRecord
+
+
+def lease_seconds(run: Run, settings: Settings) -> float:
+    """How long a worker may hold a run before the sweep assumes it died (compilation included)."""
+    compile_s = settings.limits.max_wall_time_limit_s
+    runs_s = run.wall_time_limit_ms / 1000 * run.number_of_runs
+    return compile_s + runs_s + 2 * settings.worker.exec_margin_s + settings.queue.lease_margin_s
+
+
+@dataclass(frozen=True)
+class Exhausted:
+    """The run was out of attempts and is now failed; its waiters and callback must hear of it."""
+
+    job_id: uuid.UUID
+
+
+def claim_run(session: Session, job_id: uuid.UUID, worker: str, settings: Settings) -> Claim | Exhausted | None:
+    """Take a queued run (or one whose holder's lease ran out). None if someone else has it or it is done."""
+    row = session.execute(
+        select(Job, Run).join(Run, Run.job_id == Job.id).where(Job.id == job_id).with_for_update(of=Job)
+    ).first()
+    if row is None:
+        log.info("job no longer exists; dropping message", extra={"job_id": str(job_id)})
+        return None
+    job, run = row
+    now = session.execute(select(func.now())).scalar_one()
+    expired = job.state == JobState.RUNNING and job.lease_expires_at is not None and job.lease_expires_at < now
+    if job.state != JobState.QUEUED and not expired:
+        log.info("job already %s; dropping duplicate message", job.state, extra={"job_id": str(job_id)})
+        return None
+    if job.attempts >= settings.queue.max_attempts:
+        _finish_failed(job, run, f"gave up after {job.attempts} attempts")
+        log.warning("job failed: out of attempts", extra={"job_id": str(job_id), "attempts": job.attempts})
+        return Exhausted(job.id)
+    job.state = JobState.RUNNING.value
+    job.attempts += 1
+    job.attempt_id = uuid.uuid4()
+    job.worker = worker
+    job.started_at = now
+    job.lease_expires_at = now + timedelta(seconds=lease_seconds(run, settings))
+    session.flush()
+    return Claim(job.id, job.attempt_id, job.attempts, run_record(job, run))
+
+
+def _finish_failed(job: Job, run: Run, error: str) -> None:
+    job.state = JobState.FAILED.value
+    job.error = error
+    job.finished_at = func.now()
+    job.lease_expires_at = None
+    job.callback_state = CallbackState.PENDING.value if job.callback_url else None
+    run.verdict = RunStatus.INTERNAL_ERROR.value
+    run.message = error
+
+
+def complete_run(session: Session, claim: Claim, outcome: RunOutcome) -> bool:
+    """Store the outcome if this attempt still holds the claim; False means another attempt won."""
+    state = JobState.FAILED if outcome.status is RunStatus.INTERNAL_ERROR else JobState.SUCCEEDED
+    result = session.execute(
+        update(Job)
+        .where(Job.id == claim.job_id, Job.state == JobState.RUNNING, Job.attempt_id == claim.attempt_id)
+        .values(
+            state=state.value,
+            finished_at=func.now(),
+            lease_expires_at=None,
+            error=outcome.message if state is JobState.FAILED else None,
+            callback_state=case((Job.callback_url.is_not(None), CallbackState.PENDING.value), else_=None),
+        )
+    )
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        return False
+    session.execute(
+        update(Run)
+        .where(Run.job_id == claim.job_id)
+        .values(
+            verdict=outcome.status.value,
+            stdout=outcome.stdout,
+            stderr=outcome.stderr,
+            compile_output=outcome.compile_output,
+            stdout_truncated=outcome.stdout_truncated,
+            stderr_truncated=outcome.stderr_truncated,
+            exit_code=outcome.exit_code,
+            exit_signal=outcome.exit_signal,
+            message=outcome.message,
+            time_ms=outcome.time_ms,
+            wall_time_ms=outcome.wall_time_ms,
+            memory_kb=outcome.memory_kb,
+        )
+    )
+    return True
+
+
+def release(session: Session, claim: Claim, error: str) -> bool:
+    """Give a claimed run back to the queue after an infrastructure failure."""
+    result = session.execute(
+        update(Job)
+        .where(Job.id == claim.job_id, Job.state == JobState.RUNNING, Job.attempt_id == claim.attempt_id)
+        .values(
+            state=JobState.QUEUED.value, attempt_id=None, lease_expires_at=None, error=error, enqueued_at=func.now()
+        )
+    )
+    return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+
+
+@dataclass(frozen=True)
+class SweepResult:
+    requeue: list[uuid.UUID]
+    failed: list[uuid.UUID]
+    callbacks: list[uuid.UUID]
+
+
+def sweep(session: Session, settings: Settings) -> SweepResult:
+    """Find work that Redis lost or a dead worker held, and mark it to be sent again."""
+    q = settings.queue
+    now = session.execute(select(func.now())).scalar_one()
+    failed: list[uuid.UUID] = []
+    requeue: list[uuid.UUID] = []
+
+    stale_running = session.execute(
+        select(Job, Run)
+        .join(Run, Run.job_id == Job.id)
+        .where(Job.state == JobState.RUNNING, Job.lease_expires_at < now)
+        .with_for_update(of=Job, skip_locked=True)
+    ).all()
+    for job, run in stale_running:
+        if job.attempts >= q.max_attempts:
+            _finish_failed(job, run, f"worker lost the run {job.attempts} times")
+            failed.append(job.id)
+        else:
+            job.state = JobState.QUEUED.value
+            job.attempt_id = None
+            job.lease_expires_at = None
+            job.error = f"worker {job.worker} stopped answering; requeued"
+            job.enqueued_at = now
+            requeue.append(job.id)
+
+    lost = session.execute(
+        update(Job)
+        .where(
+            Job.state == JobState.QUEUED,
+            or_(
+                and_(Job.enqueued_at.is_(None), Job.created_at < now - timedelta(seconds=q.enqueue_retry_after_s)),
+                Job.enqueued_at < now - timedelta(seconds=q.requeue_after_s),
+            ),
+        )
+        .values(enqueued_at=now)
+        .returning(Job.id)
+    ).scalars()
+    requeue.extend(lost)
+
+    callbacks = list(
+        session.execute(
+            update(Job)
+            .where(
+                Job.callback_state == CallbackState.PENDING,
+                Job.updated_at < now - timedelta(seconds=q.requeue_after_s + settings.callbacks.backoff_max_s),
+            )
+            .values(updated_at=now)
+            .returning(Job.id)
+        ).scalars()
+    )
+    if requeue or failed or callbacks:
+        log.info("sweep", extra={"requeued": len(requeue), "failed": len(failed), "callbacks": len(callbacks)})
+    return SweepResult(requeue, failed, callbacks)
+
+
+def tenant_secret(session: Session, tenant_id: uuid.UUID) -> str:
+    return session.execute(select(Tenant.callback_secret).where(Tenant.id == tenant_id)).scalar_one()
+
+
+def load_run(session: Session, job_id: uuid.UUID) -> RunRecord | None:
+    row = session.execute(select(Job, Run).join(Run, Run.job_id == Job.id).where(Job.id == job_id)).first()
+    return None if row is None else run_record(row[0], row[1])
+
+
+def record_callback(session: Session, job_id: uuid.UUID, state: CallbackState, error: str | None) -> None:
+    session.execute(
+        update(Job)
+        .where(Job.id == job_id)
+        .values(callback_state=state.value, callback_attempts=Job.callback_attempts + 1, callback_last_error=error)
+    )

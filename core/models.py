@@ -1,0 +1,176 @@
+"""The ORM model: tenants and their keys, languages, jobs, and the runs they carry.
+
+A job is the unit that moves through the queue (one state machine for every
+kind); a run is the payload and result of a job of kind "run".
+"""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from datetime import datetime
+
+from sqlalchemy import (
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    func,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class JobState(enum.StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"  # executed; the payload holds the outcome (a run's verdict, say)
+    FAILED = "failed"  # could not be executed (infrastructure), after every retry
+    CANCELLED = "cancelled"
+
+    @property
+    def terminal(self) -> bool:
+        return self in (JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED)
+
+
+class CallbackState(enum.StrEnum):
+    PENDING = "pending"
+    DELIVERED = "delivered"
+    FAILED = "failed"
+
+
+class Tenant(Base):
+    __tablename__ = "tenants"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    # Signs callback bodies (HMAC-SHA256); shown to the tenant, never derived from a key.
+    callback_secret: Mapped[str] = mapped_column(String(100))
+    requests_per_minute: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class ApiKey(Base):
+    __tablename__ = "api_keys"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    # SHA-256 of the whole key: keys are 256-bit random, so a fast hash is enough.
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(String(16), index=True)
+    name: Mapped[str] = mapped_column(String(200), default="")
+    is_admin: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    tenant: Mapped[Tenant] = relationship(lazy="joined")
+
+
+class Language(Base):
+    """A language some worker's image provides; workers publish their catalogs here."""
+
+    __tablename__ = "languages"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    name: Mapped[str] = mapped_column(String(200))
+    aliases: Mapped[list[str]] = mapped_column(JSONB, default=list)
+    image: Mapped[str] = mapped_column(String(300))
+    source_file: Mapped[str | None] = mapped_column(String(200))
+    compile_cmd: Mapped[list[str] | None] = mapped_column(JSONB)
+    run_cmd: Mapped[list[str] | None] = mapped_column(JSONB)
+    is_project: Mapped[bool] = mapped_column(Boolean, default=False)
+    executable: Mapped[bool] = mapped_column(Boolean, default=False)
+    is_archived: Mapped[bool] = mapped_column(Boolean, default=False)
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
+    )
+
+
+class Job(Base):
+    __tablename__ = "jobs"
+    __table_args__ = (
+        Index("ix_jobs_tenant_created", "tenant_id", text("created_at DESC"), "id"),
+        Index("ix_jobs_queued", "enqueued_at", postgresql_where=text("state = 'queued'")),
+        Index("ix_jobs_running_lease", "lease_expires_at", postgresql_where=text("state = 'running'")),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(40))
+    queue: Mapped[str] = mapped_column(String(100))
+    # Which API created it: callbacks answer in the same protocol.
+    protocol: Mapped[str] = mapped_column(String(20), default="v1")
+    state: Mapped[str] = mapped_column(String(20), default=JobState.QUEUED.value)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    attempt_id: Mapped[uuid.UUID | None] = mapped_column()
+    worker: Mapped[str | None] = mapped_column(String(200))
+    lease_expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    enqueued_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
+    )
+
+    callback_url: Mapped[str | None] = mapped_column(Text)
+    callback_state: Mapped[str | None] = mapped_column(String(20))
+    callback_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    callback_last_error: Mapped[str | None] = mapped_column(Text)
+
+    run: Mapped[Run | None] = relationship(back_populates="job", uselist=False, cascade="all, delete-orphan")
+
+
+class Run(Base):
+    __tablename__ = "runs"
+
+    job_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True)
+    language_id: Mapped[int] = mapped_column(Integer)
+
+    # What to run
+    source_code: Mapped[bytes | None] = mapped_column(LargeBinary)
+    additional_files: Mapped[bytes | None] = mapped_column(LargeBinary)
+    stdin: Mapped[bytes] = mapped_column(LargeBinary, default=b"")
+    expected_output: Mapped[bytes | None] = mapped_column(LargeBinary)
+    compiler_options: Mapped[str | None] = mapped_column(Text)
+    command_line_arguments: Mapped[str | None] = mapped_column(Text)
+    redirect_stderr_to_stdout: Mapped[bool] = mapped_column(Boolean, default=False)
+    enable_network: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    # Limits, in the core's units
+    cpu_time_limit_ms: Mapped[int] = mapped_column(Integer)
+    cpu_extra_time_ms: Mapped[int] = mapped_column(Integer)
+    wall_time_limit_ms: Mapped[int] = mapped_column(Integer)
+    memory_limit_kb: Mapped[int] = mapped_column(Integer)
+    stack_limit_kb: Mapped[int] = mapped_column(Integer)
+    max_processes: Mapped[int] = mapped_column(Integer)
+    max_file_size_kb: Mapped[int] = mapped_column(Integer)
+    output_limit_bytes: Mapped[int] = mapped_column(Integer)
+    number_of_runs: Mapped[int] = mapped_column(Integer, default=1)
+
+    # Outcome (set once, by the attempt that completes the job)
+    verdict: Mapped[str | None] = mapped_column(String(40))
+    stdout: Mapped[bytes | None] = mapped_column(LargeBinary)
+    stderr: Mapped[bytes | None] = mapped_column(LargeBinary)
+    compile_output: Mapped[bytes | None] = mapped_column(LargeBinary)
+    stdout_truncated: Mapped[bool] = mapped_column(Boolean, default=False)
+    stderr_truncated: Mapped[bool] = mapped_column(Boolean, default=False)
+    exit_code: Mapped[int | None] = mapped_column(Integer)
+    exit_signal: Mapped[int | None] = mapped_column(Integer)
+    message: Mapped[str | None] = mapped_column(Text)
+    time_ms: Mapped[float | None] = mapped_column(Float)
+    wall_time_ms: Mapped[float | None] = mapped_column(Float)
+    memory_kb: Mapped[int | None] = mapped_column(Integer)
+
+    job: Mapped[Job] = relationship(back_populates="run", lazy="joined")

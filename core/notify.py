@@ -1,0 +1,96 @@
+"""Completion notices over Redis pub/sub, so wait=true answers the moment a job ends.
+
+Workers publish after their commit. Each API process holds one pattern
+subscription and wakes the requests waiting on that job. A lost notice only
+costs a waiter its timeout: the database stays the truth.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from collections import defaultdict
+from collections.abc import AsyncIterator
+
+import redis
+import redis.asyncio as aioredis
+
+from core import constants as c
+
+log = logging.getLogger(__name__)
+
+
+def publish_done(client: redis.Redis, job_id: uuid.UUID, state: str) -> None:
+    try:
+        client.publish(c.CHANNEL_JOB_DONE + str(job_id), state)
+    except redis.RedisError as exc:
+        log.warning("completion notice not sent", extra={"job_id": str(job_id), "error": repr(exc)})
+
+
+class CompletionHub:
+    """One subscription per process; any number of waiters."""
+
+    def __init__(self, url: str) -> None:
+        self._url = url
+        self._waiters: dict[str, set[asyncio.Future[str]]] = defaultdict(set)
+        self._task: asyncio.Task[None] | None = None
+        self.connected = asyncio.Event()
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._listen(), name="completion-hub")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    @contextlib.asynccontextmanager
+    async def waiter(self, job_id: uuid.UUID) -> AsyncIterator[asyncio.Future[str]]:
+        """Register before checking the database, so a completion in between is not missed."""
+        key = str(job_id)
+        fut: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        self._waiters[key].add(fut)
+        try:
+            yield fut
+        finally:
+            waiters = self._waiters.get(key)
+            if waiters is not None:
+                waiters.discard(fut)
+                if not waiters:
+                    del self._waiters[key]
+
+    async def _listen(self) -> None:
+        delay = 0.1
+        while True:
+            client = aioredis.from_url(self._url)
+            pubsub = client.pubsub()
+            try:
+                await pubsub.psubscribe(c.CHANNEL_JOB_DONE + "*")
+                self.connected.set()
+                delay = 0.1
+                async for message in pubsub.listen():
+                    if message.get("type") != "pmessage":
+                        continue
+                    channel = message["channel"].decode()
+                    self._wake(channel.removeprefix(c.CHANNEL_JOB_DONE), message["data"].decode())
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                self.connected.clear()
+                log.warning("completion subscription lost; reconnecting", extra={"error": repr(exc)})
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+            finally:
+                with contextlib.suppress(Exception):
+                    await pubsub.aclose()
+                    await client.aclose()
+
+    def _wake(self, job_id: str, state: str) -> None:
+        for fut in self._waiters.pop(job_id, set()):
+            if not fut.done():
+                fut.set_result(state)

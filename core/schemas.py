@@ -1,0 +1,141 @@
+"""Job schemas shared by adapters and workers: what a run asks for, and what it became."""
+
+from __future__ import annotations
+
+import base64
+import uuid
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from core.statuses import RunStatus
+
+
+class LimitsRequest(BaseModel):
+    """Limits as a client asked for them, in the core's units; None means the default."""
+
+    cpu_time_ms: int | None = None
+    cpu_extra_time_ms: int | None = None
+    wall_time_ms: int | None = None
+    memory_kb: int | None = None
+    stack_kb: int | None = None
+    max_processes: int | None = None
+    max_file_size_kb: int | None = None
+    output_bytes: int | None = None
+    number_of_runs: int | None = None
+
+
+class RunLimits(BaseModel):
+    """Limits after defaults were applied and maxima checked."""
+
+    model_config = ConfigDict(frozen=True)
+
+    cpu_time_ms: int
+    cpu_extra_time_ms: int
+    wall_time_ms: int
+    memory_kb: int
+    stack_kb: int
+    max_processes: int
+    max_file_size_kb: int
+    output_bytes: int
+    number_of_runs: int
+
+
+class RunRequest(BaseModel):
+    """The one internal shape every adapter turns a run request into."""
+
+    language_id: int
+    source: bytes | None = None
+    archive: bytes | None = None
+    stdin: bytes = b""
+    expected_output: bytes | None = None
+    compiler_options: str | None = None
+    command_line_arguments: str | None = None
+    redirect_stderr_to_stdout: bool = False
+    enable_network: bool = False
+    enable_per_process_time_limit: bool = False
+    enable_per_process_memory_limit: bool = False
+    callback_url: str | None = None
+    limits: LimitsRequest = Field(default_factory=LimitsRequest)
+
+
+class LanguageInfo(BaseModel):
+    id: int
+    name: str
+    aliases: list[str] = []
+    is_archived: bool = False
+    source_file: str | None = None
+    compile_cmd: list[str] | None = None
+    run_cmd: list[str] | None = None
+    is_project: bool = False
+    executable: bool = False
+    image: str
+
+
+class CallbackInfo(BaseModel):
+    url: str
+    state: str | None
+    attempts: int
+    last_error: str | None
+
+
+class RunRecord(BaseModel):
+    """A run with its job, read from the database: the source every view is rendered from."""
+
+    id: uuid.UUID
+    tenant_id: uuid.UUID
+    protocol: str
+    status: RunStatus
+    language_id: int
+    created_at: datetime
+    enqueued_at: datetime | None
+    started_at: datetime | None
+    finished_at: datetime | None
+    updated_at: datetime
+    attempts: int
+    worker: str | None
+    error: str | None
+
+    source_code: bytes | None
+    additional_files: bytes | None
+    stdin: bytes
+    expected_output: bytes | None
+    compiler_options: str | None
+    command_line_arguments: str | None
+    redirect_stderr_to_stdout: bool
+    enable_network: bool
+    limits: RunLimits
+    callback: CallbackInfo | None
+
+    stdout: bytes | None
+    stderr: bytes | None
+    compile_output: bytes | None
+    stdout_truncated: bool
+    stderr_truncated: bool
+    exit_code: int | None
+    exit_signal: int | None
+    message: str | None
+    time_ms: float | None
+    wall_time_ms: float | None
+    memory_kb: int | None
+
+
+def b64(data: bytes | None) -> str | None:
+    return None if data is None else base64.b64encode(data).decode("ascii")
+
+
+class RunOutcome(BaseModel):
+    """What a worker stores when it completes a run."""
+
+    status: RunStatus
+    stdout: bytes | None = None
+    stderr: bytes | None = None
+    compile_output: bytes | None = None
+    stdout_truncated: bool = False
+    stderr_truncated: bool = False
+    exit_code: int | None = None
+    exit_signal: int | None = None
+    message: str | None = None
+    time_ms: float | None = None
+    wall_time_ms: float | None = None
+    memory_kb: int | None = None

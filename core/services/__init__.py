@@ -1,0 +1,1 @@
+"""Services: the functions adapters call. Each takes its session and settings explicitly."""

@@ -1,0 +1,345 @@
+"""Runs: validate, persist, enqueue, read, list, delete, and wait for completion."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import io
+import shlex
+import uuid
+import zipfile
+from dataclasses import dataclass
+from datetime import datetime
+
+import anyio
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from core import constants as c
+from core import limits as limit_rules
+from core import queue
+from core.errors import Conflict, FieldError, InvalidInput, NotFound, Unavailable
+from core.models import Job, JobState, Run
+from core.notify import CompletionHub
+from core.records import run_record
+from core.schemas import LanguageInfo, RunLimits, RunRecord, RunRequest
+from core.services.auth import Principal
+from core.services.languages import Catalog
+from core.settings import Settings
+from core.statuses import RunStatus
+from core.urlguard import Policy, UnsafeURL
+
+KIND_RUN = "run"
+
+
+@dataclass(frozen=True)
+class PreparedRun:
+    request: RunRequest
+    language: LanguageInfo
+    limits: RunLimits
+
+
+# ------------------------------------------------------------------ validation
+
+
+def _check_archive(data: bytes, settings: Settings) -> FieldError | None:
+    limits = settings.limits
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as zf:
+            infos = zf.infolist()
+    except (zipfile.BadZipFile, ValueError, OSError) as exc:
+        return FieldError("archive", "zip", f"is not a valid zip archive ({exc})")
+    if len(infos) > limits.max_archive_entries:
+        return FieldError("archive", "entries", f"has {len(infos)} entries; at most {limits.max_archive_entries}")
+    total = sum(info.file_size for info in infos)
+    if total > limits.max_extract_size_kb * 1024:
+        return FieldError(
+            "archive", "extract_size", f"expands to {total} bytes; at most {limits.max_extract_size_kb * 1024}"
+        )
+    for info in infos:
+        name = info.filename.replace("\\", "/")
+        if name.startswith("/") or ".." in name.split("/"):
+            return FieldError("archive", "path", f"entry {info.filename!r} would land outside the working directory")
+    return None
+
+
+def _check_words(field: str, text: str | None, settings: Settings) -> FieldError | None:
+    if not text:
+        return None
+    if len(text) > settings.limits.max_options_length:
+        return FieldError(
+            field,
+            "max_length",
+            f"is too long (maximum is {settings.limits.max_options_length} characters)",
+            settings.limits.max_options_length,
+        )
+    try:
+        shlex.split(text)
+    except ValueError as exc:
+        return FieldError(field, "shell_words", f"cannot be split into arguments ({exc})")
+    return None
+
+
+def _check_size(field: str, data: bytes | None, maximum: int) -> FieldError | None:
+    if data is not None and len(data) > maximum:
+        return FieldError(field, "max_bytes", f"is {len(data)} bytes; at most {maximum}", maximum)
+    return None
+
+
+async def _check_callback(url: str, settings: Settings) -> FieldError | None:
+    policy = Policy(settings.callbacks.allow_hosts)
+    try:
+        with anyio.fail_after(settings.callbacks.resolve_timeout_s):
+            await anyio.to_thread.run_sync(policy.check, url)
+    except UnsafeURL as exc:
+        return FieldError("callback_url", "safe_url", str(exc))
+    except TimeoutError:
+        return FieldError("callback_url", "safe_url", "host did not resolve in time")
+    return None
+
+
+async def prepare_run(session: AsyncSession, request: RunRequest, settings: Settings, catalog: Catalog) -> PreparedRun:
+    """Check one request against every rule; raise InvalidInput listing all that fail."""
+    errors: list[FieldError] = []
+    language: LanguageInfo | None = None
+    try:
+        language = await catalog.resolve(session, request.language_id)
+    except InvalidInput as exc:
+        errors.extend(exc.errors)
+    if language is not None:
+        if language.is_project:
+            if request.source:
+                errors.append(FieldError("source", "forbidden", "must be blank for a multi-file program"))
+            if not request.archive:
+                errors.append(FieldError("archive", "required", "can't be blank for a multi-file program"))
+        elif request.source is None:
+            errors.append(FieldError("source", "required", "can't be blank"))
+        if request.compiler_options and not (language.compile_cmd and not language.is_project):
+            errors.append(
+                FieldError(
+                    "compiler_options",
+                    "compiled_only",
+                    "setting compiler options is only allowed for compiled languages",
+                )
+            )
+    lim = settings.limits
+    errors.extend(
+        e
+        for e in (
+            _check_size("source", request.source, lim.max_source_bytes),
+            _check_size("stdin", request.stdin, lim.max_stdin_bytes),
+            _check_size("expected_output", request.expected_output, lim.max_stdin_bytes),
+            _check_size("archive", request.archive, lim.max_archive_bytes),
+            _check_archive(request.archive, settings) if request.archive else None,
+            _check_words("compiler_options", request.compiler_options, settings),
+            _check_words("command_line_arguments", request.command_line_arguments, settings),
+        )
+        if e is not None
+    )
+    if request.enable_network and not settings.allow_enable_network:
+        errors.append(FieldError("enable_network", "not_allowed", "enabling network is not allowed"))
+    for flag in ("enable_per_process_time_limit", "enable_per_process_memory_limit"):
+        if getattr(request, flag):
+            errors.append(FieldError(flag, "not_allowed", "this option cannot be enabled"))
+    limits: RunLimits | None = None
+    try:
+        limits = limit_rules.resolve(request.limits, lim)
+    except InvalidInput as exc:
+        errors.extend(exc.errors)
+    if request.callback_url:
+        error = await _check_callback(request.callback_url, settings)
+        if error:
+            errors.append(error)
+    if errors:
+        raise InvalidInput(errors)
+    assert language is not None and limits is not None
+    return PreparedRun(request, language, limits)
+
+
+# ------------------------------------------------------------------ creating
+
+
+async def _ensure_capacity(session: AsyncSession, settings: Settings, adding: int) -> None:
+    queued = (
+        await session.execute(select(func.count()).select_from(Job).where(Job.state == JobState.QUEUED))
+    ).scalar_one()
+    if queued + adding > settings.queue.max_queued:
+        raise Unavailable(f"queue is full ({queued} runs waiting); retry later", retry_after=5)
+
+
+async def create_runs(
+    session: AsyncSession, principal: Principal, runs: list[PreparedRun], settings: Settings, protocol: str
+) -> list[uuid.UUID]:
+    """Persist, commit, then enqueue: a run is in Postgres before anything else knows of it."""
+    await _ensure_capacity(session, settings, len(runs))
+    now = datetime.now().astimezone()
+    ids: list[uuid.UUID] = []
+    for prepared in runs:
+        req, lim = prepared.request, prepared.limits
+        job = Job(
+            id=uuid.uuid4(),
+            tenant_id=principal.tenant_id,
+            kind=KIND_RUN,
+            queue=c.QUEUE_RUNS,
+            protocol=protocol,
+            state=JobState.QUEUED.value,
+            enqueued_at=now,
+            callback_url=req.callback_url,
+        )
+        job.run = Run(
+            language_id=prepared.language.id,
+            source_code=req.source,
+            additional_files=req.archive,
+            stdin=req.stdin,
+            expected_output=req.expected_output,
+            compiler_options=req.compiler_options or None,
+            command_line_arguments=req.command_line_arguments or None,
+            redirect_stderr_to_stdout=req.redirect_stderr_to_stdout,
+            enable_network=req.enable_network,
+            cpu_time_limit_ms=lim.cpu_time_ms,
+            cpu_extra_time_ms=lim.cpu_extra_time_ms,
+            wall_time_limit_ms=lim.wall_time_ms,
+            memory_limit_kb=lim.memory_kb,
+            stack_limit_kb=lim.stack_kb,
+            max_processes=lim.max_processes,
+            max_file_size_kb=lim.max_file_size_kb,
+            output_limit_bytes=lim.output_bytes,
+            number_of_runs=lim.number_of_runs,
+        )
+        session.add(job)
+        ids.append(job.id)
+    await session.commit()
+
+    def publish() -> list[uuid.UUID]:
+        return [job_id for job_id in ids if not queue.send_run(settings, job_id)]
+
+    failed = await anyio.to_thread.run_sync(publish)
+    if failed:
+        # The sweep picks these up once enqueue_retry_after_s has passed.
+        await session.execute(
+            update(Job).where(Job.id.in_(failed), Job.state == JobState.QUEUED).values(enqueued_at=None)
+        )
+        await session.commit()
+    return ids
+
+
+# ------------------------------------------------------------------ reading
+
+
+async def get_run(session: AsyncSession, principal: Principal, run_id: uuid.UUID) -> RunRecord:
+    row = (
+        await session.execute(
+            select(Job, Run)
+            .join(Run, Run.job_id == Job.id)
+            .where(Job.id == run_id, Job.tenant_id == principal.tenant_id)
+        )
+    ).first()
+    if row is None:
+        raise NotFound("run", str(run_id))
+    return run_record(row[0], row[1])
+
+
+async def get_runs(session: AsyncSession, principal: Principal, run_ids: list[uuid.UUID]) -> dict[uuid.UUID, RunRecord]:
+    rows = (
+        await session.execute(
+            select(Job, Run)
+            .join(Run, Run.job_id == Job.id)
+            .where(Job.id.in_(run_ids), Job.tenant_id == principal.tenant_id)
+        )
+    ).all()
+    return {job.id: run_record(job, run) for job, run in rows}
+
+
+@dataclass(frozen=True)
+class Page:
+    records: list[RunRecord]
+    total: int
+
+
+async def list_runs(session: AsyncSession, principal: Principal, offset: int, limit: int) -> Page:
+    total = (
+        await session.execute(
+            select(func.count()).select_from(Job).where(Job.tenant_id == principal.tenant_id, Job.kind == KIND_RUN)
+        )
+    ).scalar_one()
+    rows = (
+        await session.execute(
+            select(Job, Run)
+            .join(Run, Run.job_id == Job.id)
+            .where(Job.tenant_id == principal.tenant_id)
+            .order_by(Job.created_at.desc(), Job.id.desc())
+            .offset(offset)
+            .limit(limit)
+        )
+    ).all()
+    return Page([run_record(job, run) for job, run in rows], total)
+
+
+# ------------------------------------------------------------------ deleting
+
+
+async def delete_run(session: AsyncSession, principal: Principal, run_id: uuid.UUID) -> RunRecord:
+    """Delete a finished run and return what it was; a queued or running one is refused."""
+    record = await get_run(session, principal, run_id)
+    if not record.status.finished:
+        raise Conflict(f"run {run_id} cannot be deleted while it is {record.status.value}", state=record.status.value)
+    await session.execute(Job.__table__.delete().where(Job.id == run_id, Job.tenant_id == principal.tenant_id))
+    await session.commit()
+    return record
+
+
+async def cancel_run(session: AsyncSession, principal: Principal, run_id: uuid.UUID) -> RunRecord:
+    """Cancel a run that no worker has claimed yet."""
+    await get_run(session, principal, run_id)  # 404 for other tenants
+    result = await session.execute(
+        update(Job)
+        .where(Job.id == run_id, Job.tenant_id == principal.tenant_id, Job.state == JobState.QUEUED)
+        .values(
+            state=JobState.CANCELLED.value,
+            finished_at=func.now(),
+            error="cancelled by the client",
+            callback_state=None,
+        )
+    )
+    await session.commit()
+    record = await get_run(session, principal, run_id)
+    if result.rowcount == 0 and record.status is not RunStatus.CANCELLED:
+        raise Conflict(
+            f"run {run_id} is {record.status.value} and can no longer be cancelled", state=record.status.value
+        )
+    return record
+
+
+# ------------------------------------------------------------------ waiting
+
+
+def wait_budget_s(limits: RunLimits, settings: Settings, compiles: bool) -> float:
+    """How long a wait=true request may wait: the run's own time budget plus a margin."""
+    per_run = limits.wall_time_ms / 1000
+    compile_s = settings.limits.max_wall_time_limit_s if compiles else 0.0
+    return compile_s + per_run * limits.number_of_runs + settings.api.wait_margin_s
+
+
+async def wait_for_runs(
+    sessions: async_sessionmaker[AsyncSession],
+    hub: CompletionHub,
+    principal: Principal,
+    run_ids: list[uuid.UUID],
+    timeout_s: float,
+) -> dict[uuid.UUID, RunRecord]:
+    """Wait until every run finished or the timeout passed; never polls the database in a loop."""
+    async with contextlib.AsyncExitStack() as stack:
+        # Subscribe before reading, so a completion in between is not missed.
+        futures = [await stack.enter_async_context(hub.waiter(rid)) for rid in run_ids]
+        async with sessions() as session:
+            records = await get_runs(session, principal, run_ids)
+        pending = [
+            fut
+            for rid, fut in zip(run_ids, futures, strict=True)
+            if rid in records and not records[rid].status.finished
+        ]
+        if pending:
+            await asyncio.wait(pending, timeout=timeout_s)
+            async with sessions() as session:
+                records = await get_runs(session, principal, run_ids)
+    return records

@@ -1,0 +1,160 @@
+"""All configuration, from environment variables prefixed RUNYARD_ (nested with __).
+
+Example: RUNYARD_DATABASE__URL, RUNYARD_LIMITS__MAX_CPU_TIME_LIMIT_S, RUNYARD_API_KEY.
+Reach it through get_settings(); nothing builds it at import time.
+"""
+
+from __future__ import annotations
+
+import socket
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_DB_PASSWORD = "runyard"
+
+
+class DatabaseSettings(BaseModel):
+    url: str = f"postgresql+psycopg://runyard:{DEFAULT_DB_PASSWORD}@127.0.0.1:5432/runyard"
+    pool_size: int = 10
+    connect_timeout_s: float = 5.0
+
+
+class RedisSettings(BaseModel):
+    url: str = "redis://127.0.0.1:6379/0"
+    socket_timeout_s: float = 5.0
+
+
+class ApiSettings(BaseModel):
+    host: str = "127.0.0.1"
+    port: int = 8000
+    # Seconds a wait=true request waits beyond the run's own time budget.
+    wait_margin_s: float = 5.0
+    max_body_bytes: int = 48 << 20
+    # Seconds an authenticated key stays cached in each API process.
+    auth_cache_s: float = 5.0
+
+
+class LimitSettings(BaseModel):
+    """Defaults and maxima for a run (Judge0's names and units where Judge0 has them)."""
+
+    cpu_time_limit_s: float = 5.0
+    max_cpu_time_limit_s: float = 15.0
+    cpu_extra_time_s: float = 1.0
+    max_cpu_extra_time_s: float = 5.0
+    wall_time_limit_s: float = 10.0
+    max_wall_time_limit_s: float = 20.0
+    memory_limit_kb: int = 128_000
+    max_memory_limit_kb: int = 512_000
+    stack_limit_kb: int = 64_000
+    max_stack_limit_kb: int = 128_000
+    max_processes_and_or_threads: int = 60
+    max_max_processes_and_or_threads: int = 120
+    max_file_size_kb: int = 1024
+    max_max_file_size_kb: int = 4096
+    number_of_runs: int = 1
+    max_number_of_runs: int = 20
+    output_limit_bytes: int = 1 << 20
+    max_output_limit_bytes: int = 8 << 20
+    max_extract_size_kb: int = 10_240
+    max_archive_entries: int = 2000
+    max_source_bytes: int = 4 << 20
+    max_stdin_bytes: int = 16 << 20
+    max_archive_bytes: int = 16 << 20
+    max_options_length: int = 512
+    open_files: int = 256
+    # Compilation runs under the maxima, as in Judge0.
+    compile_output_limit_bytes: int = 1 << 20
+    # Per run container
+    cpus: float = 1.0
+    workdir_bytes: int = 64 << 20
+    tmp_bytes: int = 64 << 20
+
+
+class QueueSettings(BaseModel):
+    max_queued: int = 10_000
+    # A queued job untouched this long is sent to the broker again (its message may be lost).
+    requeue_after_s: float = 300.0
+    # A job whose enqueue failed is sent again after this long.
+    enqueue_retry_after_s: float = 5.0
+    lease_margin_s: float = 30.0
+    max_attempts: int = 3
+    sweep_interval_s: float = 10.0
+
+
+class WorkerSettings(BaseModel):
+    name: str = Field(default_factory=socket.gethostname)
+    concurrency: int = 4
+    docker_url: str | None = None
+    images: list[str] = ["runyard/runner:latest"]
+    sandbox_uid: int = 64000
+    sandbox_gid: int = 64000
+    # Memory above the run's limit that the container may use: the agent and
+    # launcher live in the same cgroup as the program they judge.
+    agent_memory_overhead_bytes: int = 32 << 20
+    agent_pids_overhead: int = 8
+    # Seconds allowed beyond a step's own wall limit before the worker kills the container.
+    exec_margin_s: float = 15.0
+    heartbeat_interval_s: float = 5.0
+    heartbeat_ttl_s: float = 20.0
+
+
+class CallbackSettings(BaseModel):
+    # Hostnames, IP addresses or CIDR blocks a callback may reach although they are not public.
+    allow_hosts: list[str] = []
+    max_tries: int = 8
+    timeout_s: float = 5.0
+    backoff_base_s: float = 1.0
+    backoff_max_s: float = 300.0
+    resolve_timeout_s: float = 3.0
+
+
+class RateSettings(BaseModel):
+    requests_per_minute: int = 6000
+
+
+class FlowerSettings(BaseModel):
+    port: int = 5555
+    user: str = "admin"
+    password: SecretStr | None = None
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="RUNYARD_", env_nested_delimiter="__", extra="ignore")
+
+    env: Literal["development", "test", "production"] = "development"
+    log_level: str = "INFO"
+    log_json: bool = True
+    state_dir: Path = Path(".runyard")
+    # The admin key to bootstrap at first start; generated when unset.
+    api_key: SecretStr | None = None
+    max_batch_size: int = 20
+    allow_enable_network: bool = False
+
+    database: DatabaseSettings = DatabaseSettings()
+    redis: RedisSettings = RedisSettings()
+    api: ApiSettings = ApiSettings()
+    limits: LimitSettings = LimitSettings()
+    queue: QueueSettings = QueueSettings()
+    worker: WorkerSettings = WorkerSettings()
+    callbacks: CallbackSettings = CallbackSettings()
+    rate: RateSettings = RateSettings()
+    flower: FlowerSettings = FlowerSettings()
+
+    @model_validator(mode="after")
+    def _no_placeholder_secrets_in_production(self) -> Settings:
+        if self.env == "production" and f":{DEFAULT_DB_PASSWORD}@" in self.database.url:
+            raise ValueError("RUNYARD_DATABASE__URL still uses the default password; set a real one in production")
+        return self
+
+    @property
+    def admin_key_file(self) -> Path:
+        return self.state_dir / "admin.key"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

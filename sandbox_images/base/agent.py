@@ -1,0 +1,450 @@
+"""Runyard's in-container agent: runs one step of a job inside the sandbox.
+
+The worker execs `python3 -I -S /opt/runyard/agent.py exec` as root inside the
+container, writes one JSON request to stdin and reads one JSON reply from
+stdout. The container keeps only SETUID, SETGID and SETPCAP, which the agent needs to
+start programs through /opt/runyard/spawn. Sandboxed code runs as the
+unprivileged sandbox user with an empty capability bounding set, so it can
+neither signal, trace nor read the agent that judges it.
+
+The agent reports facts (exit status, CPU and wall time, peak memory, output,
+which limit it enforced); the worker turns them into a verdict.
+
+Standard library only: this file runs on the image's own Python.
+"""
+
+from __future__ import annotations
+
+import base64
+import ctypes
+import errno
+import json
+import os
+import resource
+import select
+import signal
+import subprocess
+import sys
+import time
+import zipfile
+from typing import Any
+
+PR_SET_CHILD_SUBREAPER = 36
+TICK_S = 0.02
+DRAIN_AFTER_EXIT_S = 0.5
+SPAWN = "/opt/runyard/spawn"
+SAFE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+def _prctl(option: int, arg: int) -> None:
+    if _libc.prctl(option, ctypes.c_ulong(arg), 0, 0, 0) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"prctl({option}): {os.strerror(err)}")
+
+
+# ---------------------------------------------------------------- cgroups
+
+
+def _read_first(paths: list[str]) -> str | None:
+    for path in paths:
+        try:
+            with open(path, encoding="ascii") as f:
+                return f.read()
+        except OSError:
+            continue
+    return None
+
+
+def cgroup_cpu_ns() -> int | None:
+    """CPU time charged to this container's cgroup so far (v1 or v2)."""
+    v1 = _read_first(["/sys/fs/cgroup/cpuacct/cpuacct.usage", "/sys/fs/cgroup/cpu,cpuacct/cpuacct.usage"])
+    if v1 is not None:
+        return int(v1.strip())
+    v2 = _read_first(["/sys/fs/cgroup/cpu.stat"])
+    if v2 is not None:
+        for line in v2.splitlines():
+            key, _, value = line.partition(" ")
+            if key == "usage_usec":
+                return int(value) * 1000
+    return None
+
+
+def cgroup_oom_kills() -> int:
+    """How many processes the kernel has OOM-killed in this container (v1 or v2)."""
+    text = _read_first(["/sys/fs/cgroup/memory/memory.oom_control", "/sys/fs/cgroup/memory.events"])
+    for line in (text or "").splitlines():
+        key, _, value = line.partition(" ")
+        if key == "oom_kill":
+            return int(value)
+    return 0
+
+
+def self_cpu_ns() -> int:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return int((usage.ru_utime + usage.ru_stime) * 1e9)
+
+
+# ---------------------------------------------------------------- processes
+
+
+def uid_processes(uid: int) -> list[int]:
+    """Live (non-zombie) processes owned by uid in this PID namespace."""
+    pids = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            if os.stat(f"/proc/{entry}").st_uid != uid:
+                continue
+            with open(f"/proc/{entry}/stat", "rb") as f:
+                state = f.read().rpartition(b")")[2].split()[0]
+        except (OSError, IndexError):
+            continue
+        if state not in (b"Z", b"X"):
+            pids.append(int(entry))
+    return pids
+
+
+def kill_all(uid: int, reaper: "Reaper") -> None:
+    """Stop, then kill, every process of the sandbox user, and reap what was ours.
+
+    Signals are sent one by one from this (root, CAP_KILL) process instead of
+    from a forked helper: under a fork bomb the pids limit leaves no room for
+    another process. SIGSTOP first keeps the bomb from outrunning the kill;
+    reaping as we go gives the pids back.
+    """
+    for _ in range(1000):
+        pids = uid_processes(uid)
+        if not pids:
+            return
+        for sig in (signal.SIGSTOP, signal.SIGKILL):
+            for pid in pids:
+                try:
+                    os.kill(pid, sig)
+                except ProcessLookupError:
+                    pass
+        reaper.reap(block=False)
+    raise RuntimeError(f"processes of uid {uid} survived 1000 kill rounds")
+
+
+class Reaper:
+    """Reaps every child of this (subreaper) agent, summing the orphans' rusage.
+
+    The launcher's own rusage is left out: it contains the program's, which
+    the launcher reports exactly.
+    """
+
+    def __init__(self) -> None:
+        self.cpu_s = 0.0
+        self.maxrss_kb = 0
+        self.launcher: int | None = None
+        self.launcher_done = False
+
+    def reap(self, block: bool) -> None:
+        while True:
+            try:
+                pid, _, usage = os.wait4(-1, 0 if block else os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            if pid == self.launcher:
+                self.launcher_done = True
+                continue
+            self.cpu_s += usage.ru_utime + usage.ru_stime
+            self.maxrss_kb = max(self.maxrss_kb, usage.ru_maxrss)
+
+
+# ---------------------------------------------------------------- setup
+
+
+def _safe_relpath(path: str) -> str:
+    parts = [p for p in path.replace("\\", "/").split("/") if p not in ("", ".")]
+    if not parts or any(p == ".." for p in parts):
+        raise ValueError(f"unsafe path in request: {path!r}")
+    return "/".join(parts)
+
+
+def _open_dirs(workdir: str, parts: list[str]) -> int:
+    """Walk (creating as needed) the directories `parts` below workdir, never through a symlink."""
+    dirfd = os.open(workdir, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    try:
+        for part in parts:
+            try:
+                os.mkdir(part, 0o755, dir_fd=dirfd)
+            except FileExistsError:
+                pass
+            nxt = os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=dirfd)
+            os.close(dirfd)
+            dirfd = nxt
+    except BaseException:
+        os.close(dirfd)
+        raise
+    return dirfd
+
+
+def _write_file(workdir: str, relpath: str, data: bytes, mode: int) -> None:
+    """Create a file below workdir without following any symlink on the way."""
+    parts = relpath.split("/")
+    dirfd = _open_dirs(workdir, parts[:-1])
+    try:
+        fd = os.open(parts[-1], os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, mode, dir_fd=dirfd)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+            os.fchmod(fd, mode)
+        finally:
+            os.close(fd)
+    finally:
+        os.close(dirfd)
+
+
+def _extract(workdir: str, archive: bytes, limit_bytes: int, max_entries: int) -> None:
+    import io
+
+    with zipfile.ZipFile(io.BytesIO(archive)) as zf:
+        infos = zf.infolist()
+        if len(infos) > max_entries:
+            raise ValueError(f"archive has {len(infos)} entries; at most {max_entries} are allowed")
+        total = 0
+        for info in infos:
+            name = _safe_relpath(info.filename)
+            if info.is_dir():
+                os.close(_open_dirs(workdir, name.split("/")))
+                continue
+            unix_mode = (info.external_attr >> 16) & 0o777
+            data = zf.read(info)  # CRC-checked; sizes are re-checked below, headers can lie
+            total += len(data)
+            if total > limit_bytes:
+                raise ValueError(f"archive expands to more than {limit_bytes} bytes")
+            _write_file(workdir, name, data, 0o755 if unix_mode & 0o111 else 0o644)
+
+
+def setup_workdir(req: dict[str, Any]) -> str | None:
+    """Write the request's files as the sandbox user; return an error message or None."""
+    uid, gid, workdir = req["uid"], req["gid"], req["workdir"]
+    files = req.get("files") or []
+    archive = req.get("archive")
+    if not files and not archive:
+        return None
+    rd, wr = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - runs in the forked child
+        os.close(rd)
+        code = 0
+        try:
+            os.setgroups([])
+            os.setgid(gid)
+            os.setuid(uid)
+            os.umask(0o022)
+            limit = int(req.get("archive_limit_bytes", 10 << 20))
+            resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+            for f in files:
+                _write_file(workdir, _safe_relpath(f["path"]), base64.b64decode(f["data"]), int(f.get("mode", 0o644)))
+            if archive:
+                _extract(workdir, base64.b64decode(archive), limit, int(req.get("archive_max_entries", 10000)))
+        except Exception as exc:  # noqa: BLE001 - reported to the worker as a setup error
+            os.write(wr, f"{type(exc).__name__}: {exc}".encode()[:4000])
+            code = 1
+        os._exit(code)
+    os.close(wr)
+    message = _read_all(rd)
+    _, status = os.waitpid(pid, 0)
+    if os.waitstatus_to_exitcode(status) != 0:
+        return message.decode(errors="replace") or "setup failed"
+    return None
+
+
+# ---------------------------------------------------------------- one execution
+
+
+def _read_all(fd: int) -> bytes:
+    chunks = []
+    while chunk := os.read(fd, 65536):
+        chunks.append(chunk)
+    os.close(fd)
+    return b"".join(chunks)
+
+
+class Capture:
+    """Reads one pipe, keeping at most `limit` bytes and noting what it dropped."""
+
+    def __init__(self, fd: int, limit: int) -> None:
+        self.fd, self.limit = fd, limit
+        self.buf = bytearray()
+        self.truncated = False
+        self.open = True
+
+    def read(self) -> None:
+        try:
+            chunk = os.read(self.fd, 1 << 16)
+        except BlockingIOError:
+            return
+        if not chunk:
+            self.open = False
+            os.close(self.fd)
+            return
+        room = self.limit - len(self.buf)
+        if room > 0:
+            self.buf += chunk[:room]
+        if len(chunk) > max(room, 0):
+            self.truncated = True
+
+
+def execute_once(req: dict[str, Any], step: dict[str, Any], reaper: Reaper) -> dict[str, Any]:
+    """Run step['argv'] once under its limits and report what happened."""
+    uid, gid = req["uid"], req["gid"]
+    limits = step["limits"]
+    stdin_data = base64.b64decode(step.get("stdin") or "")
+    stdin_fd = os.memfd_create("stdin", 0)
+    os.write(stdin_fd, stdin_data)
+    os.lseek(stdin_fd, 0, os.SEEK_SET)
+
+    out_r, out_w = os.pipe()
+    if step.get("merge_stderr"):
+        err_r, err_w = None, out_w
+    else:
+        err_r, err_w = os.pipe()
+    env = {"PATH": SAFE_PATH, "HOME": "/tmp", "TMPDIR": "/tmp", "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8", "USER": "sandbox"}
+    env.update(step.get("env") or {})
+
+    cpu_limit_ns = int(limits["cpu_ms"]) * 1_000_000
+    wall_limit_s = int(limits["wall_ms"]) / 1000
+    oom_before = cgroup_oom_kills()
+    cg_before, self_before = cgroup_cpu_ns(), self_cpu_ns()
+    started = time.monotonic()
+    report_r, report_w = os.pipe()
+    spawn_argv = [
+        SPAWN, str(report_w), str(uid), str(gid),
+        str(max(1, -(-int(limits["cpu_ms"]) // 1000))),
+        str(int(limits["file_size_bytes"])), str(int(limits["stack_bytes"])), str(int(limits["open_files"])),
+        "--", *step["argv"],
+    ]
+    try:
+        proc = subprocess.Popen(
+            spawn_argv,
+            stdin=stdin_fd,
+            stdout=out_w,
+            stderr=err_w,
+            cwd=req["workdir"],
+            env=env,
+            close_fds=True,
+            pass_fds=(report_w,),
+        )
+    finally:
+        for fd in (stdin_fd, out_w, report_w, err_w if err_r is not None else None):
+            if fd is not None:
+                os.close(fd)
+
+    out = Capture(out_r, int(limits["output_bytes"]))
+    err = Capture(err_r, int(limits["output_bytes"])) if err_r is not None else None
+    captures = [c for c in (out, err) if c is not None]
+    for c in captures:
+        os.set_blocking(c.fd, False)
+    try:
+        pidfd: int | None = os.pidfd_open(proc.pid)
+    except OSError:  # kernels before 5.3: poll for the exit on every tick instead
+        pidfd = None
+
+    reaper.launcher, reaper.launcher_done = proc.pid, False
+    proc.returncode = 0  # the reaper collects it; keeps Popen from waiting again
+    limit_hit: str | None = None
+    deadline = started + wall_limit_s
+    wall_s: float | None = None
+    drain_until = 0.0
+    while True:
+        open_fds = [c.fd for c in captures if c.open]
+        if wall_s is not None and (not open_fds or time.monotonic() >= drain_until):
+            break
+        watch = open_fds + ([pidfd] if wall_s is None and pidfd is not None else [])
+        ready, _, _ = select.select(watch, [], [], TICK_S)
+        for c in captures:
+            if c.open and c.fd in ready:
+                c.read()
+        if wall_s is not None:
+            continue
+        reaper.reap(block=False)
+        if not reaper.launcher_done:
+            if time.monotonic() >= deadline:
+                limit_hit = "wall"
+            else:
+                cg_now = cgroup_cpu_ns()
+                if cg_now is not None and cg_before is not None:
+                    if (cg_now - cg_before) - (self_cpu_ns() - self_before) > cpu_limit_ns:
+                        limit_hit = "cpu"
+            if not limit_hit:
+                continue
+            kill_all(uid, reaper)
+            while not reaper.launcher_done:
+                reaper.reap(block=True)
+        wall_s = time.monotonic() - started
+        kill_all(uid, reaper)  # background processes never outlive the run
+        drain_until = time.monotonic() + DRAIN_AFTER_EXIT_S
+    if pidfd is not None:
+        os.close(pidfd)
+    for c in captures:
+        if c.open:
+            c.open = False
+            os.close(c.fd)
+    kill_all(uid, reaper)
+    reaper.reap(block=True)  # orphans the program left behind: their CPU counts too
+    report = _read_all(report_r).split()
+    if not report:
+        return {"spawn_error": {"errno": None, "message": "sandbox launcher died without a report"}}
+    if report[0] == b"spawn_error":
+        code = int(report[1])
+        return {"spawn_error": {"errno": code, "message": f"{step['argv'][0]}: {os.strerror(code)}"}}
+    main_status = int(report[1])
+    cpu_ms = round(reaper.cpu_s * 1000 + (int(report[2]) + int(report[3])) / 1000, 3)
+    maxrss_kb = max(reaper.maxrss_kb, int(report[4]))
+    if limit_hit is None and os.WIFSIGNALED(main_status) and os.WTERMSIG(main_status) == signal.SIGXCPU:
+        limit_hit = "cpu"
+    return {
+        "exit_code": os.WEXITSTATUS(main_status) if os.WIFEXITED(main_status) else None,
+        "signal": os.WTERMSIG(main_status) if os.WIFSIGNALED(main_status) else None,
+        "cpu_ms": cpu_ms,
+        "wall_ms": round((wall_s or 0.0) * 1000, 3),
+        "maxrss_kb": maxrss_kb,
+        "limit_hit": limit_hit,
+        "oom_killed": cgroup_oom_kills() > oom_before,
+        "stdout": base64.b64encode(bytes(out.buf)).decode(),
+        "stdout_truncated": out.truncated,
+        "stderr": base64.b64encode(bytes(err.buf)).decode() if err else "",
+        "stderr_truncated": err.truncated if err else False,
+    }
+
+
+def handle(req: dict[str, Any]) -> dict[str, Any]:
+    setup_error = setup_workdir(req)
+    if setup_error is not None:
+        return {"setup_error": setup_error, "results": []}
+    step = req.get("step")
+    if not step:
+        return {"setup_error": None, "results": []}
+    results = []
+    for _ in range(max(1, int(step.get("repeat", 1)))):
+        result = execute_once(req, step, Reaper())
+        results.append(result)
+        if result.get("spawn_error") or result["limit_hit"] or result["exit_code"] != 0:
+            break
+    return {"setup_error": None, "results": results}
+
+
+def main(argv: list[str]) -> int:
+    if argv[1:] != ["exec"]:
+        sys.stderr.write("usage: agent.py exec < request.json\n")
+        return 2
+    _prctl(PR_SET_CHILD_SUBREAPER, 1)
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+    req = json.load(sys.stdin)
+    reply = handle(req)
+    sys.stdout.write(json.dumps(reply))
+    sys.stdout.flush()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# Installs and starts everything Runyard needs on this machine, idempotently:
+# Debian packages, the Docker engine, Redis, PostgreSQL, the Python venv and
+# the sandbox images. Used by both `make up` and `make test`.
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+
+install_packages() {
+  local missing=()
+  command -v dockerd >/dev/null || missing+=(docker.io)
+  command -v docker-compose >/dev/null || missing+=(docker-compose)
+  command -v redis-server >/dev/null || missing+=(redis-server)
+  command -v pg_ctlcluster >/dev/null || missing+=(postgresql)
+  command -v debootstrap >/dev/null || missing+=(debootstrap)
+  command -v unzip >/dev/null || missing+=(unzip)
+  command -v curl >/dev/null || missing+=(curl)
+  /usr/bin/python3 -c 'import ensurepip, venv' 2>/dev/null || missing+=(python3-venv)
+  if [ ${#missing[@]} -gt 0 ]; then
+    say "installing Debian packages: ${missing[*]}"
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  fi
+}
+
+start_docker() {
+  docker info >/dev/null 2>&1 && return
+  say "starting the Docker engine"
+  if [ -d /run/systemd/system ] && command -v systemctl >/dev/null; then
+    as_root systemctl start docker
+  else
+    as_root bash -c 'nohup dockerd >/var/log/runyard-dockerd.log 2>&1 &'
+  fi
+  wait_for 60 "the Docker engine" docker info
+}
+
+start_redis() {
+  redis-cli -h 127.0.0.1 ping >/dev/null 2>&1 && return
+  say "starting Redis"
+  as_root redis-server --daemonize yes --bind 127.0.0.1 --port 6379 \
+    --save "" --appendonly no --logfile /var/log/runyard-redis.log
+  wait_for 20 "Redis" redis-cli -h 127.0.0.1 ping
+}
+
+start_postgres() {
+  local version
+  version="$(ls /usr/lib/postgresql | sort -n | tail -1)"
+  if ! pg_lsclusters -h 2>/dev/null | grep -q .; then
+    as_root pg_createcluster "$version" main >/dev/null
+  fi
+  if ! pg_lsclusters -h | awk '{print $4}' | grep -q online; then
+    say "starting PostgreSQL $version"
+    as_root pg_ctlcluster "$version" main start
+  fi
+  wait_for 30 "PostgreSQL" as_root runuser -u postgres -- psql -qtAc 'select 1'
+  psql_admin() { as_root runuser -u postgres -- psql -qtAc "$1"; }
+  if [ -z "$(psql_admin "select 1 from pg_roles where rolname='$PG_USER'")" ]; then
+    psql_admin "create role $PG_USER login password '$PG_PASSWORD'"
+  fi
+  for db in "$PG_DB" "${PG_DB}_test"; do
+    if [ -z "$(psql_admin "select 1 from pg_database where datname='$db'")" ]; then
+      psql_admin "create database $db owner $PG_USER"
+    fi
+  done
+}
+
+make_venv() {
+  [ -x "$VENV/bin/python" ] || /usr/bin/python3 -m venv "$VENV"
+  local stamp="$VENV/.runyard-installed"
+  local want
+  want="$(sha256sum "$RUNYARD_ROOT/pyproject.toml" | cut -d' ' -f1)"
+  if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
+    say "installing Python dependencies into .venv"
+    "$VENV/bin/pip" install -q --upgrade pip >/dev/null
+    "$VENV/bin/pip" install -q -e "$RUNYARD_ROOT[test]"
+    echo "$want" >"$stamp"
+  fi
+}
+
+install_packages
+start_docker
+start_redis
+start_postgres
+make_venv
+say "building sandbox images"
+bash "$RUNYARD_ROOT/sandbox_images/build.sh"

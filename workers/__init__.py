@@ -1,0 +1,1 @@
+"""Runyard's workers: the Celery app, its tasks, and the container runtime they execute in."""

@@ -1,0 +1,113 @@
+"""The Celery application: configuration, schedule, and process lifecycle hooks.
+
+Start a worker with
+    celery -A workers.celery_app worker -Q runyard.runs,runyard.callbacks,runyard.maintenance
+and the periodic sweep with
+    celery -A workers.celery_app beat
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from celery import Celery, signals
+
+from core import constants as c
+from core import logs
+from core.db import transaction
+from core.settings import Settings, get_settings
+from workers import catalog
+from workers.context import get_context, reset_after_fork
+from workers.heartbeat import Heartbeat
+
+log = logging.getLogger(__name__)
+
+
+def run_task_time_limit(settings: Settings) -> int:
+    """Longest a run task may take: compile at the maxima, then every repetition at the maximum wall time."""
+    lim = settings.limits
+    budget = lim.max_wall_time_limit_s * (1 + lim.max_number_of_runs)
+    return int(budget + 4 * settings.worker.exec_margin_s)
+
+
+def create_app(settings: Settings) -> Celery:
+    app = Celery("runyard", broker=settings.redis.url, include=["workers.tasks"])
+    app.conf.update(
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        task_ignore_result=True,
+        task_default_queue=c.QUEUE_RUNS,
+        task_queues=None,
+        worker_concurrency=settings.worker.concurrency,
+        worker_hijack_root_logger=False,
+        worker_send_task_events=True,
+        task_send_sent_event=True,
+        broker_connection_retry_on_startup=True,
+        broker_transport_options={
+            # Longer than any task may run, so Redis never hands a running task to a second worker.
+            "visibility_timeout": max(3600, 2 * run_task_time_limit(settings)),
+            "socket_timeout": 10,
+            "socket_connect_timeout": 10,
+        },
+        beat_schedule={
+            "sweep": {
+                "task": c.TASK_SWEEP,
+                "schedule": settings.queue.sweep_interval_s,
+                "options": {"queue": c.QUEUE_MAINTENANCE, "expires": settings.queue.sweep_interval_s},
+            }
+        },
+    )
+    return app
+
+
+app = create_app(get_settings())
+_heartbeat: Heartbeat | None = None
+
+
+@signals.setup_logging.connect
+def _setup_logging(**_: Any) -> None:
+    settings = get_settings()
+    logs.configure(settings.log_level, settings.log_json)
+
+
+@signals.worker_init.connect
+def _on_worker_init(**_: Any) -> None:
+    """In the main process, before the pool forks: clean up after a crashed predecessor, publish languages."""
+    ctx = get_context()
+    removed = ctx.runtime.remove_labelled({c.LABEL_MANAGED: "1", c.LABEL_WORKER: ctx.name})
+    if removed:
+        log.warning("removed containers left by a previous run of this worker", extra={"count": removed})
+    languages = [lang for image in ctx.settings.worker.images for lang in catalog.read_catalog(ctx.runtime, image)]
+    with transaction(ctx.settings) as session:
+        catalog.publish(session, languages)
+    ctx.runtime.close()
+    reset_after_fork()
+
+
+@signals.worker_process_init.connect
+def _on_child_start(**_: Any) -> None:
+    reset_after_fork()
+
+
+@signals.worker_ready.connect
+def _on_ready(sender: Any = None, **_: Any) -> None:
+    global _heartbeat
+    ctx = get_context()
+    queues = sorted(q.name for q in sender.app.amqp.queues.consume_from.values()) if sender else [c.QUEUE_RUNS]
+    _heartbeat = Heartbeat(
+        ctx.redis,
+        ctx.name,
+        {"queues": queues, "concurrency": ctx.settings.worker.concurrency, "images": ctx.settings.worker.images},
+        ctx.settings.worker.heartbeat_interval_s,
+        ctx.settings.worker.heartbeat_ttl_s,
+    )
+    _heartbeat.start()
+    log.info("worker ready", extra={"worker": ctx.name, "queues": queues})
+
+
+@signals.worker_shutdown.connect
+def _on_shutdown(**_: Any) -> None:
+    if _heartbeat is not None:
+        _heartbeat.stop()

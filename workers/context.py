@@ -1,0 +1,62 @@
+"""Per-process resources of a worker: settings, database, Redis, the runtime, the catalog.
+
+Built lazily and forgotten after fork: a pool child must never share its
+parent's sockets.
+"""
+
+from __future__ import annotations
+
+import time
+from functools import cached_property, lru_cache
+
+import redis
+from sqlalchemy import select
+
+from core.db import dispose_engines, transaction
+from core.models import Language
+from core.schemas import LanguageInfo
+from core.services.languages import to_info
+from core.settings import Settings, get_settings
+from workers.run_executor import RunExecutor
+from workers.runtime.base import Runtime
+from workers.runtime.docker_runtime import DockerRuntime
+
+CATALOG_TTL_S = 30.0
+
+
+class WorkerContext:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.name = settings.worker.name
+        self._languages: dict[int, LanguageInfo] = {}
+        self._languages_at = float("-inf")
+
+    @cached_property
+    def runtime(self) -> Runtime:
+        return DockerRuntime(self.settings.worker.docker_url)
+
+    @cached_property
+    def redis(self) -> redis.Redis:
+        return redis.Redis.from_url(self.settings.redis.url, socket_timeout=self.settings.redis.socket_timeout_s)
+
+    @cached_property
+    def executor(self) -> RunExecutor:
+        return RunExecutor(self.runtime, self.settings, self.name)
+
+    def language(self, language_id: int) -> LanguageInfo | None:
+        if time.monotonic() - self._languages_at > CATALOG_TTL_S or language_id not in self._languages:
+            with transaction(self.settings) as session:
+                rows = session.execute(select(Language)).scalars().all()
+                self._languages = {row.id: to_info(row) for row in rows}
+            self._languages_at = time.monotonic()
+        return self._languages.get(language_id)
+
+
+@lru_cache
+def get_context() -> WorkerContext:
+    return WorkerContext(get_settings())
+
+
+def reset_after_fork() -> None:
+    get_context.cache_clear()
+    dispose_engines()

@@ -1,0 +1,49 @@
+"""A worker's heartbeat: a Redis key with a TTL that /health and /workers read."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import threading
+import time
+from typing import Any
+
+import redis
+
+from core import constants as c
+
+log = logging.getLogger(__name__)
+
+
+class Heartbeat:
+    def __init__(self, client: redis.Redis, name: str, info: dict[str, Any], interval_s: float, ttl_s: float) -> None:
+        self._client = client
+        self._key = c.KEY_WORKER_HEARTBEAT + name
+        self._info = {"name": name, "pid": os.getpid(), "started_at": time.time(), **info}
+        self._interval_s = interval_s
+        self._ttl_s = ttl_s
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="runyard-heartbeat", daemon=True)
+
+    def start(self) -> None:
+        self._beat()
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=self._interval_s + 1)
+        with contextlib.suppress(redis.RedisError):
+            self._client.delete(self._key)
+
+    def _beat(self) -> None:
+        try:
+            payload = {**self._info, "at": time.time()}
+            self._client.set(self._key, json.dumps(payload), ex=max(1, int(self._ttl_s)))
+        except redis.RedisError as exc:
+            log.warning("heartbeat not written", extra={"error": repr(exc)})
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._interval_s):
+            self._beat()

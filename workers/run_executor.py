@@ -1,0 +1,201 @@
+"""Executing one claimed run: a fresh container, compile, run, verdict."""
+
+from __future__ import annotations
+
+import io
+import logging
+import shlex
+import time
+import zipfile
+
+from core import constants as c
+from core.jobstore import Claim
+from core.schemas import LanguageInfo, RunLimits, RunOutcome, RunRecord
+from core.settings import Settings
+from core.statuses import RunStatus
+from workers import verdict
+from workers.agent_protocol import StepLimits, StepResult, decode_reply, encode_request
+from workers.runtime.base import Container, ContainerLimits, ContainerSpec, Runtime, RuntimeFailure
+
+log = logging.getLogger(__name__)
+
+OPTIONS_PLACEHOLDER = "{options}"
+
+
+def container_limits(memory_kb: int, processes: int, settings: Settings) -> ContainerLimits:
+    w = settings.worker
+    return ContainerLimits(
+        memory_bytes=memory_kb * 1024 + w.agent_memory_overhead_bytes,
+        pids=processes + w.agent_pids_overhead,
+        cpus=settings.limits.cpus,
+    )
+
+
+def compile_limits(settings: Settings) -> tuple[StepLimits, ContainerLimits]:
+    """Compilers get the operator's maxima, as in Judge0."""
+    lim = settings.limits
+    step = StepLimits(
+        cpu_ms=round(lim.max_cpu_time_limit_s * 1000),
+        wall_ms=round(lim.max_wall_time_limit_s * 1000),
+        file_size_bytes=lim.max_max_file_size_kb * 1024,
+        stack_bytes=lim.max_stack_limit_kb * 1024,
+        open_files=lim.open_files,
+        output_bytes=lim.compile_output_limit_bytes,
+    )
+    return step, container_limits(lim.max_memory_limit_kb, lim.max_max_processes_and_or_threads, settings)
+
+
+def run_limits(limits: RunLimits, settings: Settings) -> tuple[StepLimits, ContainerLimits]:
+    step = StepLimits(
+        cpu_ms=limits.cpu_time_ms + limits.cpu_extra_time_ms,
+        wall_ms=limits.wall_time_ms,
+        file_size_bytes=limits.max_file_size_kb * 1024,
+        stack_bytes=limits.stack_kb * 1024,
+        open_files=settings.limits.open_files,
+        output_bytes=limits.output_bytes,
+    )
+    return step, container_limits(limits.memory_kb, limits.max_processes, settings)
+
+
+def expand(template: list[str], options: str | None) -> list[str]:
+    argv: list[str] = []
+    for word in template:
+        argv.extend(shlex.split(options or "") if word == OPTIONS_PLACEHOLDER else [word])
+    return argv
+
+
+def archive_has(archive: bytes | None, name: str) -> bool:
+    if not archive:
+        return False
+    with zipfile.ZipFile(io.BytesIO(archive)) as zf:
+        return any(n.strip("/").lstrip("./") == name for n in zf.namelist())
+
+
+class RunExecutor:
+    def __init__(self, runtime: Runtime, settings: Settings, worker_name: str) -> None:
+        self.runtime = runtime
+        self.settings = settings
+        self.worker_name = worker_name
+
+    def execute(self, claim: Claim, language: LanguageInfo) -> RunOutcome:
+        """Raises RuntimeFailure for infrastructure trouble; every program behaviour is an outcome."""
+        record = claim.record
+        labels = {
+            c.LABEL_MANAGED: "1",
+            c.LABEL_KIND: "run",
+            c.LABEL_WORKER: self.worker_name,
+            c.LABEL_JOB: str(claim.job_id),
+        }
+        # A dead attempt may have left its container behind.
+        self.runtime.remove_labelled({c.LABEL_JOB: str(claim.job_id)})
+
+        compiles = bool(language.compile_cmd) and (
+            not language.is_project or archive_has(record.additional_files, "compile")
+        )
+        c_step, c_limits = compile_limits(self.settings)
+        r_step, r_limits = run_limits(record.limits, self.settings)
+        started = time.monotonic()
+        container = self.runtime.start(
+            ContainerSpec(
+                image=language.image,
+                limits=c_limits if compiles else r_limits,
+                labels=labels,
+                workdir_bytes=self.settings.limits.workdir_bytes,
+                tmp_bytes=self.settings.limits.tmp_bytes,
+                sandbox_uid=self.settings.worker.sandbox_uid,
+                sandbox_gid=self.settings.worker.sandbox_gid,
+            )
+        )
+        try:
+            files = self._files(record, language)
+            compile_output: bytes | None = None
+            if compiles:
+                assert language.compile_cmd is not None
+                result = self._step(
+                    container,
+                    expand(language.compile_cmd, record.compiler_options),
+                    c_step,
+                    files=files,
+                    archive=record.additional_files,
+                    merge_stderr=True,
+                )
+                failed = verdict.compile_failed(result)
+                if failed is not None:
+                    return failed
+                compile_output = result.stdout or None
+                files, archive = [], None
+                container.set_limits(r_limits)
+            else:
+                archive = record.additional_files
+            assert language.run_cmd is not None
+            argv = list(language.run_cmd) + shlex.split(record.command_line_arguments or "")
+            results = self._steps(
+                container,
+                argv,
+                r_step,
+                files=files,
+                archive=archive,
+                stdin=record.stdin,
+                merge_stderr=record.redirect_stderr_to_stdout,
+                repeat=record.limits.number_of_runs,
+            )
+        finally:
+            container.remove()
+        outcome = verdict.judge(results, record.limits, record.expected_output, compile_output)
+        log.info(
+            "run executed",
+            extra={
+                "job_id": str(claim.job_id),
+                "attempt": claim.attempt,
+                "status": outcome.status.value,
+                "elapsed_ms": round((time.monotonic() - started) * 1000),
+            },
+        )
+        return outcome
+
+    def _files(self, record: RunRecord, language: LanguageInfo) -> list[tuple[str, bytes, int]]:
+        if language.is_project or record.source_code is None or not language.source_file:
+            return []
+        mode = 0o755 if language.executable else 0o644
+        return [(language.source_file, record.source_code, mode)]
+
+    def _step(self, container: Container, argv: list[str], limits: StepLimits, **kwargs: object) -> StepResult:
+        return self._steps(container, argv, limits, **kwargs)[-1]
+
+    def _steps(
+        self,
+        container: Container,
+        argv: list[str],
+        limits: StepLimits,
+        *,
+        files: list[tuple[str, bytes, int]],
+        archive: bytes | None,
+        stdin: bytes = b"",
+        merge_stderr: bool = False,
+        repeat: int = 1,
+    ) -> list[StepResult]:
+        settings = self.settings
+        request = encode_request(
+            uid=settings.worker.sandbox_uid,
+            gid=settings.worker.sandbox_gid,
+            argv=argv,
+            limits=limits,
+            stdin=stdin,
+            merge_stderr=merge_stderr,
+            repeat=repeat,
+            files=files,
+            archive=archive,
+            archive_limit_bytes=settings.limits.max_extract_size_kb * 1024,
+            archive_max_entries=settings.limits.max_archive_entries,
+        )
+        timeout = limits.wall_ms / 1000 * repeat + settings.worker.exec_margin_s
+        reply = decode_reply(container.exec_agent(request, timeout))
+        if reply.setup_error is not None:
+            raise RuntimeFailure(f"could not prepare the working directory: {reply.setup_error}")
+        if not reply.results:
+            raise RuntimeFailure("the agent ran nothing")
+        return reply.results
+
+
+def internal_error(message: str) -> RunOutcome:
+    return RunOutcome(status=RunStatus.INTERNAL_ERROR, message=message)

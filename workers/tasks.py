@@ -1,0 +1,150 @@
+"""Celery tasks: thin wrappers that claim a job and hand it to the code that executes it."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from typing import Any
+
+from sqlalchemy.exc import OperationalError
+from tenacity import retry, retry_if_exception_type, stop_after_delay, wait_exponential
+
+from core import constants as c
+from core import jobstore, queue
+from core.db import transaction
+from core.models import CallbackState
+from core.notify import publish_done
+from core.settings import get_settings
+from workers import callbacks
+from workers.celery_app import app, run_task_time_limit
+from workers.context import WorkerContext, get_context
+from workers.run_executor import internal_error
+from workers.runtime.base import RuntimeFailure
+
+log = logging.getLogger(__name__)
+
+# Postgres restarting must not cost a finished run its result: keep trying for a while.
+db_retry = retry(
+    retry=retry_if_exception_type(OperationalError),
+    wait=wait_exponential(multiplier=0.2, max=5),
+    stop=stop_after_delay(60),
+    reraise=True,
+)
+
+
+@db_retry
+def _claim(ctx: WorkerContext, job_id: uuid.UUID) -> jobstore.Claim | jobstore.Exhausted | None:
+    with transaction(ctx.settings) as session:
+        return jobstore.claim_run(session, job_id, ctx.name, ctx.settings)
+
+
+@db_retry
+def _complete(ctx: WorkerContext, claim: jobstore.Claim, outcome: Any) -> bool:
+    with transaction(ctx.settings) as session:
+        return jobstore.complete_run(session, claim, outcome)
+
+
+@db_retry
+def _release(ctx: WorkerContext, claim: jobstore.Claim, error: str) -> bool:
+    with transaction(ctx.settings) as session:
+        return jobstore.release(session, claim, error)
+
+
+def _announce(ctx: WorkerContext, job_id: uuid.UUID, state: str, has_callback: bool) -> None:
+    publish_done(ctx.redis, job_id, state)
+    if has_callback:
+        queue.send_callback(ctx.settings, job_id)
+
+
+@app.task(
+    name=c.TASK_EXECUTE_RUN,
+    bind=True,
+    acks_late=True,
+    reject_on_worker_lost=True,
+    max_retries=None,
+    time_limit=run_task_time_limit(get_settings()),
+)
+def execute_run(self: Any, job_id: str) -> None:
+    ctx = get_context()
+    jid = uuid.UUID(job_id)
+    claim = _claim(ctx, jid)
+    if isinstance(claim, jobstore.Exhausted):
+        record = _load(ctx, jid)
+        _announce(ctx, jid, "failed", bool(record and record.callback))
+        return
+    if claim is None:
+        return
+    language = ctx.language(claim.record.language_id)
+    try:
+        if language is None:
+            raise RuntimeFailure(f"language {claim.record.language_id} is not available on worker {ctx.name}")
+        outcome = ctx.executor.execute(claim, language)
+    except RuntimeFailure as exc:
+        log.warning("run attempt failed", extra={"job_id": job_id, "attempt": claim.attempt, "error": str(exc)})
+        if claim.attempt >= ctx.settings.queue.max_attempts:
+            outcome = internal_error(f"could not execute the run after {claim.attempt} attempts: {exc}")
+        elif _release(ctx, claim, str(exc)):
+            raise self.retry(countdown=min(30, 2**claim.attempt), exc=exc) from exc
+        else:
+            return
+    if _complete(ctx, claim, outcome):
+        _announce(ctx, jid, outcome.status.value, claim.record.callback is not None)
+    else:
+        log.info("result discarded: another attempt owns the run", extra={"job_id": job_id, "attempt": claim.attempt})
+
+
+@db_retry
+def _load(ctx: WorkerContext, job_id: uuid.UUID) -> Any:
+    with transaction(ctx.settings) as session:
+        return jobstore.load_run(session, job_id)
+
+
+@app.task(
+    name=c.TASK_DELIVER_CALLBACK,
+    bind=True,
+    acks_late=True,
+    reject_on_worker_lost=True,
+    max_retries=None,
+    time_limit=120,
+)
+def deliver_callback(self: Any, job_id: str) -> None:
+    ctx = get_context()
+    jid = uuid.UUID(job_id)
+    with transaction(ctx.settings) as session:
+        record = jobstore.load_run(session, jid)
+        if record is None or record.callback is None or record.callback.state != CallbackState.PENDING:
+            return
+        secret = jobstore.tenant_secret(session, record.tenant_id)
+    language = ctx.language(record.language_id)
+    attempt_no = record.callback.attempts + 1
+    body = callbacks.body_for(record, language.name if language else None)
+    attempt = callbacks.deliver(record.callback.url, body, secret, job_id, attempt_no, ctx.settings)
+    retry_later = attempt.result is callbacks.Delivery.RETRY and attempt_no < ctx.settings.callbacks.max_tries
+    if attempt.result is callbacks.Delivery.DELIVERED:
+        state = CallbackState.DELIVERED
+    elif retry_later:
+        state = CallbackState.PENDING
+    else:
+        state = CallbackState.FAILED
+    with transaction(ctx.settings) as session:
+        jobstore.record_callback(session, jid, state, None if state is CallbackState.DELIVERED else attempt.detail)
+    log.info(
+        "callback attempt",
+        extra={"job_id": job_id, "attempt": attempt_no, "result": state.value, "detail": attempt.detail},
+    )
+    if retry_later:
+        raise self.retry(countdown=callbacks.backoff_s(attempt_no, ctx.settings))
+
+
+@app.task(name=c.TASK_SWEEP, acks_late=True, time_limit=120)
+def sweep() -> None:
+    ctx = get_context()
+    with transaction(ctx.settings) as session:
+        result = jobstore.sweep(session, ctx.settings)
+    for jid in result.requeue:
+        queue.send_run(ctx.settings, jid)
+    for jid in result.failed:
+        record = _load(ctx, jid)
+        _announce(ctx, jid, "failed", bool(record and record.callback))
+    for jid in result.callbacks:
+        queue.send_callback(ctx.settings, jid)
