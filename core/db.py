@@ -53,10 +53,10 @@ def transaction(settings: Settings) -> Iterator[Session]:
         yield session
 
 
-def dispose_engines() -> None:
-    """Forget pooled connections after a fork without closing the parent's sockets."""
+def dispose_engines(close: bool = False) -> None:
+    """Forget pooled connections; after a fork (close=False) without touching the parent's sockets."""
     for engine in _sync_engines.values():
-        engine.dispose(close=False)
+        engine.dispose(close=close)
     _sync_engines.clear()
     _async_engines.clear()
 

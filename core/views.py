@@ -1,4 +1,7 @@
-"""How a run looks on the wire, in each protocol: used by the adapters and by callbacks."""
+"""How a run looks on the wire, in each protocol: used by the adapters and by callbacks.
+
+Judge0's attribute set is exactly 1.13.1's: its official SDK refuses attributes it does not know.
+"""
 
 from __future__ import annotations
 
@@ -21,7 +24,7 @@ JUDGE0_FIELDS: tuple[str, ...] = (
     "enable_per_process_and_thread_time_limit", "enable_per_process_and_thread_memory_limit", "max_file_size",
     "compile_output", "exit_code", "exit_signal", "message", "wall_time", "compiler_options",
     "command_line_arguments", "redirect_stderr_to_stdout", "callback_url", "additional_files", "enable_network",
-    "started_at", "queued_at", "updated_at", "queue_host", "execution_host", "status", "language",
+    "status", "language",
 )  # fmt: skip
 JUDGE0_DEFAULT_FIELDS: tuple[str, ...] = (
     "token", "time", "memory", "stdout", "stderr", "compile_output", "message", "status",
@@ -106,11 +109,6 @@ def judge0_submission(
         "callback_url": record.callback.url if record.callback else None,
         "additional_files": base64.b64encode(record.additional_files).decode() if record.additional_files else None,
         "enable_network": record.enable_network,
-        "started_at": judge0_time(record.started_at),
-        "queued_at": judge0_time(record.enqueued_at or record.created_at),
-        "updated_at": judge0_time(record.updated_at),
-        "queue_host": record.worker,
-        "execution_host": record.worker,
         "status": {"id": status.id, "description": status.description},
         "language": {"id": record.language_id, "name": language_name},
     }

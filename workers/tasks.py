@@ -79,8 +79,11 @@ def execute_run(self: Any, job_id: str) -> None:
         if language is None:
             raise RuntimeFailure(f"language {claim.record.language_id} is not available on worker {ctx.name}")
         outcome = ctx.executor.execute(claim, language)
-    except RuntimeFailure as exc:
-        log.warning("run attempt failed", extra={"job_id": job_id, "attempt": claim.attempt, "error": str(exc)})
+    except Exception as exc:  # noqa: BLE001 - infrastructure trouble, or a bug: retry, then report it
+        if isinstance(exc, RuntimeFailure):
+            log.warning("run attempt failed", extra={"job_id": job_id, "attempt": claim.attempt, "error": str(exc)})
+        else:
+            log.exception("run attempt crashed", extra={"job_id": job_id, "attempt": claim.attempt})
         if claim.attempt >= ctx.settings.queue.max_attempts:
             outcome = internal_error(f"could not execute the run after {claim.attempt} attempts: {exc}")
         elif _release(ctx, claim, str(exc)):

@@ -66,13 +66,17 @@ class DockerContainer:
         return out
 
     def set_limits(self, limits: ContainerLimits) -> None:
+        # docker-py's update_container() knows neither PidsLimit nor NanoCpus; the Engine API does.
+        api = self._client.api
+        body = {
+            "Memory": limits.memory_bytes,
+            "MemorySwap": limits.memory_bytes,
+            "PidsLimit": limits.pids,
+            "NanoCpus": _nano_cpus(limits.cpus),
+        }
         try:
-            self._container.update(
-                mem_limit=limits.memory_bytes,
-                memswap_limit=limits.memory_bytes,
-                pids_limit=limits.pids,
-                nano_cpus=_nano_cpus(limits.cpus),
-            )
+            response = api._post_json(api._url("/containers/{0}/update", self.id), data=body)
+            api._raise_for_status(response)
         except DockerException as exc:
             raise RuntimeFailure(f"could not change the container's limits: {exc}") from exc
 
