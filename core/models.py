@@ -11,10 +11,12 @@ import uuid
 from datetime import datetime
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     DateTime,
     Float,
     ForeignKey,
+    Identity,
     Index,
     Integer,
     LargeBinary,
@@ -99,12 +101,14 @@ class Language(Base):
 class Job(Base):
     __tablename__ = "jobs"
     __table_args__ = (
-        Index("ix_jobs_tenant_created", "tenant_id", text("created_at DESC"), "id"),
+        Index("ix_jobs_tenant_seq", "tenant_id", text("seq DESC")),
         Index("ix_jobs_queued", "enqueued_at", postgresql_where=text("state = 'queued'")),
         Index("ix_jobs_running_lease", "lease_expires_at", postgresql_where=text("state = 'running'")),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    # Creation order, exact even within one transaction (timestamps are not): listings sort by it.
+    seq: Mapped[int] = mapped_column(BigInteger, Identity(always=True))
     tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
     kind: Mapped[str] = mapped_column(String(40))
     queue: Mapped[str] = mapped_column(String(100))

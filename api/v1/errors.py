@@ -28,7 +28,12 @@ RULE_TEXT = {"ge": "must be greater than or equal to", "gt": "must be greater th
 
 
 def field_entry(error: FieldError) -> dict[str, Any]:
-    name, scale = FIELD_MAP.get(error.field, (error.field, 1))
+    prefix, rest = "", error.field
+    batch = re.match(r"^(runs\.\d+\.)(.*)$", error.field)
+    if batch:
+        prefix, rest = batch.group(1), batch.group(2)
+    name, scale = FIELD_MAP.get(rest, (rest, 1))
+    name = prefix + name
     entry: dict[str, Any] = {"field": name, "rule": error.rule, "message": error.message}
     if error.limit is not None:
         limit = error.limit * scale

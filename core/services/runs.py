@@ -63,9 +63,24 @@ def _check_archive(data: bytes, settings: Settings) -> FieldError | None:
     return None
 
 
+def _check_text(field: str, text: str | None) -> FieldError | None:
+    """Text stored as text must be valid UTF-8 without NUL characters (PostgreSQL refuses both)."""
+    if text is None:
+        return None
+    if "\x00" in text:
+        return FieldError(field, "no_nul", "must not contain NUL characters")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return FieldError(field, "utf8", "is not valid UTF-8 text")
+    return None
+
+
 def _check_words(field: str, text: str | None, settings: Settings) -> FieldError | None:
     if not text:
         return None
+    if error := _check_text(field, text):
+        return error
     if len(text) > settings.limits.max_options_length:
         return FieldError(
             field,
@@ -147,7 +162,7 @@ async def prepare_run(session: AsyncSession, request: RunRequest, settings: Sett
     except InvalidInput as exc:
         errors.extend(exc.errors)
     if request.callback_url:
-        error = await _check_callback(request.callback_url, settings)
+        error = _check_text("callback_url", request.callback_url) or await _check_callback(request.callback_url, settings)
         if error:
             errors.append(error)
     if errors:
@@ -267,7 +282,7 @@ async def list_runs(session: AsyncSession, principal: Principal, offset: int, li
             select(Job, Run)
             .join(Run, Run.job_id == Job.id)
             .where(Job.tenant_id == principal.tenant_id)
-            .order_by(Job.created_at.desc(), Job.id.desc())
+            .order_by(Job.seq.desc())
             .offset(offset)
             .limit(limit)
         )

@@ -1,0 +1,78 @@
+"""A worker SIGKILLed in the middle of a run: the run still completes, exactly once."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import docker
+import httpx
+import pytest
+
+from tests.integration.conftest import Tenant
+from tests.integration.helpers import CallbackReceiver, eventually
+from tests.stack import Stack
+
+
+@pytest.fixture
+def crash_stack(database: None) -> Iterator[Stack]:
+    # Short leases so the sweep notices the dead worker within seconds, not minutes.
+    s = Stack(
+        redis_db=12,
+        env_extra={
+            "RUNYARD_LIMITS__MAX_WALL_TIME_LIMIT_S": "5",
+            "RUNYARD_LIMITS__WALL_TIME_LIMIT_S": "5",
+            "RUNYARD_QUEUE__LEASE_MARGIN_S": "1",
+            "RUNYARD_WORKER__EXEC_MARGIN_S": "2",
+        },
+    )
+    try:
+        s.start_api()
+        s.start_worker("a")
+        s.start_beat()
+        s.wait_ready()
+        yield s
+    finally:
+        s.stop()
+
+
+@pytest.mark.slow
+def test_sigkilled_worker_run_completes_exactly_once(crash_stack: Stack, tenant: Tenant) -> None:
+    receiver = CallbackReceiver()
+    engine = docker.from_env()
+    try:
+        with httpx.Client(base_url=crash_stack.url, headers={"X-Auth-Token": tenant.key}, timeout=30) as client:
+            body = {
+                "language": "python",
+                "source": "import time\ntime.sleep(2)\nprint('survived')",
+                "limits": {"wall_time_ms": 4000},
+                "callback_url": receiver.url,
+            }
+            run = client.post("/v1/runs", json=body).json()
+            run_id = run["id"]
+            eventually(lambda: client.get(f"/v1/runs/{run_id}").json()["status"] == "running", timeout=30, interval=0.05)
+
+            def job_containers() -> list[object]:
+                return engine.containers.list(filters={"label": f"org.runyard.job={run_id}"})
+
+            eventually(job_containers, timeout=10, interval=0.05)
+            crash_stack.kill("a")  # the main process and its pool children, mid-run
+            assert client.get(f"/v1/runs/{run_id}").json()["status"] == "running"
+
+            crash_stack.start_worker("b")
+            done = eventually(
+                lambda: (r := client.get(f"/v1/runs/{run_id}").json())["status"] not in ("queued", "running") and r,
+                timeout=90,
+            )
+            assert done["status"] == "accepted", done
+            assert done["stdout"] == "survived\n"
+            assert done["attempts"] == 2
+
+            eventually(lambda: receiver.received, timeout=30)
+            time.sleep(3)  # room for a duplicate to show up, if there were one
+            assert len(receiver.received) == 1
+            assert receiver.received[0].json()["id"] == run_id
+            assert not job_containers(), "the dead attempt's container was not cleaned up"
+    finally:
+        receiver.close()
+        engine.close()
