@@ -83,7 +83,7 @@ def decode_reply(raw: bytes) -> AgentReply:
         data = json.loads(raw)
         for result in data.get("results", []):
             for key in ("stdout", "stderr"):
-                result[key] = base64.b64decode(result.get(key) or "")
+                result[key] = base64.b64decode(result.get(key) or "", validate=True)
         return AgentReply.model_validate(data)
     except (ValueError, TypeError, AttributeError, ValidationError) as exc:
         raise RuntimeFailure(f"the agent's reply is not valid: {str(exc)[:300]}") from exc
