@@ -8,8 +8,8 @@ them in its protocol's shape. Nothing below the HTTP layer raises HTTPException.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
-from typing import Protocol
+from collections.abc import Callable, Coroutine
+from typing import Any, Protocol
 
 import redis.exceptions
 from fastapi import Request, Response
@@ -33,7 +33,7 @@ class Renderer(Protocol):
 
 def route_class(renderer: Renderer) -> type[APIRoute]:
     class ProtocolRoute(APIRoute):
-        def get_route_handler(self) -> Callable[[Request], Awaitable[Response]]:
+        def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
             handler = super().get_route_handler()
 
             async def render_errors(request: Request) -> Response:
@@ -45,7 +45,9 @@ def route_class(renderer: Renderer) -> type[APIRoute]:
                     return renderer.domain(request, exc)
                 except INFRASTRUCTURE as exc:
                     log.warning("dependency unavailable", extra={"path": request.url.path, "error": repr(exc)})
-                    return renderer.domain(request, Unavailable(f"a backing service is unavailable: {type(exc).__name__}"))
+                    return renderer.domain(
+                        request, Unavailable(f"a backing service is unavailable: {type(exc).__name__}")
+                    )
                 except DBAPIError as exc:
                     if exc.connection_invalidated:
                         return renderer.domain(request, Unavailable("the database connection was lost"))

@@ -67,7 +67,9 @@ def main() -> None:
     with httpx.Client(base_url=args.url, headers={"X-Auth-Token": key}, timeout=60) as client:
 
         def judge0_wait() -> None:
-            r = client.post("/submissions", params={"wait": "true"}, json={"source_code": "print(1)", "language_id": 71})
+            r = client.post(
+                "/submissions", params={"wait": "true"}, json={"source_code": "print(1)", "language_id": 71}
+            )
             assert r.json()["status"]["id"] == 3, r.text
 
         def native_wait() -> None:

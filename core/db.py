@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 from sqlalchemy import Engine, create_engine
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
@@ -15,7 +16,7 @@ _sync_engines: dict[str, Engine] = {}
 _async_engines: dict[str, AsyncEngine] = {}
 
 
-def _options(settings: Settings) -> dict[str, object]:
+def _options(settings: Settings) -> dict[str, Any]:
     db = settings.database
     return {
         "pool_size": db.pool_size,
@@ -27,14 +28,14 @@ def _options(settings: Settings) -> dict[str, object]:
 def sync_engine(settings: Settings) -> Engine:
     url = settings.database.url
     if url not in _sync_engines:
-        _sync_engines[url] = create_engine(url, **_options(settings))  # type: ignore[arg-type]
+        _sync_engines[url] = create_engine(url, **_options(settings))
     return _sync_engines[url]
 
 
 def async_engine(settings: Settings) -> AsyncEngine:
     url = settings.database.url
     if url not in _async_engines:
-        _async_engines[url] = create_async_engine(url, **_options(settings))  # type: ignore[arg-type]
+        _async_engines[url] = create_async_engine(url, **_options(settings))
     return _async_engines[url]
 
 

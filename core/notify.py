@@ -80,14 +80,14 @@ class CompletionHub:
                     self._wake(channel.removeprefix(c.CHANNEL_JOB_DONE), message["data"].decode())
             except asyncio.CancelledError:
                 raise
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - reconnect whatever Redis raised
                 self.connected.clear()
                 log.warning("completion subscription lost; reconnecting", extra={"error": repr(exc)})
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
             finally:
                 with contextlib.suppress(Exception):
-                    await pubsub.aclose()
+                    await pubsub.aclose()  # type: ignore[no-untyped-call]
                     await client.aclose()
 
     def _wake(self, job_id: str, state: str) -> None:

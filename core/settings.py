@@ -14,7 +14,7 @@ from typing import Literal
 from pydantic import BaseModel, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-DEFAULT_DB_PASSWORD = "runyard"
+DEFAULT_DB_PASSWORD = "runyard"  # noqa: S105 - the development default, refused in production
 
 
 class DatabaseSettings(BaseModel):

@@ -81,7 +81,14 @@ class Stack:
     def start_api(self, **extra: str) -> None:
         self._spawn(
             "api",
-            [str(VENV_BIN / "uvicorn"), "--factory", "api.main:app_factory", "--port", str(self.port), "--no-access-log"],
+            [
+                str(VENV_BIN / "uvicorn"),
+                "--factory",
+                "api.main:app_factory",
+                "--port",
+                str(self.port),
+                "--no-access-log",
+            ],
             **extra,
         )
         self.wait_for(lambda: httpx.get(f"{self.url}/health/live", timeout=2).status_code == 200, "the API", "api")
@@ -96,7 +103,9 @@ class Stack:
 
     def start_beat(self, **extra: str) -> None:
         schedule = Path(STATE_DIR) / f"{self.tag}-beat-schedule"
-        self._spawn("beat", [str(VENV_BIN / "celery"), "-A", "workers.celery_app", "beat", "--schedule", str(schedule)], **extra)
+        self._spawn(
+            "beat", [str(VENV_BIN / "celery"), "-A", "workers.celery_app", "beat", "--schedule", str(schedule)], **extra
+        )
 
     def wait_ready(self, timeout: float = 90) -> None:
         def ready() -> bool:
@@ -112,7 +121,9 @@ class Stack:
                     return
             for name, proc in self.procs.items():
                 if proc.poll() is not None and name in logs:
-                    raise RuntimeError(f"{name} exited with {proc.returncode} while waiting for {what}:\n{self.log(name)[-4000:]}")
+                    raise RuntimeError(
+                        f"{name} exited with {proc.returncode} while waiting for {what}:\n{self.log(name)[-4000:]}"
+                    )
             time.sleep(0.2)
         tails = "\n".join(f"--- {n}\n{self.log(n)[-3000:]}" for n in logs)
         raise TimeoutError(f"{what} not reached within {timeout}s\n{tails}")
@@ -125,11 +136,11 @@ class Stack:
         proc.wait(timeout=30)
 
     def stop(self) -> None:
-        for name, proc in list(self.procs.items()):
+        for _name, proc in list(self.procs.items()):
             if proc.poll() is None:
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(proc.pid, signal.SIGTERM)
-        for name, proc in list(self.procs.items()):
+        for _name, proc in list(self.procs.items()):
             try:
                 proc.wait(timeout=20)
             except subprocess.TimeoutExpired:

@@ -41,8 +41,8 @@ def body_for(record: RunRecord, language_name: str | None) -> bytes:
 
 def backoff_s(attempt: int, settings: Settings) -> float:
     cb = settings.callbacks
-    delay = min(cb.backoff_max_s, cb.backoff_base_s * (2 ** max(0, attempt - 1)))
-    return delay * random.uniform(0.8, 1.2)  # noqa: S311 - jitter, not security
+    delay = min(cb.backoff_max_s, cb.backoff_base_s * 2.0 ** max(0, attempt - 1))
+    return float(delay * random.uniform(0.8, 1.2))  # noqa: S311 - jitter, not security
 
 
 def deliver(url: str, body: bytes, secret: str, job_id: str, attempt: int, settings: Settings) -> Attempt:

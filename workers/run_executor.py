@@ -159,8 +159,17 @@ class RunExecutor:
         mode = 0o755 if language.executable else 0o644
         return [(language.source_file, record.source_code, mode)]
 
-    def _step(self, container: Container, argv: list[str], limits: StepLimits, **kwargs: object) -> StepResult:
-        return self._steps(container, argv, limits, **kwargs)[-1]
+    def _step(
+        self,
+        container: Container,
+        argv: list[str],
+        limits: StepLimits,
+        *,
+        files: list[tuple[str, bytes, int]],
+        archive: bytes | None,
+        merge_stderr: bool,
+    ) -> StepResult:
+        return self._steps(container, argv, limits, files=files, archive=archive, merge_stderr=merge_stderr)[-1]
 
     def _steps(
         self,

@@ -79,7 +79,7 @@ def execute_run(self: Any, job_id: str) -> None:
         if language is None:
             raise RuntimeFailure(f"language {claim.record.language_id} is not available on worker {ctx.name}")
         outcome = ctx.executor.execute(claim, language)
-    except Exception as exc:  # noqa: BLE001 - infrastructure trouble, or a bug: retry, then report it
+    except Exception as exc:
         if isinstance(exc, RuntimeFailure):
             log.warning("run attempt failed", extra={"job_id": job_id, "attempt": claim.attempt, "error": str(exc)})
         else:

@@ -26,7 +26,11 @@ FIELD_MAP: dict[str, tuple[str, float]] = {
     "enable_per_process_time_limit": ("enable_per_process_and_thread_time_limit", 1),
     "enable_per_process_memory_limit": ("enable_per_process_and_thread_memory_limit", 1),
 }
-RULE_TEXT = {"ge": "must be greater than or equal to", "gt": "must be greater than", "le": "must be less than or equal to"}
+RULE_TEXT = {
+    "ge": "must be greater than or equal to",
+    "gt": "must be greater than",
+    "le": "must be less than or equal to",
+}
 SECONDS_FIELDS = {"cpu_time_limit", "cpu_extra_time", "wall_time_limit"}
 
 

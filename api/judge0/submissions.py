@@ -24,9 +24,7 @@ from core.views import InvalidFields, NotUtf8, judge0_fields, judge0_submission
 
 router = APIRouter(tags=["judge0"], route_class=route_class(Judge0Renderer()))
 
-UTF8_ERROR = (
-    "some attributes for this submission cannot be converted to UTF-8, use base64_encoded=true query parameter"
-)
+UTF8_ERROR = "some attributes for this submission cannot be converted to UTF-8, use base64_encoded=true query parameter"
 UTF8_BATCH_ERROR = (
     "some attributes for one or more submissions cannot be converted to UTF-8, use base64_encoded=true query parameter"
 )

@@ -24,7 +24,11 @@ FIELD_MAP: dict[str, tuple[str, float]] = {
     "limits.max_processes": ("limits.processes", 1),
     "limits.number_of_runs": ("limits.runs", 1),
 }
-RULE_TEXT = {"ge": "must be greater than or equal to", "gt": "must be greater than", "le": "must be less than or equal to"}
+RULE_TEXT = {
+    "ge": "must be greater than or equal to",
+    "gt": "must be greater than",
+    "le": "must be less than or equal to",
+}
 
 
 def field_entry(error: FieldError) -> dict[str, Any]:
@@ -61,6 +65,8 @@ class NativeRenderer:
         fields = []
         for err in exc.errors():
             loc = [str(p) for p in err.get("loc", ()) if p not in ("body", "query", "path", "header")]
-            fields.append({"field": ".".join(loc) or "body", "rule": err.get("type", "invalid"), "message": err.get("msg", "")})
+            fields.append(
+                {"field": ".".join(loc) or "body", "rule": err.get("type", "invalid"), "message": err.get("msg", "")}
+            )
         message = "; ".join(f"{f['field']}: {f['message']}" for f in fields)
         return JSONResponse(body("invalid_input", message, fields), status_code=422)

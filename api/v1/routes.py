@@ -70,7 +70,10 @@ async def create_runs(
     """Submit several runs at once; all are checked first, and none is created unless all are valid."""
     if len(body.runs) > state.settings.max_batch_size:
         raise InvalidInput.one(
-            "runs", "max_items", f"at most {state.settings.max_batch_size} runs per batch", state.settings.max_batch_size
+            "runs",
+            "max_items",
+            f"at most {state.settings.max_batch_size} runs per batch",
+            state.settings.max_batch_size,
         )
     prepared = [await _prepare(run, state, session, prefix=f"runs.{i}.") for i, run in enumerate(body.runs)]
     ids = await run_service.create_runs(session, principal, prepared, state.settings, protocol="v1")
@@ -108,7 +111,9 @@ async def list_runs(
 ) -> RunPage:
     """List your runs, newest first."""
     page = await run_service.list_runs(session, principal, offset, limit)
-    return RunPage(items=await _views(state, session, page.records, False), total=page.total, offset=offset, limit=limit)
+    return RunPage(
+        items=await _views(state, session, page.records, False), total=page.total, offset=offset, limit=limit
+    )
 
 
 @router.delete("/runs/{run_id}", response_model=RunView)
@@ -126,7 +131,13 @@ async def delete_run(run_id: uuid.UUID, state: StateDep, session: SessionDep, pr
 async def languages(state: StateDep, session: SessionDep, principal: PrincipalDep) -> list[LanguageOut]:
     """Languages the workers' images provide, with the versions really installed."""
     return [
-        LanguageOut(id=lang.id, name=lang.name, aliases=lang.aliases, compiled=bool(lang.compile_cmd), multi_file=lang.is_project)
+        LanguageOut(
+            id=lang.id,
+            name=lang.name,
+            aliases=lang.aliases,
+            compiled=bool(lang.compile_cmd),
+            multi_file=lang.is_project,
+        )
         for lang in await state.catalog.all(session)
         if not lang.is_archived
     ]
@@ -142,4 +153,3 @@ async def me(state: StateDep, principal: PrincipalDep) -> Me:
         callback_secret=principal.callback_secret,
         requests_per_minute=principal.requests_per_minute or state.settings.rate.requests_per_minute,
     )
-

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import anyio
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core import constants as c
@@ -162,7 +162,9 @@ async def prepare_run(session: AsyncSession, request: RunRequest, settings: Sett
     except InvalidInput as exc:
         errors.extend(exc.errors)
     if request.callback_url:
-        error = _check_text("callback_url", request.callback_url) or await _check_callback(request.callback_url, settings)
+        error = _check_text("callback_url", request.callback_url) or await _check_callback(
+            request.callback_url, settings
+        )
         if error:
             errors.append(error)
     if errors:
@@ -298,7 +300,7 @@ async def delete_run(session: AsyncSession, principal: Principal, run_id: uuid.U
     record = await get_run(session, principal, run_id)
     if not record.status.finished:
         raise Conflict(f"run {run_id} cannot be deleted while it is {record.status.value}", state=record.status.value)
-    await session.execute(Job.__table__.delete().where(Job.id == run_id, Job.tenant_id == principal.tenant_id))
+    await session.execute(delete(Job).where(Job.id == run_id, Job.tenant_id == principal.tenant_id))
     await session.commit()
     return record
 
@@ -306,7 +308,7 @@ async def delete_run(session: AsyncSession, principal: Principal, run_id: uuid.U
 async def cancel_run(session: AsyncSession, principal: Principal, run_id: uuid.UUID) -> RunRecord:
     """Cancel a run that no worker has claimed yet."""
     await get_run(session, principal, run_id)  # 404 for other tenants
-    result = await session.execute(
+    cancelled = await session.execute(
         update(Job)
         .where(Job.id == run_id, Job.tenant_id == principal.tenant_id, Job.state == JobState.QUEUED)
         .values(
@@ -315,10 +317,12 @@ async def cancel_run(session: AsyncSession, principal: Principal, run_id: uuid.U
             error="cancelled by the client",
             callback_state=None,
         )
+        .returning(Job.id)
     )
+    was_queued = cancelled.first() is not None
     await session.commit()
     record = await get_run(session, principal, run_id)
-    if result.rowcount == 0 and record.status is not RunStatus.CANCELLED:
+    if not was_queued and record.status is not RunStatus.CANCELLED:
         raise Conflict(
             f"run {run_id} is {record.status.value} and can no longer be cancelled", state=record.status.value
         )

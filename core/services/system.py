@@ -39,7 +39,7 @@ async def check_redis(client: aioredis.Redis, timeout_s: float = 2.0) -> Check:
     try:
         with anyio.fail_after(timeout_s):
             await client.ping()
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - any failure means not ready
         return Check(False, f"unreachable: {exc!r}")
     return Check(True, "ok")
 
@@ -48,7 +48,7 @@ async def check_postgres(session: AsyncSession, timeout_s: float = 2.0) -> Check
     try:
         with anyio.fail_after(timeout_s):
             await session.execute(text("SELECT 1"))
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - any failure means not ready
         return Check(False, f"unreachable: {exc!r}")
     return Check(True, "ok")
 
@@ -57,7 +57,7 @@ async def check_workers(client: aioredis.Redis) -> Check:
     try:
         with anyio.fail_after(2.0):
             workers = await live_workers(client)
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - any failure means not ready
         return Check(False, f"cannot list workers: {exc!r}")
     names = [str(w.get("name")) for w in workers]
     if not workers:

@@ -16,8 +16,8 @@ Standard library only: this file runs on the image's own Python.
 from __future__ import annotations
 
 import base64
+import contextlib
 import ctypes
-import errno
 import json
 import os
 import resource
@@ -107,7 +107,7 @@ def uid_processes(uid: int) -> list[int]:
     return pids
 
 
-def kill_all(uid: int, reaper: "Reaper") -> None:
+def kill_all(uid: int, reaper: Reaper) -> None:
     """Stop, then kill, every process of the sandbox user, and reap what was ours.
 
     Signals are sent one by one from this (root, CAP_KILL) process instead of
@@ -121,10 +121,8 @@ def kill_all(uid: int, reaper: "Reaper") -> None:
             return
         for sig in (signal.SIGSTOP, signal.SIGKILL):
             for pid in pids:
-                try:
+                with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, sig)
-                except ProcessLookupError:
-                    pass
         reaper.reap(block=False)
     raise RuntimeError(f"processes of uid {uid} survived 1000 kill rounds")
 
@@ -172,10 +170,8 @@ def _open_dirs(workdir: str, parts: list[str]) -> int:
     dirfd = os.open(workdir, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
     try:
         for part in parts:
-            try:
+            with contextlib.suppress(FileExistsError):
                 os.mkdir(part, 0o755, dir_fd=dirfd)
-            except FileExistsError:
-                pass
             nxt = os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=dirfd)
             os.close(dirfd)
             dirfd = nxt
@@ -194,7 +190,7 @@ def _write_file(workdir: str, relpath: str, data: bytes, mode: int) -> None:
         try:
             view = memoryview(data)
             while view:
-                view = view[os.write(fd, view):]
+                view = view[os.write(fd, view) :]
             os.fchmod(fd, mode)
         finally:
             os.close(fd)
@@ -308,7 +304,14 @@ def execute_once(req: dict[str, Any], step: dict[str, Any], reaper: Reaper) -> d
         err_r, err_w = None, out_w
     else:
         err_r, err_w = os.pipe()
-    env = {"PATH": SAFE_PATH, "HOME": "/tmp", "TMPDIR": "/tmp", "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8", "USER": "sandbox"}
+    env = {
+        "PATH": SAFE_PATH,
+        "HOME": "/tmp",
+        "TMPDIR": "/tmp",
+        "LANG": "C.UTF-8",
+        "LC_ALL": "C.UTF-8",
+        "USER": "sandbox",
+    }
     env.update(step.get("env") or {})
 
     cpu_limit_ns = int(limits["cpu_ms"]) * 1_000_000
@@ -318,10 +321,16 @@ def execute_once(req: dict[str, Any], step: dict[str, Any], reaper: Reaper) -> d
     started = time.monotonic()
     report_r, report_w = os.pipe()
     spawn_argv = [
-        SPAWN, str(report_w), str(uid), str(gid),
+        SPAWN,
+        str(report_w),
+        str(uid),
+        str(gid),
         str(max(1, -(-int(limits["cpu_ms"]) // 1000))),
-        str(int(limits["file_size_bytes"])), str(int(limits["stack_bytes"])), str(int(limits["open_files"])),
-        "--", *step["argv"],
+        str(int(limits["file_size_bytes"])),
+        str(int(limits["stack_bytes"])),
+        str(int(limits["open_files"])),
+        "--",
+        *step["argv"],
     ]
     try:
         proc = subprocess.Popen(
@@ -371,10 +380,16 @@ def execute_once(req: dict[str, Any], step: dict[str, Any], reaper: Reaper) -> d
             if time.monotonic() >= deadline:
                 limit_hit = "wall"
             else:
+                # The whole cgroup's CPU, minus the agent's own: catches multi-process programs
+                # that each stay under RLIMIT_CPU.
                 cg_now = cgroup_cpu_ns()
-                if cg_now is not None and cg_before is not None:
-                    if (cg_now - cg_before) - (self_cpu_ns() - self_before) > cpu_limit_ns:
-                        limit_hit = "cpu"
+                used = (
+                    None
+                    if cg_now is None or cg_before is None
+                    else (cg_now - cg_before) - (self_cpu_ns() - self_before)
+                )
+                if used is not None and used > cpu_limit_ns:
+                    limit_hit = "cpu"
             if not limit_hit:
                 continue
             kill_all(uid, reaper)

@@ -20,7 +20,11 @@ from tests.stack import Stack
 def idle_stack(database: None) -> Iterator[Stack]:
     s = Stack(
         redis_db=11,
-        env_extra={"RUNYARD_QUEUE__MAX_QUEUED": "3", "RUNYARD_API__WAIT_MARGIN_S": "1", "RUNYARD_LIMITS__WALL_TIME_LIMIT_S": "1"},
+        env_extra={
+            "RUNYARD_QUEUE__MAX_QUEUED": "3",
+            "RUNYARD_API__WAIT_MARGIN_S": "1",
+            "RUNYARD_LIMITS__WALL_TIME_LIMIT_S": "1",
+        },
     )
     try:
         s.start_api()
@@ -75,7 +79,9 @@ def test_wait_is_bounded_by_the_time_limit(idle_stack: Stack, database: None) ->
     with httpx.Client(base_url=idle_stack.url, headers={"X-Auth-Token": tenant.key}, timeout=30) as c:
         started = time.monotonic()
         response = c.post(
-            "/submissions", params={"wait": "true"}, json={"source_code": "print(1)", "language_id": 71, "wall_time_limit": 1}
+            "/submissions",
+            params={"wait": "true"},
+            json={"source_code": "print(1)", "language_id": 71, "wall_time_limit": 1},
         )
         elapsed = time.monotonic() - started
     assert response.status_code == 201

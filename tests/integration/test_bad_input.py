@@ -57,14 +57,21 @@ def test_native_errors_name_field_and_rule(client: httpx.Client) -> None:
     assert response.status_code == 422
     fields = response.json()["error"]["fields"]
     assert fields == [
-        {"field": "limits.memory_bytes", "rule": "le", "message": "must be less than or equal to 524288000", "limit": 524288000}
+        {
+            "field": "limits.memory_bytes",
+            "rule": "le",
+            "message": "must be less than or equal to 524288000",
+            "limit": 524288000,
+        }
     ]
     response = client.post("/v1/runs", json={"language": "cobol", "source": "x"})
     assert response.json()["error"]["fields"][0]["field"] == "language"
     response = client.post("/v1/runs", json={"language": "python", "source": "x", "bogus": 1})
     assert response.status_code == 422
     assert response.json()["error"]["fields"][0] == {
-        "field": "bogus", "rule": "extra_forbidden", "message": "Extra inputs are not permitted"
+        "field": "bogus",
+        "rule": "extra_forbidden",
+        "message": "Extra inputs are not permitted",
     }
 
 
@@ -95,7 +102,9 @@ def test_unknown_token_and_bad_fields(client: httpx.Client) -> None:
 
 
 def test_body_too_large_is_413(client: httpx.Client) -> None:
-    response = client.post("/v1/runs", content=b"{" + b" " * (49 << 20) + b"}", headers={"Content-Type": "application/json"})
+    response = client.post(
+        "/v1/runs", content=b"{" + b" " * (49 << 20) + b"}", headers={"Content-Type": "application/json"}
+    )
     assert response.status_code == 413
 
 
@@ -129,10 +138,42 @@ def test_compiler_options_only_for_compiled_languages(client: httpx.Client) -> N
 
 def test_random_junk_never_yields_5xx(client: httpx.Client) -> None:
     rng = random.Random(1234)
-    values: list[object] = [None, True, -1, 0, 2**63, 1.5, "", "x" * 1000, "\u0000", "\ud800", "'", [], {}, [1, "a"], {"a": {}}]
-    keys = ["source_code", "language_id", "stdin", "cpu_time_limit", "memory_limit", "callback_url", "additional_files",
-            "number_of_runs", "expected_output", "max_file_size", "stack_limit", "compiler_options",
-            "command_line_arguments", "language", "source", "args", "limits"]
+    values: list[object] = [
+        None,
+        True,
+        -1,
+        0,
+        2**63,
+        1.5,
+        "",
+        "x" * 1000,
+        "\u0000",
+        "\ud800",
+        "'",
+        [],
+        {},
+        [1, "a"],
+        {"a": {}},
+    ]
+    keys = [
+        "source_code",
+        "language_id",
+        "stdin",
+        "cpu_time_limit",
+        "memory_limit",
+        "callback_url",
+        "additional_files",
+        "number_of_runs",
+        "expected_output",
+        "max_file_size",
+        "stack_limit",
+        "compiler_options",
+        "command_line_arguments",
+        "language",
+        "source",
+        "args",
+        "limits",
+    ]
     for _ in range(150):
         body = {rng.choice(keys): rng.choice(values) for _ in range(rng.randint(0, 6))}
         if rng.random() < 0.5:

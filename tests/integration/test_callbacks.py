@@ -23,7 +23,9 @@ def test_callback_is_retried_after_500_then_delivered_signed(
     client: httpx.Client, tenant: Tenant, receiver: CallbackReceiver
 ) -> None:
     receiver.answers = [500, 503]
-    token = submit(client, {"source_code": "print('called back')", "language_id": 71, "callback_url": receiver.url}).json()["token"]
+    token = submit(
+        client, {"source_code": "print('called back')", "language_id": 71, "callback_url": receiver.url}
+    ).json()["token"]
     eventually(lambda: len(receiver.received) >= 3, timeout=60)
     first, second, third = receiver.received[:3]
     assert [r.headers["x-runyard-attempt"] for r in (first, second, third)] == ["1", "2", "3"]
@@ -54,7 +56,9 @@ def test_callback_gives_up_on_a_4xx(client: httpx.Client, receiver: CallbackRece
 
 
 def test_native_runs_call_back_with_the_native_view(client: httpx.Client, receiver: CallbackReceiver) -> None:
-    run = client.post("/v1/runs", json={"language": "python", "source": "print(7)", "callback_url": receiver.url}).json()
+    run = client.post(
+        "/v1/runs", json={"language": "python", "source": "print(7)", "callback_url": receiver.url}
+    ).json()
     eventually(lambda: receiver.received, timeout=30)
     body = receiver.received[0].json()
     assert body["id"] == run["id"]

@@ -50,7 +50,9 @@ def test_multi_file_program(sdk: judge0.Client) -> None:
         zf.writestr("compile", "gcc -O2 -o prog main.c\n")
         zf.writestr("run", "./prog\n")
     files = judge0.Filesystem(content=buf.getvalue())
-    result = judge0.run(client=sdk, submissions=judge0.Submission(source_code="", language=judge0.MULTI_FILE, additional_files=files))
+    result = judge0.run(
+        client=sdk, submissions=judge0.Submission(source_code="", language=judge0.MULTI_FILE, additional_files=files)
+    )
     assert result.status == Status.ACCEPTED, (result.compile_output, result.stderr)
     assert result.stdout == "multi-file ok\n"
 
@@ -62,7 +64,9 @@ def test_multi_file_without_compile_script(sdk: judge0.Client) -> None:
         zf.writestr("app.py", "import helper; print(helper.VALUE)\n")
         zf.writestr("helper.py", "VALUE = 42\n")
     files = judge0.Filesystem(content=buf.getvalue())
-    result = judge0.run(client=sdk, submissions=judge0.Submission(source_code="", language=judge0.MULTI_FILE, additional_files=files))
+    result = judge0.run(
+        client=sdk, submissions=judge0.Submission(source_code="", language=judge0.MULTI_FILE, additional_files=files)
+    )
     assert result.status == Status.ACCEPTED, result.stderr
     assert result.stdout == "42\n"
 
@@ -101,13 +105,17 @@ def test_runtime_error_sigsegv(sdk: judge0.Client) -> None:
 
 
 def test_cpu_time_limit(sdk: judge0.Client) -> None:
-    result = judge0.run(client=sdk, source_code="while True: pass", language=judge0.PYTHON, cpu_time_limit=1, cpu_extra_time=0.5)
+    result = judge0.run(
+        client=sdk, source_code="while True: pass", language=judge0.PYTHON, cpu_time_limit=1, cpu_extra_time=0.5
+    )
     assert result.status == Status.TIME_LIMIT_EXCEEDED
     assert 1.0 <= float(result.time) < 3.0
 
 
 def test_wall_time_limit(sdk: judge0.Client) -> None:
-    result = judge0.run(client=sdk, source_code="import time\ntime.sleep(30)", language=judge0.PYTHON, wall_time_limit=1.5)
+    result = judge0.run(
+        client=sdk, source_code="import time\ntime.sleep(30)", language=judge0.PYTHON, wall_time_limit=1.5
+    )
     assert result.status == Status.TIME_LIMIT_EXCEEDED
     assert 1.5 <= float(result.wall_time) < 5
     assert float(result.time) < 1

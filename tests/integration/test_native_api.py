@@ -24,12 +24,20 @@ def test_run_with_wait_returns_the_finished_run(client: httpx.Client) -> None:
 
 
 def test_run_by_language_id_with_args_stdin_and_compiler_options(client: httpx.Client) -> None:
-    source = '#include <stdio.h>\n#include <math.h>\nint main(int c, char **v) { char b[64]; fgets(b, 64, stdin);\n' \
-             'printf("%s|%s|%.0f|%s", v[1], v[2], sqrt(81.0), b); return 0; }'
+    source = (
+        "#include <stdio.h>\n#include <math.h>\nint main(int c, char **v) { char b[64]; fgets(b, 64, stdin);\n"
+        'printf("%s|%s|%.0f|%s", v[1], v[2], sqrt(81.0), b); return 0; }'
+    )
     run = client.post(
         "/v1/runs",
         params={"wait": "true"},
-        json={"language": 50, "source": source, "args": ["one arg", "two"], "stdin": "in\n", "compiler_options": ["-O2", "-lm"]},
+        json={
+            "language": 50,
+            "source": source,
+            "args": ["one arg", "two"],
+            "stdin": "in\n",
+            "compiler_options": ["-O2", "-lm"],
+        },
     ).json()
     assert run["status"] == "accepted", run
     assert run["stdout"] == "one arg|two|9|in\n"
@@ -55,7 +63,9 @@ def test_status_names_for_failures(client: httpx.Client) -> None:
 def test_output_is_capped_and_flagged(client: httpx.Client) -> None:
     source = "import sys\nsys.stdout.write('x' * 100000)\nsys.stderr.write('e' * 10)"
     run = client.post(
-        "/v1/runs", params={"wait": "true"}, json={"language": "python", "source": source, "limits": {"output_bytes": 1000}}
+        "/v1/runs",
+        params={"wait": "true"},
+        json={"language": "python", "source": source, "limits": {"output_bytes": 1000}},
     ).json()
     assert run["status"] == "accepted"
     assert run["stdout"] == "x" * 1000
@@ -66,7 +76,9 @@ def test_output_is_capped_and_flagged(client: httpx.Client) -> None:
 
 def test_binary_output_in_base64(client: httpx.Client) -> None:
     source = "import sys\nsys.stdout.buffer.write(bytes(range(256)))"
-    run = client.post("/v1/runs", params={"wait": "true", "base64": "true"}, json={"language": "python", "source": source}).json()
+    run = client.post(
+        "/v1/runs", params={"wait": "true", "base64": "true"}, json={"language": "python", "source": source}
+    ).json()
     assert run["encoding"] == "base64"
     assert base64.b64decode(run["stdout"]) == bytes(range(256))
 
@@ -94,7 +106,9 @@ def test_runs_repeat_and_average(client: httpx.Client) -> None:
 
 
 def test_batch_get_list_and_delete(client: httpx.Client) -> None:
-    created = client.post("/v1/runs/batch", json={"runs": [{"language": "bash", "source": f"echo {i}"} for i in range(3)]})
+    created = client.post(
+        "/v1/runs/batch", json={"runs": [{"language": "bash", "source": f"echo {i}"} for i in range(3)]}
+    )
     assert created.status_code == 201
     ids = [r["id"] for r in created.json()]
     for i, run_id in enumerate(ids):
@@ -108,7 +122,9 @@ def test_batch_get_list_and_delete(client: httpx.Client) -> None:
 
 
 def test_batch_is_all_or_nothing(client: httpx.Client) -> None:
-    response = client.post("/v1/runs/batch", json={"runs": [{"language": "python", "source": "1"}, {"language": "nope", "source": "1"}]})
+    response = client.post(
+        "/v1/runs/batch", json={"runs": [{"language": "python", "source": "1"}, {"language": "nope", "source": "1"}]}
+    )
     assert response.status_code == 422
     assert response.json()["error"]["fields"][0]["field"] == "runs.1.language"
     assert client.get("/v1/runs").json()["total"] == 0
@@ -124,7 +140,9 @@ def test_languages_and_me(client: httpx.Client) -> None:
 
 
 def test_long_poll_get_wakes_on_completion(client: httpx.Client) -> None:
-    run = client.post("/v1/runs", json={"language": "python", "source": "import time; time.sleep(1); print('late')"}).json()
+    run = client.post(
+        "/v1/runs", json={"language": "python", "source": "import time; time.sleep(1); print('late')"}
+    ).json()
     done = client.get(f"/v1/runs/{run['id']}", params={"wait": 20}).json()
     assert done["status"] == "accepted"
     assert done["stdout"] == "late\n"

@@ -46,9 +46,14 @@ def test_unprivileged_capless_offline(client: httpx.Client) -> None:
 
 
 def test_file_size_limit_is_sigxfsz(client: httpx.Client) -> None:
-    code = "#include <stdio.h>\nint main(void){FILE*f=fopen(\"big\",\"w\");for(int i=0;i<4096;i++)fputs(\"0123456789abcdef0123456789abcdef\",f);fclose(f);return 0;}"
+    code = (
+        '#include <stdio.h>\nint main(void) { FILE *f = fopen("big", "w");\n'
+        'for (int i = 0; i < 4096; i++) fputs("0123456789abcdef0123456789abcdef", f); fclose(f); return 0; }'
+    )
     result = client.post(
-        "/v1/runs", params={"wait": "true"}, json={"language": "c", "source": code, "limits": {"file_size_bytes": 16384}}
+        "/v1/runs",
+        params={"wait": "true"},
+        json={"language": "c", "source": code, "limits": {"file_size_bytes": 16384}},
     ).json()
     assert result["status"] == "runtime_error", result
     assert result["exit_signal"] == 25

@@ -39,8 +39,6 @@ def test_run_persisted_while_redis_was_down_is_sent_by_the_sweep(stack: Stack, c
 def test_queued_job_whose_message_vanished_is_sent_again(stack: Stack, client: httpx.Client) -> None:
     run_id = _create_without_enqueue(stack, client)
     with transaction(get_settings()) as session:  # as if the message had been published long ago, then lost
-        session.execute(
-            update(Job).where(Job.id == run_id).values(enqueued_at=datetime.now(UTC) - timedelta(hours=1))
-        )
+        session.execute(update(Job).where(Job.id == run_id).values(enqueued_at=datetime.now(UTC) - timedelta(hours=1)))
     done = eventually(lambda: (r := client.get(f"/v1/runs/{run_id}").json())["status"] == "accepted" and r, timeout=60)
     assert done["attempts"] == 1

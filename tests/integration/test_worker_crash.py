@@ -50,7 +50,9 @@ def test_sigkilled_worker_run_completes_exactly_once(crash_stack: Stack, tenant:
             }
             run = client.post("/v1/runs", json=body).json()
             run_id = run["id"]
-            eventually(lambda: client.get(f"/v1/runs/{run_id}").json()["status"] == "running", timeout=30, interval=0.05)
+            eventually(
+                lambda: client.get(f"/v1/runs/{run_id}").json()["status"] == "running", timeout=30, interval=0.05
+            )
 
             def job_containers() -> list[object]:
                 return engine.containers.list(filters={"label": f"org.runyard.job={run_id}"})

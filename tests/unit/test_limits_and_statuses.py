@@ -23,7 +23,7 @@ def test_defaults_are_judge0s() -> None:
     assert (limits.max_processes, limits.max_file_size_kb, limits.number_of_runs) == (60, 1024, 1)
 
 
-@given(st.dictionaries(st.sampled_from([b.field for b in bounds(SETTINGS)]), st.integers(-10**12, 10**12)))
+@given(st.dictionaries(st.sampled_from([b.field for b in bounds(SETTINGS)]), st.integers(-(10**12), 10**12)))
 def test_resolve_accepts_exactly_the_values_within_bounds(asked: dict[str, int]) -> None:
     by_field = {b.field: b for b in bounds(SETTINGS)}
 
@@ -50,7 +50,15 @@ def test_fourteen_judge0_statuses() -> None:
 
 @pytest.mark.parametrize(
     ("sig", "expected"),
-    [(signal.SIGSEGV, 7), (signal.SIGXFSZ, 8), (signal.SIGFPE, 9), (signal.SIGABRT, 10), (None, 11), (signal.SIGKILL, 12), (64, 12)],
+    [
+        (signal.SIGSEGV, 7),
+        (signal.SIGXFSZ, 8),
+        (signal.SIGFPE, 9),
+        (signal.SIGABRT, 10),
+        (None, 11),
+        (signal.SIGKILL, 12),
+        (64, 12),
+    ],
 )
 def test_runtime_error_ids_follow_the_signal(sig: int | None, expected: int) -> None:
     assert judge0_status(RunStatus.RUNTIME_ERROR, sig).id == expected

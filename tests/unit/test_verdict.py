@@ -45,7 +45,9 @@ def test_expected_output_comparison(stdout: bytes, expected: bytes, status: RunS
 def test_time_limits() -> None:
     assert judge([ok(limit_hit="cpu")], LIMITS, None, None).status is RunStatus.TIME_LIMIT_EXCEEDED
     assert judge([ok(cpu_ms=1000.5)], LIMITS, None, None).status is RunStatus.TIME_LIMIT_EXCEEDED
-    assert judge([ok(signal=signal.SIGXCPU, exit_code=None)], LIMITS, None, None).status is RunStatus.TIME_LIMIT_EXCEEDED
+    assert (
+        judge([ok(signal=signal.SIGXCPU, exit_code=None)], LIMITS, None, None).status is RunStatus.TIME_LIMIT_EXCEEDED
+    )
     wall = judge([ok(limit_hit="wall", signal=9, exit_code=None)], LIMITS, None, None)
     assert wall.status is RunStatus.TIME_LIMIT_EXCEEDED
     assert wall.message == "Wall time limit exceeded"
@@ -69,7 +71,9 @@ def test_runtime_errors() -> None:
 
 
 def test_exec_format_errors() -> None:
-    result = judge([StepResult(spawn_error=SpawnError(errno=8, message="./a.out: Exec format error"))], LIMITS, None, None)
+    result = judge(
+        [StepResult(spawn_error=SpawnError(errno=8, message="./a.out: Exec format error"))], LIMITS, None, None
+    )
     assert result.status is RunStatus.EXEC_FORMAT_ERROR
     other = judge([StepResult(spawn_error=SpawnError(errno=12, message="no memory"))], LIMITS, None, None)
     assert other.status is RunStatus.INTERNAL_ERROR

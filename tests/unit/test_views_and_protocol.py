@@ -11,7 +11,15 @@ import pytest
 
 from core.schemas import RunLimits, RunRecord
 from core.statuses import RunStatus
-from core.views import JUDGE0_DEFAULT_FIELDS, InvalidFields, NotUtf8, judge0_fields, judge0_submission, judge0_time, run_view
+from core.views import (
+    JUDGE0_DEFAULT_FIELDS,
+    InvalidFields,
+    NotUtf8,
+    judge0_fields,
+    judge0_submission,
+    judge0_time,
+    run_view,
+)
 from workers.agent_protocol import decode_reply
 from workers.runtime.base import RuntimeFailure
 
@@ -66,7 +74,9 @@ def test_judge0_time_format() -> None:
 
 
 def test_agent_reply_decoding() -> None:
-    raw = json.dumps({"setup_error": None, "results": [{"exit_code": 0, "stdout": base64.b64encode(b"ok").decode(), "stderr": ""}]})
+    raw = json.dumps(
+        {"setup_error": None, "results": [{"exit_code": 0, "stdout": base64.b64encode(b"ok").decode(), "stderr": ""}]}
+    )
     reply = decode_reply(raw.encode())
     assert reply.results[0].stdout == b"ok"
     for bad in (b"", b"not json", b'{"results": [{"stdout": "%%%"}]}', b'{"results": 5}'):

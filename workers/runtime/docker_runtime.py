@@ -125,9 +125,10 @@ class DockerRuntime:
 
     def start(self, spec: ContainerSpec) -> DockerContainer:
         limits = spec.limits
+        owner = f"uid={spec.sandbox_uid},gid={spec.sandbox_gid}"
         tmpfs = {
-            "/box": f"rw,exec,nosuid,nodev,size={spec.workdir_bytes},uid={spec.sandbox_uid},gid={spec.sandbox_gid},mode=0700",
-            "/tmp": f"rw,noexec,nosuid,nodev,size={spec.tmp_bytes},mode=1777",
+            "/box": f"rw,exec,nosuid,nodev,size={spec.workdir_bytes},{owner},mode=0700",
+            "/tmp": f"rw,noexec,nosuid,nodev,size={spec.tmp_bytes},mode=1777",  # noqa: S108 - the sandbox's own /tmp
         }
         try:
             container = self._client.containers.create(
