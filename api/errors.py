@@ -63,6 +63,7 @@ _STATUS: dict[type[RunyardError], int] = {
     errors.PermissionDenied: 403,
     errors.NotFound: 404,
     errors.InvalidInput: 422,
+    errors.BadRequest: 400,
     errors.Conflict: 409,
     errors.RateLimited: 429,
     errors.Unavailable: 503,

@@ -5,6 +5,7 @@ RunyardError
 ├── PermissionDenied          a valid key that may not do this
 ├── NotFound                  no such object for this tenant (other tenants' objects included)
 ├── InvalidInput              one or more fields break a rule (carries FieldError items)
+├── BadRequest                a malformed query parameter, or a request the protocol refuses as a whole
 ├── Conflict                  the object's state forbids the operation
 ├── RateLimited               the tenant's request budget is spent (carries retry_after)
 └── Unavailable               a dependency is down or the queue is full (carries retry_after)
@@ -54,6 +55,10 @@ class InvalidInput(RunyardError):
     @classmethod
     def one(cls, field_name: str, rule: str, message: str, limit: float | None = None) -> InvalidInput:
         return cls([FieldError(field_name, rule, message, limit)])
+
+
+class BadRequest(RunyardError):
+    pass
 
 
 class Conflict(RunyardError):

@@ -111,7 +111,7 @@ class RunExecutor:
             compile_output: bytes | None = None
             if compiles:
                 assert language.compile_cmd is not None
-                result = self._step(
+                [result] = self._steps(
                     container,
                     expand(language.compile_cmd, record.compiler_options),
                     c_step,
@@ -158,18 +158,6 @@ class RunExecutor:
             return []
         mode = 0o755 if language.executable else 0o644
         return [(language.source_file, record.source_code, mode)]
-
-    def _step(
-        self,
-        container: Container,
-        argv: list[str],
-        limits: StepLimits,
-        *,
-        files: list[tuple[str, bytes, int]],
-        archive: bytes | None,
-        merge_stderr: bool,
-    ) -> StepResult:
-        return self._steps(container, argv, limits, files=files, archive=archive, merge_stderr=merge_stderr)[-1]
 
     def _steps(
         self,

@@ -6,7 +6,7 @@ import math
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
@@ -16,7 +16,7 @@ from api.judge0.convert import to_run_request
 from api.judge0.errors import Judge0Renderer, field_messages
 from api.judge0.schemas import BatchIn, SubmissionIn
 from api.state import AppState
-from core.errors import InvalidInput, NotFound
+from core.errors import BadRequest, InvalidInput, NotFound
 from core.schemas import RunRecord
 from core.services import runs as run_service
 from core.statuses import judge0_status
@@ -30,7 +30,6 @@ UTF8_BATCH_ERROR = (
 )
 
 Base64Param = Annotated[str | None, Query(description="'true' to send and receive text fields as base64")]
-FieldsParam = Annotated[str | None, Query(description="Comma-separated attributes to return, or '*'")]
 WaitParam = Annotated[str | None, Query(description="'true' to answer when the submission has finished")]
 
 
@@ -38,11 +37,16 @@ def _flag(value: str | None) -> bool:
     return value == "true"
 
 
-def _fields_or_error(raw: str | None) -> tuple[str, ...] | JSONResponse:
+def requested_fields(
+    fields: Annotated[str | None, Query(description="Comma-separated attributes to return, or '*'")] = None,
+) -> tuple[str, ...]:
     try:
-        return judge0_fields(raw)
+        return judge0_fields(fields)
     except InvalidFields as exc:
-        return JSONResponse({"error": f"invalid fields: [{', '.join(exc.names)}]"}, status_code=400)
+        raise BadRequest(f"invalid fields: [{', '.join(exc.names)}]") from exc
+
+
+FieldsDep = Annotated[tuple[str, ...], Depends(requested_fields)]
 
 
 def _token(raw: str) -> uuid.UUID:
@@ -92,14 +96,11 @@ async def create_submission(
     state: StateDep,
     session: SessionDep,
     principal: PrincipalDep,
+    wanted: FieldsDep,
     base64_encoded: Base64Param = None,
     wait: WaitParam = None,
-    fields: FieldsParam = None,
 ) -> Any:
     """Create a submission (Judge0). With wait=true the answer comes when it has finished."""
-    wanted = _fields_or_error(fields)
-    if isinstance(wanted, JSONResponse):
-        return wanted
     body = await _json_object(request)
     if isinstance(body, JSONResponse):
         return body
@@ -163,14 +164,11 @@ async def get_batch(
     state: StateDep,
     session: SessionDep,
     principal: PrincipalDep,
+    wanted: FieldsDep,
     tokens: Annotated[str | None, Query(description="Comma-separated tokens")] = None,
     base64_encoded: Base64Param = None,
-    fields: FieldsParam = None,
 ) -> Any:
     """Read several submissions; unknown tokens come back as null."""
-    wanted = _fields_or_error(fields)
-    if isinstance(wanted, JSONResponse):
-        return wanted
     raw = [t.strip() for t in (tokens or "").split(",") if t.strip()]
     maximum = state.settings.max_batch_size
     if len(raw) > maximum:
@@ -202,13 +200,10 @@ async def get_submission(
     state: StateDep,
     session: SessionDep,
     principal: PrincipalDep,
+    wanted: FieldsDep,
     base64_encoded: Base64Param = None,
-    fields: FieldsParam = None,
 ) -> Any:
     """Read one submission."""
-    wanted = _fields_or_error(fields)
-    if isinstance(wanted, JSONResponse):
-        return wanted
     record = await run_service.get_run(session, principal, _token(token))
     try:
         return await _render(state, session, record, wanted, _flag(base64_encoded))
@@ -221,15 +216,12 @@ async def list_submissions(
     state: StateDep,
     session: SessionDep,
     principal: PrincipalDep,
+    wanted: FieldsDep,
     page: Annotated[str | None, Query()] = None,
     per_page: Annotated[str | None, Query()] = None,
     base64_encoded: Base64Param = None,
-    fields: FieldsParam = None,
 ) -> Any:
     """Your own submissions, newest first, paginated as Judge0 does."""
-    wanted = _fields_or_error(fields)
-    if isinstance(wanted, JSONResponse):
-        return wanted
     page_no, size = _int_param(page, 1), _int_param(per_page, 20)
     if page_no is None or page_no <= 0:
         return JSONResponse({"error": f"invalid page: {page}"}, status_code=400)
@@ -268,12 +260,9 @@ async def delete_submission(
     state: StateDep,
     session: SessionDep,
     principal: PrincipalDep,
-    fields: FieldsParam = None,
+    wanted: FieldsDep,
 ) -> Any:
     """Delete a finished submission; returns it (base64-encoded) one last time."""
-    wanted = _fields_or_error(fields)
-    if isinstance(wanted, JSONResponse):
-        return wanted
     run_id = _token(token)
     record = await run_service.get_run(session, principal, run_id)
     if not record.status.finished:
