@@ -19,6 +19,7 @@ from pathlib import Path
 
 import docker
 import httpx
+import redis
 
 from tests.conftest import STATE_DIR, TEST_DB_URL
 
@@ -79,6 +80,10 @@ class Stack:
         return path.read_text(errors="replace") if path.exists() else ""
 
     def start_api(self, **extra: str) -> None:
+        if "RUNYARD_REDIS__URL" not in self.env_extra:  # start from an empty broker: no stale jobs or heartbeats
+            client = redis.Redis(db=self.redis_db)
+            client.flushdb()
+            client.close()
         self._spawn(
             "api",
             [

@@ -7,7 +7,6 @@ from dataclasses import dataclass
 
 import httpx
 import pytest
-import redis
 from sqlalchemy import text
 
 from core.cli import migrate_database
@@ -37,7 +36,6 @@ def database() -> Iterator[None]:
 def stack(database: None) -> Iterator[Stack]:
     """The shared stack: one API, one worker, beat; Redis database 15."""
     require("redis", "docker")
-    redis.Redis(db=TEST_REDIS_DB).flushdb()
     s = Stack(redis_db=TEST_REDIS_DB)
     try:
         s.start_api()

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from scripts.settings_doc import rows
-
 from core.settings import Settings
+from scripts.settings_doc import rows
 
 ROOT = Path(__file__).resolve().parents[2]
 
