@@ -3,7 +3,7 @@ SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: up down test test-unit lint images bench status logs
+.PHONY: up down test test-unit lint images bench status logs docs
 
 up:  ## install what is missing, build images, start API, workers, beat and Flower
 	@bash scripts/up.sh
@@ -28,6 +28,9 @@ images:  ## (re)build the sandbox images
 
 bench:  ## latency of print(1) with wait=true against raw docker exec
 	@$(PY) bench/latency.py
+
+docs:  ## regenerate the settings table in docs/configuration.md
+	@$(PY) scripts/settings_doc.py --write docs/configuration.md
 
 status:  ## readiness of a running installation
 	@$(VENV)/bin/runyardctl check

@@ -12,7 +12,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from api import health
+from api import health, metrics
 from api.judge0 import info as judge0_info
 from api.judge0 import submissions as judge0_submissions
 from api.limits import BodySizeLimit
@@ -59,6 +59,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.add_middleware(BodySizeLimit, max_bytes=settings.api.max_body_bytes)
     app.include_router(health.router)
+    app.include_router(metrics.router)
     app.include_router(v1_routes.router)
     app.include_router(judge0_info.router)
     app.include_router(judge0_submissions.router)

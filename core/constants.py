@@ -23,6 +23,7 @@ LABEL_MANAGED: Final = "org.runyard.managed"
 LABEL_WORKER: Final = "org.runyard.worker"
 LABEL_JOB: Final = "org.runyard.job"
 LABEL_KIND: Final = "org.runyard.kind"
+LABEL_IMAGE: Final = "org.runyard.image"
 
 # Where the in-container agent and the image's language catalog live
 AGENT_PATH: Final = "/opt/runyard/agent.py"

@@ -87,7 +87,8 @@ class QueueSettings(BaseModel):
 
 class WorkerSettings(BaseModel):
     name: str = Field(default_factory=socket.gethostname)
-    concurrency: int = 4
+    # Runs executed at once by one worker process (Celery threads; each holds a warm sandbox).
+    concurrency: int = 16
     docker_url: str | None = None
     images: list[str] = ["runyard/runner:latest"]
     sandbox_uid: int = 64000
@@ -100,6 +101,21 @@ class WorkerSettings(BaseModel):
     exec_margin_s: float = 15.0
     heartbeat_interval_s: float = 5.0
     heartbeat_ttl_s: float = 20.0
+    # Warm sandboxes kept per image; None means one per concurrent run plus two being reset.
+    pool_size: int | None = None
+    # A sandbox is replaced, not reset, after this many runs.
+    pool_max_uses: int = 500
+    # Seconds a run waits for a free sandbox before its attempt fails (and is retried).
+    acquire_timeout_s: float = 60.0
+    # Inodes per writable tmpfs (/box, /tmp): bounds "thousands of files".
+    inodes: int = 16384
+    # Docker network for runs that asked for network access (see docs/security.md); "" disables it.
+    egress_network: str = "runyard-egress"
+    egress_pool_size: int = 1
+
+    @property
+    def effective_pool_size(self) -> int:
+        return self.pool_size if self.pool_size is not None else self.concurrency + 2
 
 
 class CallbackSettings(BaseModel):

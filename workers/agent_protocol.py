@@ -1,4 +1,4 @@
-"""The JSON the worker and the in-container agent (sandbox_images/base/agent.py) exchange."""
+"""The messages the worker and the in-container agent (sandbox_images/base/agent.py) exchange."""
 
 from __future__ import annotations
 
@@ -45,7 +45,7 @@ class AgentReply(BaseModel):
     results: list[StepResult] = []
 
 
-def encode_request(
+def run_request(
     *,
     uid: int,
     gid: int,
@@ -60,6 +60,7 @@ def encode_request(
     archive_max_entries: int = 2000,
 ) -> bytes:
     request: dict[str, Any] = {
+        "op": "run",
         "uid": uid,
         "gid": gid,
         "workdir": "/box",
@@ -78,12 +79,33 @@ def encode_request(
     return json.dumps(request).encode()
 
 
-def decode_reply(raw: bytes) -> AgentReply:
+def reset_request(uid: int, gid: int) -> bytes:
+    return json.dumps({"op": "reset", "uid": uid, "gid": gid}).encode()
+
+
+def _load(raw: bytes) -> dict[str, Any]:
     try:
         data = json.loads(raw)
+    except ValueError as exc:
+        raise RuntimeFailure(f"the agent's reply is not JSON: {exc}") from exc
+    if not isinstance(data, dict):
+        raise RuntimeFailure("the agent's reply is not an object")
+    if "agent_error" in data:
+        raise RuntimeFailure(f"the agent failed: {str(data['agent_error'])[-1500:]}")
+    return data
+
+
+def decode_reply(raw: bytes) -> AgentReply:
+    data = _load(raw)
+    try:
         for result in data.get("results", []):
             for key in ("stdout", "stderr"):
                 result[key] = base64.b64decode(result.get(key) or "", validate=True)
         return AgentReply.model_validate(data)
     except (ValueError, TypeError, AttributeError, ValidationError) as exc:
         raise RuntimeFailure(f"the agent's reply is not valid: {str(exc)[:300]}") from exc
+
+
+def decode_reset(raw: bytes) -> tuple[bool, list[str]]:
+    data = _load(raw)
+    return bool(data.get("clean")), [str(p) for p in data.get("problems", [])]

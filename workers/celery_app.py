@@ -18,7 +18,7 @@ from core import logs
 from core.db import transaction
 from core.settings import Settings, get_settings
 from workers import catalog
-from workers.context import get_context, reset_after_fork
+from workers.context import get_context
 from workers.heartbeat import Heartbeat
 
 log = logging.getLogger(__name__)
@@ -40,6 +40,8 @@ def create_app(settings: Settings) -> Celery:
         task_ignore_result=True,
         task_default_queue=c.QUEUE_RUNS,
         task_queues=None,
+        # Threads: every task of a worker shares one process, hence one set of warm sandboxes.
+        worker_pool="threads",
         worker_concurrency=settings.worker.concurrency,
         worker_hijack_root_logger=False,
         worker_send_task_events=True,
@@ -74,21 +76,18 @@ def _setup_logging(**_: Any) -> None:
 
 @signals.worker_init.connect
 def _on_worker_init(**_: Any) -> None:
-    """In the main process, before the pool forks: clean up after a crashed predecessor, publish languages."""
+    """Before consuming: clean up after a crashed predecessor, publish languages, warm the pools."""
     ctx = get_context()
-    removed = ctx.runtime.remove_labelled({c.LABEL_MANAGED: "1", c.LABEL_WORKER: ctx.name})
+    runtime = ctx.runtime
+    # Ours from a previous life (any state), and anyone's that already stopped (their worker is gone).
+    removed = runtime.remove_labelled({c.LABEL_MANAGED: "1", c.LABEL_WORKER: ctx.name})
+    removed += runtime.remove_labelled({c.LABEL_MANAGED: "1"}, only_stopped=True)
     if removed:
-        log.warning("removed containers left by a previous run of this worker", extra={"count": removed})
-    languages = [lang for image in ctx.settings.worker.images for lang in catalog.read_catalog(ctx.runtime, image)]
+        log.warning("removed containers left behind by a dead worker", extra={"count": removed})
+    languages = [lang for image in ctx.settings.worker.images for lang in catalog.read_catalog(runtime, image)]
     with transaction(ctx.settings) as session:
         catalog.publish(session, languages)
-    ctx.runtime.close()
-    reset_after_fork()
-
-
-@signals.worker_process_init.connect
-def _on_child_start(**_: Any) -> None:
-    reset_after_fork()
+    ctx.pools.start()
 
 
 @signals.worker_ready.connect
@@ -96,10 +95,11 @@ def _on_ready(sender: Any = None, **_: Any) -> None:
     global _heartbeat
     ctx = get_context()
     queues = sorted(q.name for q in sender.app.amqp.queues.consume_from.values()) if sender else [c.QUEUE_RUNS]
+    static = {"queues": queues, "concurrency": ctx.settings.worker.concurrency, "images": ctx.settings.worker.images}
     _heartbeat = Heartbeat(
         ctx.redis,
         ctx.name,
-        {"queues": queues, "concurrency": ctx.settings.worker.concurrency, "images": ctx.settings.worker.images},
+        lambda: {**static, "pools": ctx.pools.stats()},
         ctx.settings.worker.heartbeat_interval_s,
         ctx.settings.worker.heartbeat_ttl_s,
     )
@@ -111,3 +111,4 @@ def _on_ready(sender: Any = None, **_: Any) -> None:
 def _on_shutdown(**_: Any) -> None:
     if _heartbeat is not None:
         _heartbeat.stop()
+    get_context().pools.close()

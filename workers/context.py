@@ -1,22 +1,24 @@
-"""Per-process resources of a worker: settings, database, Redis, the runtime, the catalog.
+"""The resources of a worker process: settings, Redis, the runtime, the warm pools, the catalog.
 
-Built lazily and forgotten after fork: a pool child must never share its
-parent's sockets.
+Celery runs tasks on threads of one process (the threads pool), so these are
+shared by every task of the process and built once.
 """
 
 from __future__ import annotations
 
+import threading
 import time
 from functools import cached_property, lru_cache
 
 import redis
 from sqlalchemy import select
 
-from core.db import dispose_engines, transaction
+from core.db import transaction
 from core.models import Language
 from core.schemas import LanguageInfo
 from core.services.languages import to_info
 from core.settings import Settings, get_settings
+from workers.pools import PoolSet
 from workers.run_executor import RunExecutor
 from workers.runtime.base import Runtime
 from workers.runtime.docker_runtime import DockerRuntime
@@ -30,6 +32,7 @@ class WorkerContext:
         self.name = settings.worker.name
         self._languages: dict[int, LanguageInfo] = {}
         self._languages_at = float("-inf")
+        self._lock = threading.Lock()
 
     @cached_property
     def runtime(self) -> Runtime:
@@ -40,23 +43,24 @@ class WorkerContext:
         return redis.Redis.from_url(self.settings.redis.url, socket_timeout=self.settings.redis.socket_timeout_s)
 
     @cached_property
+    def pools(self) -> PoolSet:
+        return PoolSet(self.runtime, self.settings)
+
+    @cached_property
     def executor(self) -> RunExecutor:
-        return RunExecutor(self.runtime, self.settings, self.name)
+        return RunExecutor(self.pools, self.settings)
 
     def language(self, language_id: int) -> LanguageInfo | None:
-        if time.monotonic() - self._languages_at > CATALOG_TTL_S or language_id not in self._languages:
-            with transaction(self.settings) as session:
-                rows = session.execute(select(Language)).scalars().all()
-                self._languages = {row.id: to_info(row) for row in rows}
-            self._languages_at = time.monotonic()
-        return self._languages.get(language_id)
+        with self._lock:
+            stale = time.monotonic() - self._languages_at > CATALOG_TTL_S
+            if stale or language_id not in self._languages:
+                with transaction(self.settings) as session:
+                    rows = session.execute(select(Language)).scalars().all()
+                    self._languages = {row.id: to_info(row) for row in rows}
+                self._languages_at = time.monotonic()
+            return self._languages.get(language_id)
 
 
 @lru_cache
 def get_context() -> WorkerContext:
     return WorkerContext(get_settings())
-
-
-def reset_after_fork() -> None:
-    get_context.cache_clear()
-    dispose_engines()

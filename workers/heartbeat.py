@@ -8,6 +8,7 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import redis
@@ -18,10 +19,13 @@ log = logging.getLogger(__name__)
 
 
 class Heartbeat:
-    def __init__(self, client: redis.Redis, name: str, info: dict[str, Any], interval_s: float, ttl_s: float) -> None:
+    def __init__(
+        self, client: redis.Redis, name: str, info: Callable[[], dict[str, Any]], interval_s: float, ttl_s: float
+    ) -> None:
         self._client = client
         self._key = c.KEY_WORKER_HEARTBEAT + name
-        self._info = {"name": name, "pid": os.getpid(), "started_at": time.time(), **info}
+        self._identity = {"name": name, "pid": os.getpid(), "started_at": time.time()}
+        self._info = info
         self._interval_s = interval_s
         self._ttl_s = ttl_s
         self._stop = threading.Event()
@@ -39,7 +43,7 @@ class Heartbeat:
 
     def _beat(self) -> None:
         try:
-            payload = {**self._info, "at": time.time()}
+            payload = {**self._identity, **self._info(), "at": time.time()}
             self._client.set(self._key, json.dumps(payload), ex=max(1, int(self._ttl_s)))
         except redis.RedisError as exc:
             log.warning("heartbeat not written", extra={"error": repr(exc)})

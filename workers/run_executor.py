@@ -1,4 +1,4 @@
-"""Executing one claimed run: a fresh container, compile, run, verdict."""
+"""Executing one claimed run in a warm sandbox: compile, run, verdict."""
 
 from __future__ import annotations
 
@@ -8,14 +8,14 @@ import shlex
 import time
 import zipfile
 
-from core import constants as c
 from core.jobstore import Claim
 from core.schemas import LanguageInfo, RunLimits, RunOutcome, RunRecord
 from core.settings import Settings
 from core.statuses import RunStatus
 from workers import verdict
-from workers.agent_protocol import StepLimits, StepResult, decode_reply, encode_request
-from workers.runtime.base import Container, ContainerLimits, ContainerSpec, Runtime, RuntimeFailure
+from workers.agent_protocol import StepLimits, StepResult, decode_reply, run_request
+from workers.pools import PoolSet
+from workers.runtime.base import ContainerLimits, RuntimeFailure, Sandbox
 
 log = logging.getLogger(__name__)
 
@@ -72,86 +72,67 @@ def archive_has(archive: bytes | None, name: str) -> bool:
 
 
 class RunExecutor:
-    def __init__(self, runtime: Runtime, settings: Settings, worker_name: str) -> None:
-        self.runtime = runtime
+    def __init__(self, pools: PoolSet, settings: Settings) -> None:
+        self.pools = pools
         self.settings = settings
-        self.worker_name = worker_name
 
     def execute(self, claim: Claim, language: LanguageInfo) -> RunOutcome:
         """Raises RuntimeFailure for infrastructure trouble; every program behaviour is an outcome."""
         record = claim.record
-        labels = {
-            c.LABEL_MANAGED: "1",
-            c.LABEL_KIND: "run",
-            c.LABEL_WORKER: self.worker_name,
-            c.LABEL_JOB: str(claim.job_id),
-        }
-        # A dead attempt may have left its container behind.
-        self.runtime.remove_labelled({c.LABEL_JOB: str(claim.job_id)})
-
-        compiles = bool(language.compile_cmd) and (
-            not language.is_project or archive_has(record.additional_files, "compile")
-        )
-        c_step, c_limits = compile_limits(self.settings)
-        r_step, r_limits = run_limits(record.limits, self.settings)
         started = time.monotonic()
-        container = self.runtime.start(
-            ContainerSpec(
-                image=language.image,
-                limits=c_limits if compiles else r_limits,
-                labels=labels,
-                workdir_bytes=self.settings.limits.workdir_bytes,
-                tmp_bytes=self.settings.limits.tmp_bytes,
-                sandbox_uid=self.settings.worker.sandbox_uid,
-                sandbox_gid=self.settings.worker.sandbox_gid,
-            )
-        )
+        pool = self.pools.pool(language.image, networked=record.enable_network)
+        sandbox = pool.acquire(self.settings.worker.acquire_timeout_s)
+        healthy = False
         try:
-            files = self._files(record, language)
-            compile_output: bytes | None = None
-            if compiles:
-                assert language.compile_cmd is not None
-                [result] = self._steps(
-                    container,
-                    expand(language.compile_cmd, record.compiler_options),
-                    c_step,
-                    files=files,
-                    archive=record.additional_files,
-                    merge_stderr=True,
-                )
-                failed = verdict.compile_failed(result)
-                if failed is not None:
-                    return failed
-                compile_output = result.stdout or None
-                files, archive = [], None
-                container.set_limits(r_limits)
-            else:
-                archive = record.additional_files
-            assert language.run_cmd is not None
-            argv = list(language.run_cmd) + shlex.split(record.command_line_arguments or "")
-            results = self._steps(
-                container,
-                argv,
-                r_step,
-                files=files,
-                archive=archive,
-                stdin=record.stdin,
-                merge_stderr=record.redirect_stderr_to_stdout,
-                repeat=record.limits.number_of_runs,
-            )
+            outcome = self._execute(sandbox, record, language)
+            healthy = True
         finally:
-            container.remove()
-        outcome = verdict.judge(results, record.limits, record.expected_output, compile_output)
+            # A sandbox that failed mid-run is in an unknown state: destroyed, never reset and reused.
+            (pool.release if healthy else pool.discard)(sandbox)
         log.info(
             "run executed",
             extra={
                 "job_id": str(claim.job_id),
                 "attempt": claim.attempt,
                 "status": outcome.status.value,
-                "elapsed_ms": round((time.monotonic() - started) * 1000),
+                "elapsed_ms": round((time.monotonic() - started) * 1000, 1),
             },
         )
         return outcome
+
+    def _execute(self, sandbox: Sandbox, record: RunRecord, language: LanguageInfo) -> RunOutcome:
+        compiles = bool(language.compile_cmd) and (
+            not language.is_project or archive_has(record.additional_files, "compile")
+        )
+        files = self._files(record, language)
+        archive = record.additional_files
+        compile_output: bytes | None = None
+        if compiles:
+            assert language.compile_cmd is not None
+            c_step, c_limits = compile_limits(self.settings)
+            sandbox.set_limits(c_limits)
+            argv = expand(language.compile_cmd, record.compiler_options)
+            [result] = self._steps(sandbox, argv, c_step, files=files, archive=archive, merge_stderr=True)
+            failed = verdict.compile_failed(result)
+            if failed is not None:
+                return failed
+            compile_output = result.stdout or None
+            files, archive = [], None
+        r_step, r_limits = run_limits(record.limits, self.settings)
+        sandbox.set_limits(r_limits)
+        assert language.run_cmd is not None
+        argv = list(language.run_cmd) + shlex.split(record.command_line_arguments or "")
+        results = self._steps(
+            sandbox,
+            argv,
+            r_step,
+            files=files,
+            archive=archive,
+            stdin=record.stdin,
+            merge_stderr=record.redirect_stderr_to_stdout,
+            repeat=record.limits.number_of_runs,
+        )
+        return verdict.judge(results, record.limits, record.expected_output, compile_output)
 
     def _files(self, record: RunRecord, language: LanguageInfo) -> list[tuple[str, bytes, int]]:
         if language.is_project or record.source_code is None or not language.source_file:
@@ -161,7 +142,7 @@ class RunExecutor:
 
     def _steps(
         self,
-        container: Container,
+        sandbox: Sandbox,
         argv: list[str],
         limits: StepLimits,
         *,
@@ -172,7 +153,7 @@ class RunExecutor:
         repeat: int = 1,
     ) -> list[StepResult]:
         settings = self.settings
-        request = encode_request(
+        request = run_request(
             uid=settings.worker.sandbox_uid,
             gid=settings.worker.sandbox_gid,
             argv=argv,
@@ -186,7 +167,7 @@ class RunExecutor:
             archive_max_entries=settings.limits.max_archive_entries,
         )
         timeout = limits.wall_ms / 1000 * repeat + settings.worker.exec_margin_s
-        reply = decode_reply(container.exec_agent(request, timeout))
+        reply = decode_reply(sandbox.call(request, timeout))
         if reply.setup_error is not None:
             raise RuntimeFailure(f"could not prepare the working directory: {reply.setup_error}")
         if not reply.results:

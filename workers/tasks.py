@@ -142,6 +142,11 @@ def deliver_callback(self: Any, job_id: str) -> None:
 @app.task(name=c.TASK_SWEEP, acks_late=True, time_limit=120)
 def sweep() -> None:
     ctx = get_context()
+    # Sandboxes whose worker died stop by themselves (their agent sees its connection close); remove them.
+    try:
+        ctx.runtime.remove_labelled({c.LABEL_MANAGED: "1"}, only_stopped=True)
+    except RuntimeFailure as exc:
+        log.warning("could not remove stopped sandboxes", extra={"error": str(exc)})
     with transaction(ctx.settings) as session:
         result = jobstore.sweep(session, ctx.settings)
     for jid in result.requeue:

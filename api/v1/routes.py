@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
@@ -16,6 +16,7 @@ from core.errors import FieldError, InvalidInput
 from core.schemas import RunRecord
 from core.services import runs as run_service
 from core.services.runs import PreparedRun
+from core.services.system import live_workers
 from core.views import RunView, run_view
 
 router = APIRouter(prefix="/v1", tags=["native"], route_class=route_class(NativeRenderer()))
@@ -141,6 +142,12 @@ async def languages(state: StateDep, session: SessionDep, principal: PrincipalDe
         for lang in await state.catalog.all(session)
         if not lang.is_archived
     ]
+
+
+@router.get("/workers")
+async def workers(state: StateDep, principal: PrincipalDep) -> list[dict[str, Any]]:
+    """Live workers: their queues, concurrency, images, and warm pool statistics."""
+    return await live_workers(state.redis)
 
 
 @router.get("/me", response_model=Me)

@@ -82,9 +82,14 @@ async def queue_overview(session: AsyncSession, client: aioredis.Redis) -> list[
         .all()
     )
     slots: dict[str, int] = {}
+    pools: dict[str, dict[str, int]] = {}
     for worker in await live_workers(client):
         for queue in worker.get("queues", []):
             slots[queue] = slots.get(queue, 0) + int(worker.get("concurrency", 1))
+        for name, stats in (worker.get("pools") or {}).items():
+            total = pools.setdefault(name, {})
+            for key, value in stats.items():
+                total[key] = total.get(key, 0) + int(value)
     overview = []
     for queue in sorted(set(waiting) | set(working) | set(slots) | {c.QUEUE_RUNS}):
         available = slots.get(queue, 0)
@@ -97,6 +102,8 @@ async def queue_overview(session: AsyncSession, client: aioredis.Redis) -> list[
                 "idle": max(0, available - busy),
                 "working": busy,
                 "paused": 0,
+                # Beyond Judge0: the warm sandboxes of every worker, summed per pool.
+                "pools": pools if queue == c.QUEUE_RUNS else {},
             }
         )
     return overview

@@ -1,14 +1,20 @@
-"""Runyard's in-container agent: runs one step of a job inside the sandbox.
+"""Runyard's in-container agent: a small server that runs jobs inside one sandbox.
 
-The worker execs `python3 -I -S /opt/runyard/agent.py exec` as root inside the
-container, writes one JSON request to stdin and reads one JSON reply from
-stdout. The container keeps only SETUID, SETGID and SETPCAP, which the agent needs to
-start programs through /opt/runyard/spawn. Sandboxed code runs as the
-unprivileged sandbox user with an empty capability bounding set, so it can
-neither signal, trace nor read the agent that judges it.
+The container starts `python3 -I -S /opt/runyard/agent.py serve` as root with
+only SETUID, SETGID, SETPCAP and KILL. The worker talks to it over the
+container's attached stdin/stdout: each message is a 4-byte big-endian length
+followed by that many bytes of JSON. Operations:
 
-The agent reports facts (exit status, CPU and wall time, peak memory, output,
-which limit it enforced); the worker turns them into a verdict.
+    {"op": "run", ...}    write files, run one step (compile or run) under limits
+    {"op": "reset"}       kill every sandbox process, wipe every writable place, verify
+    {"op": "ping"}
+
+Sandboxed code runs as the unprivileged sandbox user with an empty capability
+bounding set (through /opt/runyard/spawn), so it can neither signal, trace nor
+read the agent that judges it. The agent reports facts (exit status, CPU and
+wall time, peak memory, output, which limit it enforced); the worker turns them
+into a verdict. When the worker's connection closes, stdin ends and the agent
+exits, and the container with it.
 
 Standard library only: this file runs on the image's own Python.
 """
@@ -23,11 +29,17 @@ import os
 import resource
 import select
 import signal
+import struct
 import subprocess
 import sys
 import time
+import traceback
 import zipfile
-from typing import Any
+from collections.abc import Callable
+from typing import Any, BinaryIO
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # -I leaves the script's folder out
+import sandbox_reset
 
 PR_SET_CHILD_SUBREAPER = 36
 TICK_S = 0.02
@@ -219,42 +231,59 @@ def _extract(workdir: str, archive: bytes, limit_bytes: int, max_entries: int) -
             _write_file(workdir, name, data, 0o755 if unix_mode & 0o111 else 0o644)
 
 
-def setup_workdir(req: dict[str, Any]) -> str | None:
-    """Write the request's files as the sandbox user; return an error message or None."""
-    uid, gid, workdir = req["uid"], req["gid"], req["workdir"]
-    files = req.get("files") or []
-    archive = req.get("archive")
-    if not files and not archive:
-        return None
+def as_sandbox_user(uid: int, gid: int, work: Callable[[], str | None]) -> str | None:
+    """Run `work` in a forked child that became the sandbox user; return its error message, if any.
+
+    The child drops the agent's stdin and stdout first: those are the worker's connection.
+    """
     rd, wr = os.pipe()
     pid = os.fork()
     if pid == 0:  # pragma: no cover - runs in the forked child
         os.close(rd)
         code = 0
         try:
+            devnull = os.open(os.devnull, os.O_RDWR)
+            os.dup2(devnull, 0)
+            os.dup2(devnull, 1)
             os.setgroups([])
             os.setgid(gid)
             os.setuid(uid)
             os.umask(0o022)
-            limit = int(req.get("archive_limit_bytes", 10 << 20))
-            resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
-            for f in files:
-                _write_file(workdir, _safe_relpath(f["path"]), base64.b64decode(f["data"]), int(f.get("mode", 0o644)))
-            if archive:
-                _extract(workdir, base64.b64decode(archive), limit, int(req.get("archive_max_entries", 10000)))
-        except Exception as exc:  # noqa: BLE001 - reported to the worker as a setup error
-            os.write(wr, f"{type(exc).__name__}: {exc}".encode()[:4000])
+            problem = work()
+            if problem:
+                os.write(wr, problem.encode()[:8000])
+                code = 1
+        except Exception as exc:  # noqa: BLE001 - reported to the worker as this step's error
+            os.write(wr, f"{type(exc).__name__}: {exc}".encode()[:8000])
             code = 1
         os._exit(code)
     os.close(wr)
     message = _read_all(rd)
     _, status = os.waitpid(pid, 0)
     if os.waitstatus_to_exitcode(status) != 0:
-        return message.decode(errors="replace") or "setup failed"
+        return message.decode(errors="replace") or "failed as the sandbox user"
     return None
 
 
-# ---------------------------------------------------------------- one execution
+def setup_workdir(req: dict[str, Any]) -> str | None:
+    """Write the request's files as the sandbox user; return an error message or None."""
+    files = req.get("files") or []
+    archive = req.get("archive")
+    if not files and not archive:
+        return None
+
+    def write() -> str | None:
+        limit = int(req.get("archive_limit_bytes", 10 << 20))
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+        for f in files:
+            _write_file(
+                req["workdir"], _safe_relpath(f["path"]), base64.b64decode(f["data"]), int(f.get("mode", 0o644))
+            )
+        if archive:
+            _extract(req["workdir"], base64.b64decode(archive), limit, int(req.get("archive_max_entries", 10000)))
+        return None
+
+    return as_sandbox_user(req["uid"], req["gid"], write)
 
 
 def _read_all(fd: int) -> bytes:
@@ -329,6 +358,7 @@ def execute_once(req: dict[str, Any], step: dict[str, Any], reaper: Reaper) -> d
         str(int(limits["file_size_bytes"])),
         str(int(limits["stack_bytes"])),
         str(int(limits["open_files"])),
+        req["workdir"],
         "--",
         *step["argv"],
     ]
@@ -338,7 +368,7 @@ def execute_once(req: dict[str, Any], step: dict[str, Any], reaper: Reaper) -> d
             stdin=stdin_fd,
             stdout=out_w,
             stderr=err_w,
-            cwd=req["workdir"],
+            cwd="/",
             env=env,
             close_fds=True,
             pass_fds=(report_w,),
@@ -432,7 +462,7 @@ def execute_once(req: dict[str, Any], step: dict[str, Any], reaper: Reaper) -> d
     }
 
 
-def handle(req: dict[str, Any]) -> dict[str, Any]:
+def run(req: dict[str, Any]) -> dict[str, Any]:
     setup_error = setup_workdir(req)
     if setup_error is not None:
         return {"setup_error": setup_error, "results": []}
@@ -448,16 +478,62 @@ def handle(req: dict[str, Any]) -> dict[str, Any]:
     return {"setup_error": None, "results": results}
 
 
+def reset(req: dict[str, Any]) -> dict[str, Any]:
+    """Leave nothing of the last run for the next: processes, files, IPC objects. Then check."""
+    uid, gid = req["uid"], req["gid"]
+    reaper = Reaper()
+    kill_all(uid, reaper)
+    reaper.reap(block=False)
+    problem = as_sandbox_user(uid, gid, lambda: "; ".join(sandbox_reset.reset_as_sandbox_user(uid)) or None)
+    problems = [problem] if problem else []
+    if uid_processes(uid):
+        problems.append("processes of the sandbox user survived")
+    return {"clean": not problems, "problems": problems}
+
+
+def read_message(stream: BinaryIO) -> dict[str, Any] | None:
+    header = stream.read(4)
+    if len(header) < 4:
+        return None
+    (size,) = struct.unpack(">I", header)
+    body = stream.read(size)
+    if len(body) < size:
+        return None
+    message: dict[str, Any] = json.loads(body)
+    return message
+
+
+def write_message(stream: BinaryIO, message: dict[str, Any]) -> None:
+    body = json.dumps(message).encode()
+    stream.write(struct.pack(">I", len(body)) + body)
+    stream.flush()
+
+
+OPERATIONS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
+    "run": run,
+    "reset": reset,
+    "ping": lambda req: {"ok": True},
+}
+
+
+def serve(stdin: BinaryIO, stdout: BinaryIO) -> None:
+    while (req := read_message(stdin)) is not None:
+        op = OPERATIONS.get(str(req.get("op")))
+        try:
+            reply = op(req) if op else {"agent_error": f"unknown op {req.get('op')!r}"}
+        except Exception:  # noqa: BLE001 - the worker discards a sandbox whose agent failed
+            reply = {"agent_error": traceback.format_exc()[-4000:]}
+        write_message(stdout, reply)
+
+
 def main(argv: list[str]) -> int:
-    if argv[1:] != ["exec"]:
-        sys.stderr.write("usage: agent.py exec < request.json\n")
+    if argv[1:] != ["serve"]:
+        sys.stderr.write("usage: agent.py serve   (messages on stdin and stdout)\n")
         return 2
     _prctl(PR_SET_CHILD_SUBREAPER, 1)
     signal.signal(signal.SIGPIPE, signal.SIG_DFL)
-    req = json.load(sys.stdin)
-    reply = handle(req)
-    sys.stdout.write(json.dumps(reply))
-    sys.stdout.flush()
+    os.chdir("/")  # never hold a directory the sandbox user owns
+    serve(sys.stdin.buffer, sys.stdout.buffer)
     return 0
 
 

@@ -1,7 +1,7 @@
 /*
  * runyard-spawn: start one sandboxed program and report its exact rusage.
  *
- * usage: runyard-spawn REPORT_FD UID GID CPU_S FSIZE_BYTES STACK_BYTES NOFILE -- PROGRAM [ARG...]
+ * usage: runyard-spawn REPORT_FD UID GID CPU_S FSIZE_BYTES STACK_BYTES NOFILE WORKDIR -- PROGRAM [ARG...]
  *
  * The agent is a Python process. A program forked straight from it would
  * inherit Python's resident-set high-water mark (ru_maxrss survives exec), so
@@ -10,7 +10,8 @@
  * fresh rusage, so the reported peak memory is the program's own.
  *
  * The child sets its limits, empties its capability bounding set, drops to UID/GID with no supplementary groups,
- * asks to die with its parent, and execs PROGRAM. The parent waits for it and
+ * enters WORKDIR (as that user: the agent itself may not look inside), asks
+ * to die with its parent, and execs PROGRAM. The parent waits for it and
  * writes one line to REPORT_FD:
  *     ok WSTATUS UTIME_US STIME_US MAXRSS_KB
  *     spawn_error ERRNO
@@ -55,8 +56,8 @@ static void limit(int resource, rlim_t soft, rlim_t hard) {
 }
 
 int main(int argc, char **argv) {
-    if (argc < 10 || strcmp(argv[8], "--") != 0) {
-        fprintf(stderr, "usage: runyard-spawn REPORT_FD UID GID CPU_S FSIZE STACK NOFILE -- PROGRAM [ARG...]\n");
+    if (argc < 11 || strcmp(argv[9], "--") != 0) {
+        fprintf(stderr, "usage: runyard-spawn REPORT_FD UID GID CPU_S FSIZE STACK NOFILE WORKDIR -- PROGRAM [ARG...]\n");
         return 125;
     }
     int report_fd = (int)parse(argv[1]);
@@ -66,6 +67,7 @@ int main(int argc, char **argv) {
     rlim_t fsize = (rlim_t)parse(argv[5]);
     rlim_t stack = (rlim_t)parse(argv[6]);
     rlim_t nofile = (rlim_t)parse(argv[7]);
+    const char *workdir = argv[8];
     if (uid == 0 || gid == 0) {
         fprintf(stderr, "runyard-spawn: refusing to run as root\n");
         return 125;
@@ -94,6 +96,7 @@ int main(int argc, char **argv) {
             errno = EPERM;
             fail();
         }
+        if (chdir(workdir) != 0) fail();
         prctl(PR_SET_PDEATHSIG, SIGKILL);
         int adj = open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
         if (adj >= 0) {
@@ -101,7 +104,7 @@ int main(int argc, char **argv) {
             close(adj);
         }
         signal(SIGPIPE, SIG_DFL);
-        execv(argv[9], &argv[9]);
+        execv(argv[10], &argv[10]);
         fail();
     }
     close(errpipe[1]);

@@ -1,5 +1,5 @@
 """The seam around the container engine: workers see only this small interface."""
 
-from workers.runtime.base import Container, ContainerLimits, ContainerSpec, Runtime, RuntimeFailure
+from workers.runtime.base import ContainerLimits, Runtime, RuntimeFailure, Sandbox, SandboxSpec
 
-__all__ = ["Container", "ContainerLimits", "ContainerSpec", "Runtime", "RuntimeFailure"]
+__all__ = ["ContainerLimits", "Runtime", "RuntimeFailure", "Sandbox", "SandboxSpec"]

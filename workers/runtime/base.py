@@ -21,21 +21,26 @@ class ContainerLimits:
 
 
 @dataclass(frozen=True)
-class ContainerSpec:
+class SandboxSpec:
     image: str
     limits: ContainerLimits
     labels: dict[str, str] = field(default_factory=dict)
     workdir_bytes: int = 64 << 20
     tmp_bytes: int = 64 << 20
+    inodes: int = 16384
     sandbox_uid: int = 64000
     sandbox_gid: int = 64000
+    network: str | None = None  # a Docker network name; None means no network at all
 
 
-class Container(Protocol):
+class Sandbox(Protocol):
+    """A running container whose agent answers messages."""
+
     id: str
+    limits: ContainerLimits
 
-    def exec_agent(self, request: bytes, timeout_s: float) -> bytes:
-        """Run the agent once with `request` on stdin; return its stdout. Raises RuntimeFailure."""
+    def call(self, message: bytes, timeout_s: float) -> bytes:
+        """Send one message to the agent and return its reply. Raises RuntimeFailure."""
 
     def set_limits(self, limits: ContainerLimits) -> None: ...
 
@@ -43,11 +48,13 @@ class Container(Protocol):
 
 
 class Runtime(Protocol):
-    def start(self, spec: ContainerSpec) -> Container: ...
+    def start(self, spec: SandboxSpec) -> Sandbox: ...
 
-    def remove_labelled(self, labels: dict[str, str]) -> int:
-        """Force-remove every container carrying all these labels; returns how many."""
+    def remove_labelled(self, labels: dict[str, str], *, only_stopped: bool = False) -> int:
+        """Force-remove the containers carrying all these labels; returns how many."""
 
     def read_image_file(self, image: str, path: str) -> bytes: ...
+
+    def network_exists(self, name: str) -> bool: ...
 
     def close(self) -> None: ...

@@ -1,11 +1,18 @@
 """The Docker implementation of the runtime: the only module that imports the docker SDK.
 
+A sandbox is a container whose main process is the agent. The worker attaches
+to the container's stdin and stdout before starting it and keeps that
+connection: messages go through Docker's attach stream, with no exec per run
+and no host directory shared with the sandbox. When the worker goes away, the
+connection closes, the agent sees end-of-file and the container stops.
+
 Docker's exceptions are translated into RuntimeFailure here, so nothing above
 this seam depends on the SDK's types.
 """
 
 from __future__ import annotations
 
+import contextlib
 import io
 import logging
 import socket
@@ -15,57 +22,98 @@ import time
 from typing import Any
 
 import docker
-from docker.errors import DockerException, ImageNotFound, NotFound
+from docker.errors import APIError, DockerException, ImageNotFound, NotFound
 
 from core import constants as c
-from workers.runtime.base import ContainerLimits, ContainerSpec, RuntimeFailure
+from workers.runtime.base import ContainerLimits, RuntimeFailure, SandboxSpec
 
 log = logging.getLogger(__name__)
 
-AGENT_CMD = ["python3", "-I", "-S", c.AGENT_PATH, "exec"]
+AGENT_CMD = ["python3", "-I", "-S", c.AGENT_PATH, "serve"]
 # The agent starts programs through a launcher that switches to the sandbox
 # user and empties its capability bounding set; these are all it needs.
 AGENT_CAPS = ["SETUID", "SETGID", "SETPCAP", "KILL"]
 STDOUT, STDERR = 1, 2
+LENGTH = struct.Struct(">I")
+
+
+CREATED_GRACE_S = 120.0
 
 
 def _nano_cpus(cpus: float) -> int:
     return int(cpus * 1_000_000_000)
 
 
-class DockerContainer:
-    def __init__(self, client: docker.DockerClient, container: Any) -> None:
+def _age_s(container: Any) -> float:
+    """Seconds since creation, from the list API's unix time."""
+    created = container.attrs.get("Created")
+    return time.time() - float(created) if isinstance(created, int | float) else float("inf")
+
+
+class DockerSandbox:
+    def __init__(
+        self, client: docker.DockerClient, container: Any, raw: socket.socket, limits: ContainerLimits
+    ) -> None:
         self._client = client
         self._container = container
+        self._raw = raw
+        self._frames = bytearray()  # Docker's multiplexed stream, not yet split into frames
+        self._stdout = bytearray()  # the agent's stdout: length-prefixed messages
         self.id: str = container.id
+        self.limits = limits
 
-    def exec_agent(self, request: bytes, timeout_s: float) -> bytes:
-        api = self._client.api
+    def call(self, message: bytes, timeout_s: float) -> bytes:
+        deadline = time.monotonic() + timeout_s
         try:
-            exec_id = api.exec_create(self.id, AGENT_CMD, stdin=True, stdout=True, stderr=True, user="0")["Id"]
-            sock = api.exec_start(exec_id, socket=True)
-        except DockerException as exc:
-            raise RuntimeFailure(f"could not start the agent: {exc}") from exc
-        raw: socket.socket = getattr(sock, "_sock", sock)
-        try:
-            raw.sendall(request)
-            raw.shutdown(socket.SHUT_WR)
-            out, err = _read_demuxed(raw, time.monotonic() + timeout_s)
+            self._raw.sendall(LENGTH.pack(len(message)) + message)
+            while True:
+                reply = self._take_message()
+                if reply is not None:
+                    return reply
+                self._receive(deadline)
         except TimeoutError as exc:
             raise RuntimeFailure(f"the agent did not answer within {timeout_s:.0f}s") from exc
         except OSError as exc:
-            raise RuntimeFailure(f"lost the agent's connection: {exc}") from exc
-        finally:
-            raw.close()
+            raise RuntimeFailure(f"lost the connection to the agent: {exc}") from exc
+
+    def _take_message(self) -> bytes | None:
+        if len(self._stdout) < LENGTH.size:
+            return None
+        (size,) = LENGTH.unpack_from(self._stdout)
+        if len(self._stdout) < LENGTH.size + size:
+            return None
+        message = bytes(self._stdout[LENGTH.size : LENGTH.size + size])
+        del self._stdout[: LENGTH.size + size]
+        return message
+
+    def _receive(self, deadline: float) -> None:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise TimeoutError
+        self._raw.settimeout(remaining)
         try:
-            code = api.exec_inspect(exec_id).get("ExitCode")
-        except DockerException as exc:
-            raise RuntimeFailure(f"could not inspect the agent: {exc}") from exc
-        if code != 0:
-            raise RuntimeFailure(f"the agent exited with {code}: {err.decode(errors='replace')[-2000:]}")
-        return out
+            chunk = self._raw.recv(1 << 18)
+        except socket.timeout as exc:  # noqa: UP041 - the alias older Pythons raise
+            raise TimeoutError from exc
+        if not chunk:
+            raise RuntimeFailure("the agent's stream ended (the agent or its container is gone)")
+        self._frames += chunk
+        while len(self._frames) >= 8:
+            stream, size = struct.unpack_from(">BxxxL", self._frames)
+            if len(self._frames) < 8 + size:
+                break
+            payload = bytes(self._frames[8 : 8 + size])
+            del self._frames[: 8 + size]
+            if stream == STDOUT:
+                self._stdout += payload
+            else:
+                log.warning(
+                    "agent stderr", extra={"container": self.id[:12], "text": payload.decode(errors="replace")[-2000:]}
+                )
 
     def set_limits(self, limits: ContainerLimits) -> None:
+        if limits == self.limits:
+            return
         # docker-py's update_container() knows neither PidsLimit nor NanoCpus; the Engine API does.
         api = self._client.api
         body = {
@@ -79,8 +127,11 @@ class DockerContainer:
             api._raise_for_status(response)
         except DockerException as exc:
             raise RuntimeFailure(f"could not change the container's limits: {exc}") from exc
+        self.limits = limits
 
     def remove(self) -> None:
+        with contextlib.suppress(OSError):
+            self._raw.close()
         try:
             self._container.remove(force=True, v=True)
         except NotFound:
@@ -89,54 +140,29 @@ class DockerContainer:
             log.warning("container not removed", extra={"container": self.id[:12], "error": repr(exc)})
 
 
-def _read_demuxed(raw: socket.socket, deadline: float) -> tuple[bytes, bytes]:
-    """Read Docker's multiplexed exec stream (8-byte frame headers) until EOF or the deadline."""
-    buf = bytearray()
-    out, err = bytearray(), bytearray()
-    while True:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            raise TimeoutError
-        raw.settimeout(remaining)
-        try:
-            chunk = raw.recv(1 << 16)
-        except TimeoutError:
-            raise
-        except socket.timeout as exc:  # noqa: UP041 - older Pythons raise the alias
-            raise TimeoutError from exc
-        if not chunk:
-            break
-        buf += chunk
-        while len(buf) >= 8:
-            stream, size = struct.unpack(">BxxxL", buf[:8])
-            if len(buf) < 8 + size:
-                break
-            (out if stream == STDOUT else err).extend(buf[8 : 8 + size])
-            del buf[: 8 + size]
-    return bytes(out), bytes(err)
-
-
 class DockerRuntime:
-    def __init__(self, base_url: str | None = None) -> None:
+    def __init__(self, base_url: str | None = None, max_connections: int = 64) -> None:
         try:
-            self._client = docker.DockerClient(base_url=base_url) if base_url else docker.from_env()
+            if base_url:
+                self._client = docker.DockerClient(base_url=base_url, max_pool_size=max_connections)
+            else:
+                self._client = docker.from_env(max_pool_size=max_connections)
         except DockerException as exc:
             raise RuntimeFailure(f"cannot reach the Docker engine: {exc}") from exc
 
-    def start(self, spec: ContainerSpec) -> DockerContainer:
+    def start(self, spec: SandboxSpec) -> DockerSandbox:
         limits = spec.limits
         owner = f"uid={spec.sandbox_uid},gid={spec.sandbox_gid}"
+        inodes = f"nr_inodes={spec.inodes}"
         tmpfs = {
-            "/box": f"rw,exec,nosuid,nodev,size={spec.workdir_bytes},{owner},mode=0700",
-            "/tmp": f"rw,noexec,nosuid,nodev,size={spec.tmp_bytes},mode=1777",  # noqa: S108 - the sandbox's own /tmp
+            "/box": f"rw,exec,nosuid,nodev,size={spec.workdir_bytes},{inodes},{owner},mode=0700",
+            "/tmp": f"rw,noexec,nosuid,nodev,size={spec.tmp_bytes},{inodes},mode=1777",  # noqa: S108 - the sandbox's own
         }
+        api = self._client.api
         try:
-            container = self._client.containers.create(
-                spec.image,
-                command=["sleep", "infinity"],
+            host_config = api.create_host_config(
                 init=True,
-                hostname="sandbox",
-                network_mode="none",
+                network_mode=spec.network or "none",
                 read_only=True,
                 tmpfs=tmpfs,
                 shm_size=max(1 << 20, spec.tmp_bytes // 4),
@@ -147,31 +173,63 @@ class DockerRuntime:
                 cap_drop=["ALL"],
                 cap_add=AGENT_CAPS,
                 security_opt=["no-new-privileges"],
+                log_config={"Type": "none", "Config": {}},
+            )
+            # stdin_open without detach sets StdinOnce: stdin closes when the worker's connection does,
+            # so the agent ends with its worker.
+            created = api.create_container(
+                spec.image,
+                command=AGENT_CMD,
+                stdin_open=True,
+                detach=False,
+                tty=False,
+                user="0",
+                hostname="sandbox",
                 labels=spec.labels,
-                log_config={"type": "none"},
+                host_config=host_config,
                 stop_signal="SIGKILL",
             )
+            container = self._client.containers.get(created["Id"])
         except ImageNotFound as exc:
             raise RuntimeFailure(f"image {spec.image} is not on this worker's engine") from exc
         except DockerException as exc:
             raise RuntimeFailure(f"could not create a container: {exc}") from exc
-        wrapped = DockerContainer(self._client, container)
         try:
+            sock = self._client.api.attach_socket(
+                container.id, params={"stdin": 1, "stdout": 1, "stderr": 1, "stream": 1}
+            )
+            raw: socket.socket = getattr(sock, "_sock", sock)
             container.start()
         except DockerException as exc:
-            wrapped.remove()
+            container.remove(force=True)
             raise RuntimeFailure(f"could not start a container: {exc}") from exc
-        return wrapped
+        return DockerSandbox(self._client, container, raw, limits)
 
-    def remove_labelled(self, labels: dict[str, str]) -> int:
-        filters = {"label": [f"{k}={v}" for k, v in labels.items()]}
+    def remove_labelled(self, labels: dict[str, str], *, only_stopped: bool = False) -> int:
+        filters: dict[str, Any] = {"label": [f"{k}={v}" for k, v in labels.items()]}
+        if only_stopped:
+            filters["status"] = ["exited", "dead", "created"]
+        removed = 0
         try:
-            found = self._client.containers.list(all=True, filters=filters)
+            # sparse: judge each container by the state the listing saw, not by a later inspection
+            for container in self._client.containers.list(all=True, filters=filters, sparse=True):
+                status = container.status
+                if only_stopped and status not in ("exited", "dead", "created"):
+                    continue
+                # A container is "created" for a moment before its worker starts it: leave young ones alone.
+                if only_stopped and status == "created" and _age_s(container) < CREATED_GRACE_S:
+                    continue
+                try:
+                    container.remove(force=True, v=True)
+                    removed += 1
+                except NotFound:
+                    pass
+                except APIError as exc:
+                    if exc.status_code != 409:  # 409: someone else is removing it right now
+                        raise
         except DockerException as exc:
-            raise RuntimeFailure(f"could not list containers: {exc}") from exc
-        for container in found:
-            DockerContainer(self._client, container).remove()
-        return len(found)
+            raise RuntimeFailure(f"could not remove containers: {exc}") from exc
+        return removed
 
     def read_image_file(self, image: str, path: str) -> bytes:
         """Read one file out of an image without starting anything."""
@@ -191,6 +249,15 @@ class DockerRuntime:
             raise RuntimeFailure(f"cannot read {path} from {image}: {exc}") from exc
         finally:
             container.remove(force=True)
+
+    def network_exists(self, name: str) -> bool:
+        try:
+            self._client.networks.get(name)
+        except NotFound:
+            return False
+        except DockerException as exc:
+            raise RuntimeFailure(f"cannot inspect network {name}: {exc}") from exc
+        return True
 
     def close(self) -> None:
         self._client.close()

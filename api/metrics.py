@@ -1,0 +1,58 @@
+"""Prometheus metrics at /metrics: worker pools from their heartbeats, and queue depth from Postgres.
+
+Built per scrape from the sources of truth, so every API replica reports the
+same numbers and nothing is lost when a process restarts. No key is needed:
+the figures say nothing about any tenant's work.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Response
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Gauge, generate_latest
+from sqlalchemy import func, select
+
+from api.deps import StateDep
+from core.models import Job, JobState
+from core.services.system import live_workers
+
+router = APIRouter(tags=["health"])
+
+POOL_GAUGES = {
+    "target": "Sandboxes a pool keeps",
+    "idle": "Warm sandboxes waiting for a run",
+    "busy": "Sandboxes running a job",
+    "resetting": "Sandboxes being reset after a run",
+    "starting": "Sandboxes being started",
+}
+POOL_COUNTERS = {
+    "created": "Sandboxes started",
+    "destroyed": "Sandboxes removed",
+    "reset_failures": "Resets that did not come back clean (the sandbox was destroyed)",
+    "hits": "Runs that found a warm sandbox",
+    "misses": "Runs that had to wait for a sandbox",
+}
+
+
+@router.get("/metrics", include_in_schema=False)
+async def metrics(state: StateDep) -> Response:
+    registry = CollectorRegistry()
+    workers = await live_workers(state.redis)
+    Gauge("runyard_workers_alive", "Workers with a fresh heartbeat", registry=registry).set(len(workers))
+    labels = ["worker", "pool"]
+    gauges = {k: Gauge(f"runyard_pool_{k}", text, labels, registry=registry) for k, text in POOL_GAUGES.items()}
+    # Heartbeats carry totals since the worker started: exposed as counters would be, with _total names.
+    totals = {k: Gauge(f"runyard_pool_{k}_total", text, labels, registry=registry) for k, text in POOL_COUNTERS.items()}
+    for worker in workers:
+        for pool, stats in (worker.get("pools") or {}).items():
+            for key, gauge in {**gauges, **totals}.items():
+                gauge.labels(worker=worker.get("name", "?"), pool=pool).set(float(stats.get(key, 0)))
+    depth = Gauge("runyard_jobs", "Jobs by queue and state (queued, running)", ["queue", "state"], registry=registry)
+    async with state.sessions() as session:
+        rows = await session.execute(
+            select(Job.queue, Job.state, func.count())
+            .where(Job.state.in_([JobState.QUEUED, JobState.RUNNING]))
+            .group_by(Job.queue, Job.state)
+        )
+        for queue, job_state, count in rows.tuples():
+            depth.labels(queue=queue, state=job_state).set(count)
+    return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)

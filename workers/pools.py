@@ -1,0 +1,95 @@
+"""Every warm pool of one worker process: one per image, and one per image for networked runs."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import asdict
+from typing import Any
+
+from core import constants as c
+from core.settings import Settings
+from workers.agent_protocol import decode_reset, reset_request
+from workers.pool import SandboxPool
+from workers.runtime.base import ContainerLimits, Runtime, RuntimeFailure, Sandbox, SandboxSpec
+
+log = logging.getLogger(__name__)
+RESET_TIMEOUT_S = 60.0
+
+
+def default_limits(settings: Settings) -> ContainerLimits:
+    """What a pooled container is set to between runs: the default run's limits, plus the agent's share."""
+    lim, w = settings.limits, settings.worker
+    return ContainerLimits(
+        memory_bytes=lim.memory_limit_kb * 1024 + w.agent_memory_overhead_bytes,
+        pids=lim.max_processes_and_or_threads + w.agent_pids_overhead,
+        cpus=lim.cpus,
+    )
+
+
+class PoolSet:
+    def __init__(self, runtime: Runtime, settings: Settings) -> None:
+        self.runtime = runtime
+        self.settings = settings
+        self._pools: dict[tuple[str, bool], SandboxPool] = {}
+        self._lock = threading.Lock()
+
+    def _reset(self, sandbox: Sandbox) -> bool:
+        w = self.settings.worker
+        clean, problems = decode_reset(sandbox.call(reset_request(w.sandbox_uid, w.sandbox_gid), RESET_TIMEOUT_S))
+        if not clean:
+            log.warning(
+                "sandbox not clean after reset; destroying it",
+                extra={"container": sandbox.id[:12], "problems": problems},
+            )
+        return clean
+
+    def _spec(self, image: str, networked: bool) -> SandboxSpec:
+        w, lim = self.settings.worker, self.settings.limits
+        return SandboxSpec(
+            image=image,
+            limits=default_limits(self.settings),
+            labels={
+                c.LABEL_MANAGED: "1",
+                c.LABEL_KIND: "run",
+                c.LABEL_WORKER: w.name,
+                c.LABEL_IMAGE: image,
+            },
+            workdir_bytes=lim.workdir_bytes,
+            tmp_bytes=lim.tmp_bytes,
+            inodes=w.inodes,
+            sandbox_uid=w.sandbox_uid,
+            sandbox_gid=w.sandbox_gid,
+            network=w.egress_network if networked else None,
+        )
+
+    def pool(self, image: str, networked: bool = False) -> SandboxPool:
+        key = (image, networked)
+        with self._lock:
+            pool = self._pools.get(key)
+            if pool is None:
+                if networked and not self.settings.worker.egress_network:
+                    raise RuntimeFailure("this worker has no egress network configured")
+                w = self.settings.worker
+                size = w.egress_pool_size if networked else w.effective_pool_size
+                name = f"{image}{'+net' if networked else ''}"
+                pool = SandboxPool(self.runtime, self._spec(image, networked), size, self._reset, w.pool_max_uses, name)
+                pool.start()
+                self._pools[key] = pool
+            return pool
+
+    def start(self) -> None:
+        for image in self.settings.worker.images:
+            self.pool(image)
+
+    def stats(self) -> dict[str, Any]:
+        with self._lock:
+            pools = dict(self._pools)
+        return {pool.name: asdict(pool.stats()) for pool in pools.values()}
+
+    def close(self) -> None:
+        with self._lock:
+            pools = list(self._pools.values())
+            self._pools.clear()
+        for pool in pools:
+            pool.close()
