@@ -15,13 +15,14 @@ from datetime import timedelta
 from sqlalchemy import and_, case, func, or_, select, update
 from sqlalchemy.orm import Session
 
-from core.models import CallbackState, Job, JobState, Run, Tenant
+from core.models import Base, CallbackState, Job, JobState, Run, Tenant
 from core.records import run_record
 from core.schemas import RunOutcome, RunRecord
 from core.settings import Settings
 from core.statuses import RunStatus
 
 log = logging.getLogger(__name__)
+JOBS, RUNS = Base.metadata.tables["jobs"], Base.metadata.tables["runs"]
 
 
 @dataclass(frozen=True)
@@ -32,11 +33,9 @@ class Claim:
     record: RunRecord
 
 
-def lease_seconds(run: Run, settings: Settings) -> float:
-    """How long a worker may hold a run before the sweep assumes it died (compilation included)."""
-    compile_s = settings.limits.max_wall_time_limit_s
-    runs_s = run.wall_time_limit_ms / 1000 * run.number_of_runs
-    return compile_s + runs_s + 2 * settings.worker.exec_margin_s + settings.queue.lease_margin_s
+def lease_margin_s(settings: Settings) -> float:
+    """Beyond the run's own wall time: compilation at the maxima, and the margins."""
+    return settings.limits.max_wall_time_limit_s + 2 * settings.worker.exec_margin_s + settings.queue.lease_margin_s
 
 
 @dataclass(frozen=True)
@@ -47,7 +46,44 @@ class Exhausted:
 
 
 def claim_run(session: Session, job_id: uuid.UUID, worker: str, settings: Settings) -> Claim | Exhausted | None:
-    """Take a queued run (or one whose holder's lease ran out). None if someone else has it or it is done."""
+    """Take a queued run (or one whose holder's lease ran out). None if someone else has it or it is done.
+
+    The common case is one statement: a conditional UPDATE that returns the run it claimed.
+    """
+    attempt_id = uuid.uuid4()
+    jobs, runs = JOBS.c, RUNS.c
+    wall_s = select(runs.wall_time_limit_ms * runs.number_of_runs / 1000.0).where(runs.job_id == job_id)
+    # Core statements on the tables, not the ORM classes: this runs once per job, on the hot path.
+    claimed = (
+        update(JOBS)
+        .where(
+            jobs.id == job_id,
+            jobs.attempts < settings.queue.max_attempts,
+            or_(
+                jobs.state == JobState.QUEUED, and_(jobs.state == JobState.RUNNING, jobs.lease_expires_at < func.now())
+            ),
+        )
+        .values(
+            state=JobState.RUNNING.value,
+            attempts=jobs.attempts + 1,
+            attempt_id=attempt_id,
+            worker=worker,
+            started_at=func.now(),
+            updated_at=func.now(),
+            lease_expires_at=func.now()
+            + func.make_interval(0, 0, 0, 0, 0, 0, wall_s.scalar_subquery() + lease_margin_s(settings)),
+        )
+        .returning(*JOBS.c)
+        .cte("claimed")
+    )
+    row = session.connection().execute(select(claimed, RUNS).join(RUNS, runs.job_id == claimed.c.id)).first()
+    if row is not None:
+        return Claim(row.id, attempt_id, row.attempts, run_record(row, row))
+    return _not_claimed(session, job_id, settings)
+
+
+def _not_claimed(session: Session, job_id: uuid.UUID, settings: Settings) -> Exhausted | None:
+    """Why a claim found nothing: gone, held by someone else, finished, or out of attempts."""
     row = session.execute(
         select(Job, Run).join(Run, Run.job_id == Job.id).where(Job.id == job_id).with_for_update(of=Job)
     ).first()
@@ -57,21 +93,12 @@ def claim_run(session: Session, job_id: uuid.UUID, worker: str, settings: Settin
     job, run = row
     now = session.execute(select(func.now())).scalar_one()
     expired = job.state == JobState.RUNNING and job.lease_expires_at is not None and job.lease_expires_at < now
-    if job.state != JobState.QUEUED and not expired:
-        log.info("job already %s; dropping duplicate message", job.state, extra={"job_id": str(job_id)})
-        return None
-    if job.attempts >= settings.queue.max_attempts:
+    if (job.state == JobState.QUEUED or expired) and job.attempts >= settings.queue.max_attempts:
         _finish_failed(job, run, f"gave up after {job.attempts} attempts")
         log.warning("job failed: out of attempts", extra={"job_id": str(job_id), "attempts": job.attempts})
         return Exhausted(job.id)
-    job.state = JobState.RUNNING.value
-    job.attempts += 1
-    job.attempt_id = uuid.uuid4()
-    job.worker = worker
-    job.started_at = now
-    job.lease_expires_at = now + timedelta(seconds=lease_seconds(run, settings))
-    session.flush()
-    return Claim(job.id, job.attempt_id, job.attempts, run_record(job, run))
+    log.info("job already %s; dropping duplicate message", job.state, extra={"job_id": str(job_id)})
+    return None
 
 
 def _finish_failed(job: Job, run: Run, error: str) -> None:
@@ -85,24 +112,29 @@ def _finish_failed(job: Job, run: Run, error: str) -> None:
 
 
 def complete_run(session: Session, claim: Claim, outcome: RunOutcome) -> bool:
-    """Store the outcome if this attempt still holds the claim; False means another attempt won."""
+    """Store the outcome if this attempt still holds the claim; False means another attempt won.
+
+    One statement: the job's compare-and-set and the run's result, together.
+    """
     state = JobState.FAILED if outcome.status is RunStatus.INTERNAL_ERROR else JobState.SUCCEEDED
-    result = session.execute(
-        update(Job)
-        .where(Job.id == claim.job_id, Job.state == JobState.RUNNING, Job.attempt_id == claim.attempt_id)
+    jobs = JOBS.c
+    finished = (
+        update(JOBS)
+        .where(jobs.id == claim.job_id, jobs.state == JobState.RUNNING, jobs.attempt_id == claim.attempt_id)
         .values(
             state=state.value,
             finished_at=func.now(),
+            updated_at=func.now(),
             lease_expires_at=None,
             error=outcome.message if state is JobState.FAILED else None,
-            callback_state=case((Job.callback_url.is_not(None), CallbackState.PENDING.value), else_=None),
+            callback_state=case((jobs.callback_url.is_not(None), CallbackState.PENDING.value), else_=None),
         )
+        .returning(jobs.id)
+        .cte("finished")
     )
-    if result.rowcount != 1:  # type: ignore[attr-defined]
-        return False
-    session.execute(
-        update(Run)
-        .where(Run.job_id == claim.job_id)
+    result = session.connection().execute(
+        update(RUNS)
+        .where(RUNS.c.job_id.in_(select(finished.c.id)))
         .values(
             verdict=outcome.status.value,
             stdout=outcome.stdout,
@@ -117,8 +149,9 @@ def complete_run(session: Session, claim: Claim, outcome: RunOutcome) -> bool:
             wall_time_ms=outcome.wall_time_ms,
             memory_kb=outcome.memory_kb,
         )
+        .add_cte(finished)
     )
-    return True
+    return bool(result.rowcount == 1)
 
 
 def release(session: Session, claim: Claim, error: str) -> bool:

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from sqlalchemy import Row
+
 from core.models import Job, JobState, Run
 from core.schemas import CallbackInfo, RunLimits, RunRecord
 from core.statuses import RunStatus
 
 
-def run_status(job: Job, run: Run) -> RunStatus:
+def run_status(job: Job | Row[Any], run: Run | Row[Any]) -> RunStatus:
     state = JobState(job.state)
     if state is JobState.QUEUED:
         return RunStatus.QUEUED
@@ -20,7 +24,8 @@ def run_status(job: Job, run: Run) -> RunStatus:
     return RunStatus(run.verdict)
 
 
-def run_record(job: Job, run: Run) -> RunRecord:
+def run_record(job: Job | Row[Any], run: Run | Row[Any]) -> RunRecord:
+    """From ORM objects, or from one result row holding both tables' columns (job and run alike)."""
     return RunRecord(
         id=job.id,
         tenant_id=job.tenant_id,

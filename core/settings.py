@@ -88,7 +88,7 @@ class QueueSettings(BaseModel):
 class WorkerSettings(BaseModel):
     name: str = Field(default_factory=socket.gethostname)
     # Runs executed at once by one worker process (Celery threads; each holds a warm sandbox).
-    concurrency: int = 16
+    concurrency: int = 8
     docker_url: str | None = None
     images: list[str] = ["runyard/runner:latest"]
     sandbox_uid: int = 64000
@@ -112,6 +112,8 @@ class WorkerSettings(BaseModel):
     # Docker network for runs that asked for network access (see docs/security.md); "" disables it.
     egress_network: str = "runyard-egress"
     egress_pool_size: int = 1
+    # Celery task events feed Flower's task views; they cost a few Redis messages per task.
+    task_events: bool = True
 
     @property
     def effective_pool_size(self) -> int:

@@ -44,8 +44,8 @@ def create_app(settings: Settings) -> Celery:
         worker_pool="threads",
         worker_concurrency=settings.worker.concurrency,
         worker_hijack_root_logger=False,
-        worker_send_task_events=True,
-        task_send_sent_event=True,
+        worker_send_task_events=settings.worker.task_events,
+        task_send_sent_event=settings.worker.task_events,
         broker_connection_retry_on_startup=True,
         broker_transport_options={
             # Longer than any task may run, so Redis never hands a running task to a second worker.
@@ -72,6 +72,9 @@ _heartbeat: Heartbeat | None = None
 def _setup_logging(**_: Any) -> None:
     settings = get_settings()
     logs.configure(settings.log_level, settings.log_json)
+    # Celery's own per-task lines repeat ours ("run executed", with the job id and verdict).
+    for chatty in ("celery.app.trace", "celery.worker.strategy"):
+        logging.getLogger(chatty).setLevel(logging.WARNING)
 
 
 @signals.worker_init.connect
