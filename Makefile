@@ -26,8 +26,9 @@ lint:  ## ruff and mypy (strict)
 images:  ## (re)build the sandbox images
 	@bash sandbox_images/build.sh
 
-bench:  ## latency of print(1) with wait=true against raw docker exec
-	@$(PY) bench/latency.py
+bench:  ## latency and throughput against raw docker exec / docker run --rm (needs `make up`)
+	@$(VENV)/bin/pip install -q -e ".[bench]"
+	@$(PY) -m bench.run $(BENCH_ARGS)
 
 docs:  ## regenerate the settings table in docs/configuration.md
 	@$(PY) scripts/settings_doc.py --write docs/configuration.md

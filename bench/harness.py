@@ -1,0 +1,147 @@
+"""Measurements: Runyard end to end, and raw Docker baselines with the same image, taken in the same run."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import docker
+import httpx
+
+IMAGE = "runyard/runner:latest"
+PRINT_1 = ["python3", "-c", "print(1)"]
+
+
+@dataclass
+class Series:
+    name: str
+    latencies_ms: list[float] = field(default_factory=list)
+    seconds: float = 0.0
+    errors: int = 0
+
+    def pct(self, q: float) -> float:
+        data = sorted(self.latencies_ms)
+        return data[min(len(data) - 1, int(len(data) * q))] if data else float("nan")
+
+    @property
+    def rate(self) -> float:
+        return len(self.latencies_ms) / self.seconds if self.seconds else float("nan")
+
+
+def sequential(name: str, fn: Callable[[], object], n: int, warmup: int = 3) -> Series:
+    for _ in range(warmup):
+        fn()
+    series = Series(name)
+    began = time.perf_counter()
+    for _ in range(n):
+        started = time.perf_counter()
+        fn()
+        series.latencies_ms.append((time.perf_counter() - started) * 1000)
+    series.seconds = time.perf_counter() - began
+    return series
+
+
+def raw_exec(engine: docker.DockerClient, n: int) -> Series:
+    """`docker exec python3 -c 'print(1)'` in a container that is already running."""
+    warm = engine.containers.run(IMAGE, ["sleep", "infinity"], detach=True, network_mode="none", entrypoint=[])
+    try:
+        return sequential("raw docker exec", lambda: warm.exec_run(PRINT_1), n)
+    finally:
+        warm.remove(force=True)
+
+
+def run_rm_once(engine: docker.DockerClient) -> None:
+    """What `docker run --rm` does: create, start, wait, remove."""
+    container = engine.containers.create(IMAGE, PRINT_1, network_mode="none", entrypoint=[])
+    container.start()
+    container.wait()
+    container.remove(force=True)
+
+
+def raw_run_rm(engine: docker.DockerClient, n: int) -> Series:
+    return sequential("raw docker run --rm", lambda: run_rm_once(engine), n)
+
+
+def runyard_judge0(client: httpx.Client, n: int) -> Series:
+    body = {"source_code": "print(1)", "language_id": 71}
+
+    def once() -> None:
+        r = client.post("/submissions", params={"wait": "true"}, json=body)
+        if r.json()["status"]["id"] != 3:
+            raise RuntimeError(r.text)
+
+    return sequential("Runyard, Judge0 API, wait=true", once, n)
+
+
+def runyard_native(client: httpx.Client, n: int) -> Series:
+    body = {"language": "python", "source": "print(1)"}
+
+    def once() -> None:
+        r = client.post("/v1/runs", params={"wait": "true"}, json=body)
+        if r.json()["status"] != "accepted":
+            raise RuntimeError(r.text)
+
+    return sequential("Runyard, /v1 API, wait=true", once, n)
+
+
+async def _load(url: str, key: str, clients: int, seconds: float) -> Series:
+    series = Series(f"Runyard, {clients} clients")
+    body = {"source_code": "print(1)", "language_id": 71}
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    async with httpx.AsyncClient(base_url=url, headers={"X-Auth-Token": key}, timeout=120, limits=limits) as client:
+        await asyncio.gather(*(client.post("/submissions", params={"wait": "true"}, json=body) for _ in range(clients)))
+        deadline = time.perf_counter() + seconds
+
+        async def loop() -> None:
+            while time.perf_counter() < deadline:
+                started = time.perf_counter()
+                try:
+                    r = await client.post("/submissions", params={"wait": "true"}, json=body)
+                    ok = r.status_code == 201 and r.json()["status"]["id"] == 3
+                except httpx.HTTPError:
+                    ok = False
+                if ok:
+                    series.latencies_ms.append((time.perf_counter() - started) * 1000)
+                else:
+                    series.errors += 1
+
+        began = time.perf_counter()
+        await asyncio.gather(*(loop() for _ in range(clients)))
+        series.seconds = time.perf_counter() - began
+    return series
+
+
+def runyard_load(url: str, key: str, clients: int, seconds: float) -> Series:
+    return asyncio.run(_load(url, key, clients, seconds))
+
+
+def run_rm_load(engine: docker.DockerClient, clients: int, seconds: float) -> Series:
+    series = Series(f"raw docker run --rm, {clients} clients")
+    lock = threading.Lock()
+    deadline = time.perf_counter() + seconds
+
+    def loop() -> None:
+        while time.perf_counter() < deadline:
+            started = time.perf_counter()
+            try:
+                run_rm_once(engine)
+                ok = True
+            except docker.errors.DockerException:
+                ok = False
+            with lock:
+                if ok:
+                    series.latencies_ms.append((time.perf_counter() - started) * 1000)
+                else:
+                    series.errors += 1
+
+    began = time.perf_counter()
+    threads = [threading.Thread(target=loop) for _ in range(clients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    series.seconds = time.perf_counter() - began
+    return series
