@@ -83,3 +83,4 @@ start_postgres
 make_venv
 say "building sandbox images"
 bash "$RUNYARD_ROOT/sandbox_images/build.sh"
+bash "$RUNYARD_ROOT/scripts/egress.sh"

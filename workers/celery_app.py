@@ -90,6 +90,12 @@ def _on_worker_init(**_: Any) -> None:
     languages = [lang for image in ctx.settings.worker.images for lang in catalog.read_catalog(runtime, image)]
     with transaction(ctx.settings) as session:
         catalog.publish(session, languages)
+    egress = ctx.settings.worker.egress_network
+    if ctx.settings.allow_enable_network and egress and not runtime.network_exists(egress):
+        log.error(
+            "network access is allowed but the egress network is missing; run scripts/egress.sh as root",
+            extra={"network": egress},
+        )
     ctx.pools.start()
 
 

@@ -257,8 +257,10 @@ def test_planted_symlinks_and_locked_directories(api: httpx.Client, abuse_stack:
         "ln -s / /box/locked-root 2>/dev/null; chmod 000 /box; echo planted"
     )
     assert run(api, code, language="bash")["stdout"] == "planted\n"
-    check = "import os\nprint(sorted(os.listdir('/box')), sorted(os.listdir('/tmp')), sorted(os.listdir('/dev/shm')))\n" \
-            "print(os.path.exists('/opt/runyard/agent.py'), oct(os.stat('/box').st_mode & 0o777))"  # fmt: skip
+    check = (
+        "import os\nprint(sorted(os.listdir('/box')), sorted(os.listdir('/tmp')), sorted(os.listdir('/dev/shm')))\n"
+        "print(os.path.exists('/opt/runyard/agent.py'), oct(os.stat('/box').st_mode & 0o777))"
+    )
     after = run(api, check)
     assert after["stdout"] == "['script.py'] [] []\nTrue 0o700\n", after
     assert_unharmed(api, abuse_stack)
@@ -273,7 +275,10 @@ def test_ipc_and_shared_memory_do_not_survive(api: httpx.Client, abuse_stack: St
     )
     planted = run(api, plant, language="bash")
     assert int(planted["stdout"].strip()) == 3
-    look = "ipcs | grep -c 0x; cat /dev/shm/secret /tmp/secret /box/secret 2>/dev/null | grep -c secret; ls -A /dev/mqueue | wc -l"
+    look = (
+        "ipcs | grep -c 0x; cat /dev/shm/secret /tmp/secret /box/secret 2>/dev/null | grep -c secret;"
+        " ls -A /dev/mqueue | wc -l"
+    )
     seen = run(api, look, language="bash")
     assert seen["stdout"].split() == ["0", "0", "0"], seen
     assert_unharmed(api, abuse_stack)

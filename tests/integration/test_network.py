@@ -1,0 +1,205 @@
+"""Network access on request: the internet yes; this host, private addresses and other containers no.
+
+Every address used here lives on this machine: a network namespace posing as
+"the internet" (203.0.113.2, a documentation address, on a veth pair), this
+host's own addresses, and containers on our own Docker bridges.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import docker
+import httpx
+import pytest
+
+from tests.integration.conftest import make_tenant
+from tests.services import missing
+from tests.stack import Stack
+
+NS, HOST_IF, NS_IF = "ry-inet-test", "ry-inet0", "ry-inet1"
+INTERNET = "203.0.113.2"
+# http.server's HTTPServer looks its own address up in DNS before listening; a bare TCPServer does not.
+SERVE = (
+    "import http.server as h, socketserver as s, sys; "
+    "s.TCPServer((sys.argv[1], int(sys.argv[2])), h.SimpleHTTPRequestHandler).serve_forever()"
+)
+
+
+def sh(*argv: str) -> None:
+    subprocess.run(argv, check=True, capture_output=True)
+
+
+@pytest.fixture(scope="module")
+def internet() -> Iterator[str]:
+    if os.geteuid() != 0:
+        missing("root, to create a network namespace posing as the internet")
+    with contextlib.suppress(subprocess.CalledProcessError):
+        sh("ip", "netns", "del", NS)
+    sh("ip", "netns", "add", NS)
+    sh("ip", "link", "add", HOST_IF, "type", "veth", "peer", "name", NS_IF)
+    sh("ip", "link", "set", NS_IF, "netns", NS)
+    sh("ip", "addr", "add", "203.0.113.1/24", "dev", HOST_IF)
+    sh("ip", "link", "set", HOST_IF, "up")
+    inside = [
+        ["ip", "addr", "add", f"{INTERNET}/24", "dev", NS_IF],
+        ["ip", "link", "set", NS_IF, "up"],
+        ["ip", "link", "set", "lo", "up"],
+        ["ip", "route", "add", "default", "via", "203.0.113.1"],
+    ]
+    for cmd in inside:
+        sh("ip", "netns", "exec", NS, *cmd)
+    server = subprocess.Popen(
+        ["ip", "netns", "exec", NS, sys.executable, "-c", SERVE, INTERNET, "8080"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        for _ in range(50):
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(f"http://{INTERNET}:8080/", timeout=1).status_code == 200:
+                    break
+            time.sleep(0.1)
+        yield f"http://{INTERNET}:8080/"
+    finally:
+        server.kill()
+        server.wait()
+        with contextlib.suppress(subprocess.CalledProcessError):
+            sh("ip", "netns", "del", NS)
+        with contextlib.suppress(subprocess.CalledProcessError):
+            sh("ip", "link", "del", HOST_IF)
+
+
+@pytest.fixture(scope="module")
+def host_listener() -> Iterator[int]:
+    """A TCP service on every address of this host, standing in for Redis, Postgres or the API."""
+    server = socket.socket()
+    server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    server.bind(("0.0.0.0", 0))
+    server.listen(16)
+    yield server.getsockname()[1]
+    server.close()
+
+
+@pytest.fixture(scope="module")
+def bridge_neighbours() -> Iterator[list[dict[str, str]]]:
+    """Containers listening on port 8081: one on Docker's default bridge, one on the egress network itself."""
+    engine = docker.from_env()
+    started = []
+    try:
+        for network in ("bridge", "runyard-egress"):
+            c = engine.containers.run(
+                "runyard/runner:latest",
+                ["python3", "-c", SERVE, "0.0.0.0", "8081"],
+                detach=True,
+                network=network,
+                entrypoint=[],
+                labels={"org.runyard.test": "network"},
+            )
+            started.append(c)
+        addresses = []
+        for c in started:
+            c.reload()
+            addresses.append(next(iter(c.attrs["NetworkSettings"]["Networks"].values())))
+        yield addresses
+    finally:
+        for c in started:
+            c.remove(force=True)
+        engine.close()
+
+
+@pytest.fixture(scope="module")
+def net_stack(database: None) -> Iterator[Stack]:
+    s = Stack(redis_db=8, env_extra={"RUNYARD_ALLOW_ENABLE_NETWORK": "true"})
+    try:
+        s.start_api()
+        s.start_worker()
+        s.start_beat()
+        s.wait_ready()
+        yield s
+    finally:
+        s.stop()
+
+
+@pytest.fixture(scope="module")
+def api(net_stack: Stack) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=net_stack.url, headers={"X-Auth-Token": make_tenant().key}, timeout=60) as c:
+        yield c
+
+
+PROBE = r"""
+import socket, sys, urllib.request
+for target in sys.argv[1:]:
+    host, port = target.rsplit(":", 1)
+    try:
+        socket.create_connection((host, int(port)), timeout=1.5).close()
+        print("OPEN", target)
+    except OSError:
+        print("closed", target)
+"""
+
+
+def probe(api: httpx.Client, targets: list[str], network: bool) -> dict[str, str]:
+    body: dict[str, Any] = {
+        "source_code": PROBE,
+        "language_id": 71,
+        "command_line_arguments": " ".join(targets),
+        "enable_network": network,
+        "wall_time_limit": 15,
+    }
+    result = api.post("/submissions", params={"wait": "true", "fields": "stdout,status,stderr"}, json=body).json()
+    assert result["status"]["id"] == 3, result
+    return {line.split(" ", 1)[1]: line.split(" ", 1)[0] for line in result["stdout"].splitlines()}
+
+
+def test_networked_run_reaches_the_internet(api: httpx.Client, internet: str) -> None:
+    code = f"import urllib.request\nprint(urllib.request.urlopen({internet!r}, timeout=5).status)"
+    body = {"source_code": code, "language_id": 71, "enable_network": True}
+    result = api.post("/submissions", params={"wait": "true", "fields": "stdout,stderr,status"}, json=body).json()
+    assert result["status"]["id"] == 3, result
+    assert result["stdout"] == "200\n"
+
+
+def test_networked_run_never_reaches_this_host_or_private_neighbours(
+    api: httpx.Client, internet: str, host_listener: int, bridge_neighbours: list[dict[str, str]]
+) -> None:
+    default_bridge, egress = bridge_neighbours
+    targets = [
+        f"{egress['Gateway']}:{host_listener}",  # this host, through the sandbox's own gateway
+        f"{default_bridge['Gateway']}:{host_listener}",  # this host, on Docker's default bridge
+        f"203.0.113.1:{host_listener}",  # this host, on its "internet-facing" address
+        "172.17.0.1:6379",
+        "172.17.0.1:5432",
+        "172.17.0.1:2375",
+        *(f"{n['IPAddress']}:8081" for n in bridge_neighbours),  # other containers, ours included
+        f"{INTERNET}:8080",  # control: the internet itself is open
+    ]
+    seen = probe(api, targets, network=True)
+    assert seen.pop(f"{INTERNET}:8080") == "OPEN"
+    assert set(seen.values()) == {"closed"}, seen
+
+
+def test_without_network_nothing_is_reachable(api: httpx.Client, internet: str) -> None:
+    assert probe(api, [f"{INTERNET}:8080"], network=False) == {f"{INTERNET}:8080": "closed"}
+
+
+def test_the_neighbours_and_the_host_are_really_listening(
+    host_listener: int, bridge_neighbours: list[dict[str, str]]
+) -> None:
+    """The negative results above mean something only if these answer from outside the sandbox."""
+    for address in (n["IPAddress"] for n in bridge_neighbours):
+        for _ in range(50):
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(f"http://{address}:8081/", timeout=1).status_code == 200:
+                    break
+            time.sleep(0.1)
+        else:
+            pytest.fail(f"the neighbour at {address} does not answer from the host")
+    socket.create_connection(("127.0.0.1", host_listener), timeout=1).close()
