@@ -59,10 +59,13 @@ def _prctl(option: int, arg: int) -> None:
 # ---------------------------------------------------------------- cgroups
 
 
+CGROUP = "/sys/fs/cgroup"  # the container's own cgroup: v1 hierarchies below it, or the v2 unified tree
+
+
 def _read_first(paths: list[str]) -> str | None:
     for path in paths:
         try:
-            with open(path, encoding="ascii") as f:
+            with open(os.path.join(CGROUP, path), encoding="ascii") as f:
                 return f.read()
         except OSError:
             continue
@@ -71,10 +74,10 @@ def _read_first(paths: list[str]) -> str | None:
 
 def cgroup_cpu_ns() -> int | None:
     """CPU time charged to this container's cgroup so far (v1 or v2)."""
-    v1 = _read_first(["/sys/fs/cgroup/cpuacct/cpuacct.usage", "/sys/fs/cgroup/cpu,cpuacct/cpuacct.usage"])
+    v1 = _read_first(["cpuacct/cpuacct.usage", "cpu,cpuacct/cpuacct.usage"])
     if v1 is not None:
         return int(v1.strip())
-    v2 = _read_first(["/sys/fs/cgroup/cpu.stat"])
+    v2 = _read_first(["cpu.stat"])
     if v2 is not None:
         for line in v2.splitlines():
             key, _, value = line.partition(" ")
@@ -85,7 +88,7 @@ def cgroup_cpu_ns() -> int | None:
 
 def cgroup_oom_kills() -> int:
     """How many processes the kernel has OOM-killed in this container (v1 or v2)."""
-    text = _read_first(["/sys/fs/cgroup/memory/memory.oom_control", "/sys/fs/cgroup/memory.events"])
+    text = _read_first(["memory/memory.oom_control", "memory.events"])
     for line in (text or "").splitlines():
         key, _, value = line.partition(" ")
         if key == "oom_kill":

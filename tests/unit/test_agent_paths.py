@@ -63,3 +63,26 @@ def test_extract_respects_size_and_layout(tmp_path: Path) -> None:
         agent._extract(str(tmp_path / "dir"), buf.getvalue(), limit_bytes=3, max_entries=10)
     with pytest.raises(ValueError, match="entries"):
         agent._extract(str(tmp_path), buf.getvalue(), limit_bytes=1000, max_entries=1)
+
+
+V1 = {
+    "cpuacct/cpuacct.usage": "123456789\n",
+    "memory/memory.oom_control": "oom_kill_disable 0\nunder_oom 0\noom_kill 2\n",
+}
+V2 = {
+    "cpu.stat": "usage_usec 123456\nuser_usec 100000\nsystem_usec 23456\n",
+    "memory.events": "low 0\nhigh 0\nmax 7\noom 1\noom_kill 3\n",
+}
+
+
+@pytest.mark.parametrize(("layout", "cpu_ns", "kills"), [(V1, 123456789, 2), (V2, 123456000, 3), ({}, None, 0)])
+def test_cgroup_counters_on_v1_and_v2(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, layout: dict[str, str], cpu_ns: int | None, kills: int
+) -> None:
+    """The agent reads CPU use and OOM kills from whichever cgroup version the host mounts."""
+    for name, text in layout.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text)
+    monkeypatch.setattr(agent, "CGROUP", str(tmp_path))
+    assert agent.cgroup_cpu_ns() == cpu_ns
+    assert agent.cgroup_oom_kills() == kills
