@@ -6,6 +6,7 @@ import logging
 import uuid
 from typing import Any
 
+import redis
 from sqlalchemy.exc import OperationalError
 from tenacity import retry, retry_if_exception_type, stop_after_delay, wait_exponential
 
@@ -15,7 +16,7 @@ from core.db import transaction
 from core.models import CallbackState
 from core.notify import publish_done
 from core.settings import get_settings
-from workers import callbacks
+from workers import callbacks, reaper
 from workers.celery_app import app, run_task_time_limit
 from workers.context import WorkerContext, get_context
 from workers.run_executor import internal_error
@@ -142,11 +143,21 @@ def deliver_callback(self: Any, job_id: str) -> None:
 @app.task(name=c.TASK_SWEEP, acks_late=True, time_limit=120)
 def sweep() -> None:
     ctx = get_context()
-    # Sandboxes whose worker died stop by themselves (their agent sees its connection close); remove them.
+    # A dead worker's sandboxes normally stop by themselves (their agent sees its connection close);
+    # remove those, and any still running whose worker has stopped sending heartbeats.
     try:
-        ctx.runtime.remove_labelled({c.LABEL_MANAGED: "1"}, only_stopped=True)
-    except RuntimeFailure as exc:
-        log.warning("could not remove stopped sandboxes", extra={"error": str(exc)})
+        alive = {
+            key.decode().removeprefix(c.KEY_WORKER_HEARTBEAT)
+            for key in ctx.redis.scan_iter(c.KEY_WORKER_HEARTBEAT + "*")
+        }
+        for info in reaper.orphans(ctx.runtime.list_containers({c.LABEL_MANAGED: "1"}), alive, ctx.name):
+            ctx.runtime.remove_container(info.id)
+            log.warning(
+                "removed an orphaned sandbox",
+                extra={"container": info.id[:12], "status": info.status, "worker": info.labels.get(c.LABEL_WORKER)},
+            )
+    except (RuntimeFailure, redis.RedisError) as exc:
+        log.warning("could not look for orphaned sandboxes", extra={"error": str(exc)})
     with transaction(ctx.settings) as session:
         result = jobstore.sweep(session, ctx.settings)
     for jid in result.requeue:

@@ -33,6 +33,14 @@ class SandboxSpec:
     network: str | None = None  # a Docker network name; None means no network at all
 
 
+@dataclass(frozen=True)
+class ContainerInfo:
+    id: str
+    status: str  # created, running, exited, dead, ...
+    labels: dict[str, str]
+    age_s: float
+
+
 class Sandbox(Protocol):
     """A running container whose agent answers messages."""
 
@@ -50,8 +58,12 @@ class Sandbox(Protocol):
 class Runtime(Protocol):
     def start(self, spec: SandboxSpec) -> Sandbox: ...
 
-    def remove_labelled(self, labels: dict[str, str], *, only_stopped: bool = False) -> int:
+    def remove_labelled(self, labels: dict[str, str]) -> int:
         """Force-remove the containers carrying all these labels; returns how many."""
+
+    def list_containers(self, labels: dict[str, str]) -> list[ContainerInfo]: ...
+
+    def remove_container(self, container_id: str) -> None: ...
 
     def read_image_file(self, image: str, path: str) -> bytes: ...
 

@@ -25,7 +25,7 @@ import docker
 from docker.errors import APIError, DockerException, ImageNotFound, NotFound
 
 from core import constants as c
-from workers.runtime.base import ContainerLimits, RuntimeFailure, SandboxSpec
+from workers.runtime.base import ContainerInfo, ContainerLimits, RuntimeFailure, SandboxSpec
 
 log = logging.getLogger(__name__)
 
@@ -35,9 +35,6 @@ AGENT_CMD = ["python3", "-I", "-S", c.AGENT_PATH, "serve"]
 AGENT_CAPS = ["SETUID", "SETGID", "SETPCAP", "KILL"]
 STDOUT, STDERR = 1, 2
 LENGTH = struct.Struct(">I")
-
-
-CREATED_GRACE_S = 120.0
 
 
 def _nano_cpus(cpus: float) -> int:
@@ -205,31 +202,32 @@ class DockerRuntime:
             raise RuntimeFailure(f"could not start a container: {exc}") from exc
         return DockerSandbox(self._client, container, raw, limits)
 
-    def remove_labelled(self, labels: dict[str, str], *, only_stopped: bool = False) -> int:
-        filters: dict[str, Any] = {"label": [f"{k}={v}" for k, v in labels.items()]}
-        if only_stopped:
-            filters["status"] = ["exited", "dead", "created"]
-        removed = 0
+    def remove_labelled(self, labels: dict[str, str]) -> int:
+        """Force-remove every container carrying all these labels, whatever its state."""
+        found = self.list_containers(labels)
+        for info in found:
+            self.remove_container(info.id)
+        return len(found)
+
+    def list_containers(self, labels: dict[str, str]) -> list[ContainerInfo]:
+        filters = {"label": [f"{k}={v}" for k, v in labels.items()]}
         try:
-            # sparse: judge each container by the state the listing saw, not by a later inspection
-            for container in self._client.containers.list(all=True, filters=filters, sparse=True):
-                status = container.status
-                if only_stopped and status not in ("exited", "dead", "created"):
-                    continue
-                # A container is "created" for a moment before its worker starts it: leave young ones alone.
-                if only_stopped and status == "created" and _age_s(container) < CREATED_GRACE_S:
-                    continue
-                try:
-                    container.remove(force=True, v=True)
-                    removed += 1
-                except NotFound:
-                    pass
-                except APIError as exc:
-                    if exc.status_code != 409:  # 409: someone else is removing it right now
-                        raise
+            # sparse: the state the listing saw, not a later inspection's
+            found = self._client.containers.list(all=True, filters=filters, sparse=True)
         except DockerException as exc:
-            raise RuntimeFailure(f"could not remove containers: {exc}") from exc
-        return removed
+            raise RuntimeFailure(f"could not list containers: {exc}") from exc
+        return [ContainerInfo(c.id, c.status, dict(c.attrs.get("Labels") or {}), _age_s(c)) for c in found]
+
+    def remove_container(self, container_id: str) -> None:
+        try:
+            self._client.api.remove_container(container_id, force=True, v=True)
+        except NotFound:
+            pass
+        except APIError as exc:
+            if exc.status_code != 409:  # 409: someone else is removing it right now
+                raise RuntimeFailure(f"could not remove container {container_id[:12]}: {exc}") from exc
+        except DockerException as exc:
+            raise RuntimeFailure(f"could not remove container {container_id[:12]}: {exc}") from exc
 
     def read_image_file(self, image: str, path: str) -> bytes:
         """Read one file out of an image without starting anything."""
