@@ -20,6 +20,7 @@ KEY_RATE: Final = KEY_PREFIX + "rate:"  # + tenant id + ":" + minute
 
 # Docker labels on everything a worker creates
 LABEL_MANAGED: Final = "org.runyard.managed"
+LABEL_CLUSTER: Final = "org.runyard.cluster"
 LABEL_WORKER: Final = "org.runyard.worker"
 LABEL_JOB: Final = "org.runyard.job"
 LABEL_KIND: Final = "org.runyard.kind"

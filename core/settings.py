@@ -144,6 +144,8 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="RUNYARD_", env_nested_delimiter="__", extra="ignore")
 
     env: Literal["development", "test", "production"] = "development"
+    # Names this installation on shared Docker engines: workers only ever reap their own cluster's sandboxes.
+    cluster: str = "default"
     log_level: str = "INFO"
     log_json: bool = True
     state_dir: Path = Path(".runyard")

@@ -59,6 +59,7 @@ class Stack:
                 "RUNYARD_CALLBACKS__BACKOFF_BASE_S": "0.5",
                 "RUNYARD_API__AUTH_CACHE_S": "0",
                 "RUNYARD_LOG_LEVEL": "INFO",
+                "RUNYARD_CLUSTER": f"test-{self.tag}",
                 "PYTHONUNBUFFERED": "1",
             }
         )

@@ -83,7 +83,8 @@ def _on_worker_init(**_: Any) -> None:
     ctx = get_context()
     runtime = ctx.runtime
     # Ours from a previous life (any state), and anyone's that already stopped (their worker is gone).
-    removed = runtime.remove_labelled({c.LABEL_MANAGED: "1", c.LABEL_WORKER: ctx.name})
+    mine = {c.LABEL_MANAGED: "1", c.LABEL_CLUSTER: ctx.settings.cluster, c.LABEL_WORKER: ctx.name}
+    removed = runtime.remove_labelled(mine)
     if removed:
         log.warning("removed containers left behind by a dead worker", extra={"count": removed})
     languages = [lang for image in ctx.settings.worker.images for lang in catalog.read_catalog(runtime, image)]

@@ -51,6 +51,7 @@ class PoolSet:
             limits=default_limits(self.settings),
             labels={
                 c.LABEL_MANAGED: "1",
+                c.LABEL_CLUSTER: self.settings.cluster,
                 c.LABEL_KIND: "run",
                 c.LABEL_WORKER: w.name,
                 c.LABEL_IMAGE: image,

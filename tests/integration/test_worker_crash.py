@@ -76,7 +76,11 @@ def test_sigkilled_worker_run_completes_exactly_once(crash_stack: Stack, tenant:
                 return engine.containers.list(all=True, filters={"label": label})
 
             # Its sandboxes stop when their connection to it closes; the next sweep removes them.
-            eventually(lambda: not dead_workers_sandboxes(), timeout=60)
+            try:
+                eventually(lambda: not dead_workers_sandboxes(), timeout=90)
+            except TimeoutError:
+                left = [(c.short_id, c.status, c.attrs["State"]) for c in dead_workers_sandboxes()]  # type: ignore[attr-defined]
+                raise AssertionError(f"sandboxes of the dead worker left behind: {left}") from None
     finally:
         receiver.close()
         engine.close()
