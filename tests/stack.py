@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -155,6 +156,25 @@ class Stack:
                 proc.wait(timeout=10)
         self.procs.clear()
         remove_test_containers(self.tag)
+
+
+@contextlib.contextmanager
+def running_stack(
+    redis_db: int, env: dict[str, str] | None = None, workers: tuple[str, ...] = ("worker",), beat: bool = True
+) -> Iterator[Stack]:
+    """An API, the named workers and beat, ready (when it has workers); stopped and cleaned up after."""
+    stack = Stack(redis_db=redis_db, env_extra=env or {})
+    try:
+        stack.start_api()
+        for name in workers:
+            stack.start_worker(name)
+        if beat:
+            stack.start_beat()
+        if workers:
+            stack.wait_ready()
+        yield stack
+    finally:
+        stack.stop()
 
 
 def remove_test_containers(tag: str) -> None:

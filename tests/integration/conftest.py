@@ -15,7 +15,7 @@ from core.services import keys as key_service
 from core.settings import get_settings
 from tests.conftest import TEST_REDIS_DB
 from tests.services import require
-from tests.stack import Stack
+from tests.stack import Stack, running_stack
 
 DB_TABLES = "runs, jobs, api_keys, tenants"
 
@@ -36,15 +36,8 @@ def database() -> Iterator[None]:
 def stack(database: None) -> Iterator[Stack]:
     """The shared stack: one API, one worker, beat; Redis database 15."""
     require("redis", "docker")
-    s = Stack(redis_db=TEST_REDIS_DB)
-    try:
-        s.start_api()
-        s.start_worker()
-        s.start_beat()
-        s.wait_ready()
+    with running_stack(TEST_REDIS_DB) as s:
         yield s
-    finally:
-        s.stop()
 
 
 @dataclass(frozen=True)

@@ -22,25 +22,15 @@ import pytest
 
 from tests.integration.conftest import make_tenant
 from tests.integration.helpers import eventually
-from tests.stack import Stack
+from tests.stack import Stack, running_stack
 
 SANDBOX_UID = 64000
 
 
 @pytest.fixture(scope="module")
 def abuse_stack(database: None) -> Iterator[Stack]:
-    s = Stack(
-        redis_db=9,
-        env_extra={"RUNYARD_WORKER__CONCURRENCY": "1", "RUNYARD_WORKER__POOL_SIZE": "1"},
-    )
-    try:
-        s.start_api()
-        s.start_worker()
-        s.start_beat()
-        s.wait_ready()
+    with running_stack(9, {"RUNYARD_WORKER__CONCURRENCY": "1", "RUNYARD_WORKER__POOL_SIZE": "1"}) as s:
         yield s
-    finally:
-        s.stop()
 
 
 @pytest.fixture(scope="module")

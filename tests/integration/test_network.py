@@ -22,7 +22,7 @@ import pytest
 
 from tests.integration.conftest import make_tenant
 from tests.services import missing
-from tests.stack import Stack
+from tests.stack import Stack, running_stack
 
 NS, HOST_IF, NS_IF = "ry-inet-test", "ry-inet0", "ry-inet1"
 INTERNET = "203.0.113.2"
@@ -117,15 +117,8 @@ def bridge_neighbours() -> Iterator[list[dict[str, str]]]:
 
 @pytest.fixture(scope="module")
 def net_stack(database: None) -> Iterator[Stack]:
-    s = Stack(redis_db=8, env_extra={"RUNYARD_ALLOW_ENABLE_NETWORK": "true"})
-    try:
-        s.start_api()
-        s.start_worker()
-        s.start_beat()
-        s.wait_ready()
+    with running_stack(8, {"RUNYARD_ALLOW_ENABLE_NETWORK": "true"}) as s:
         yield s
-    finally:
-        s.stop()
 
 
 @pytest.fixture(scope="module")

@@ -12,21 +12,16 @@ import pytest
 
 from tests.integration.conftest import make_tenant
 from tests.integration.helpers import eventually
-from tests.stack import Stack
+from tests.stack import Stack, running_stack
 
 POOL = 3
 
 
 @pytest.fixture
 def pool_stack(database: None) -> Iterator[Stack]:
-    s = Stack(redis_db=7, env_extra={"RUNYARD_WORKER__CONCURRENCY": "2", "RUNYARD_WORKER__POOL_SIZE": str(POOL)})
-    try:
-        s.start_api()
-        s.start_worker("w")
-        s.wait_ready()
+    env = {"RUNYARD_WORKER__CONCURRENCY": "2", "RUNYARD_WORKER__POOL_SIZE": str(POOL)}
+    with running_stack(7, env, workers=("w",), beat=False) as s:
         yield s
-    finally:
-        s.stop()
 
 
 def sandboxes(stack: Stack, name: str, state: str | None = None) -> list[object]:

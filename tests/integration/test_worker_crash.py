@@ -11,29 +11,20 @@ import pytest
 
 from tests.integration.conftest import Tenant
 from tests.integration.helpers import CallbackReceiver, eventually
-from tests.stack import Stack
+from tests.stack import Stack, running_stack
 
 
 @pytest.fixture
 def crash_stack(database: None) -> Iterator[Stack]:
     # Short leases so the sweep notices the dead worker within seconds, not minutes.
-    s = Stack(
-        redis_db=12,
-        env_extra={
-            "RUNYARD_LIMITS__MAX_WALL_TIME_LIMIT_S": "5",
-            "RUNYARD_LIMITS__WALL_TIME_LIMIT_S": "5",
-            "RUNYARD_QUEUE__LEASE_MARGIN_S": "1",
-            "RUNYARD_WORKER__EXEC_MARGIN_S": "2",
-        },
-    )
-    try:
-        s.start_api()
-        s.start_worker("a")
-        s.start_beat()
-        s.wait_ready()
+    env = {
+        "RUNYARD_LIMITS__MAX_WALL_TIME_LIMIT_S": "5",
+        "RUNYARD_LIMITS__WALL_TIME_LIMIT_S": "5",
+        "RUNYARD_QUEUE__LEASE_MARGIN_S": "1",
+        "RUNYARD_WORKER__EXEC_MARGIN_S": "2",
+    }
+    with running_stack(12, env, workers=("a",)) as s:
         yield s
-    finally:
-        s.stop()
 
 
 @pytest.mark.slow
