@@ -61,6 +61,12 @@ def test_sandboxes_of_a_killed_worker_are_removed(pool_stack: Stack) -> None:
     pool_stack.kill("w", signal.SIGKILL)
     # Their agents see the connection close and exit; the restarted worker (same name) removes the remains.
     pool_stack.start_worker("w")
-    pool_stack.wait_ready()
-    eventually(lambda: not old & {c.id for c in sandboxes(pool_stack, "w")}, timeout=60)  # type: ignore[attr-defined]
-    eventually(lambda: len(sandboxes(pool_stack, "w", "running")) == POOL, timeout=60)
+
+    def state() -> str:
+        return f"{[(c.short_id, c.status) for c in sandboxes(pool_stack, 'w')]}\n{pool_stack.log('w')[-3000:]}"  # type: ignore[attr-defined]
+
+    try:
+        eventually(lambda: not old & {c.id for c in sandboxes(pool_stack, "w")}, timeout=90)  # type: ignore[attr-defined]
+        eventually(lambda: len(sandboxes(pool_stack, "w", "running")) == POOL, timeout=90)
+    except TimeoutError:
+        raise AssertionError(f"old: {sorted(i[:12] for i in old)}; now: {state()}") from None
