@@ -180,8 +180,8 @@ def running_stack(
 def remove_test_containers(tag: str) -> None:
     """Like docker-py's own tests: force-remove everything this stack's workers created."""
     client = docker.from_env()
-    for container in client.containers.list(all=True, filters={"label": "org.runyard.managed=1"}):
-        if container.labels.get("org.runyard.worker", "").startswith(f"test-{tag}-"):
+    for container in client.containers.list(all=True, filters={"label": "org.runyard.managed=1"}, sparse=True):
+        if (container.attrs.get("Labels") or {}).get("org.runyard.worker", "").startswith(f"test-{tag}-"):
             with contextlib.suppress(docker.errors.APIError):
                 container.remove(force=True, v=True)
     client.close()

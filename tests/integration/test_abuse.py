@@ -71,7 +71,7 @@ def assert_unharmed(api: httpx.Client, stack: Stack) -> None:
     engine = docker.from_env()
     try:
         label = f"org.runyard.worker={stack.worker_name('worker')}"
-        assert len(engine.containers.list(all=True, filters={"label": label})) <= 2
+        assert len(engine.containers.list(all=True, filters={"label": label}, sparse=True)) <= 2
     finally:
         engine.close()
 

@@ -27,7 +27,8 @@ def pool_stack(database: None) -> Iterator[Stack]:
 def sandboxes(stack: Stack, name: str, state: str | None = None) -> list[object]:
     engine = docker.from_env()
     try:
-        found = engine.containers.list(all=True, filters={"label": f"org.runyard.worker={stack.worker_name(name)}"})
+        label = f"org.runyard.worker={stack.worker_name(name)}"
+        found = engine.containers.list(all=True, filters={"label": label}, sparse=True)
         return [c for c in found if state is None or c.status == state]
     finally:
         engine.close()

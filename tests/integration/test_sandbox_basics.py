@@ -82,7 +82,7 @@ def test_sandboxes_are_pooled_not_leaked(client: httpx.Client, stack: object) ->
     engine = docker.from_env()
     try:
         label = f"org.runyard.worker={stack.worker_name('worker')}"
-        ours = engine.containers.list(all=True, filters={"label": label})
+        ours = engine.containers.list(all=True, filters={"label": label}, sparse=True)
         workers = httpx.get(f"{stack.url}/v1/workers", headers=client.headers).json()
         pool = next(iter(workers[0]["pools"].values()))
         assert len(ours) <= pool["target"] + 1  # the pool, plus at most one being replaced

@@ -64,7 +64,7 @@ def test_sigkilled_worker_run_completes_exactly_once(crash_stack: Stack, tenant:
 
             def dead_workers_sandboxes() -> list[object]:
                 label = f"org.runyard.worker={crash_stack.worker_name('a')}"
-                return engine.containers.list(all=True, filters={"label": label})
+                return engine.containers.list(all=True, filters={"label": label}, sparse=True)
 
             # Its sandboxes stop when their connection to it closes; the next sweep removes them.
             try:
