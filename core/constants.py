@@ -6,11 +6,13 @@ from typing import Final
 QUEUE_RUNS: Final = "runyard.runs"
 QUEUE_CALLBACKS: Final = "runyard.callbacks"
 QUEUE_MAINTENANCE: Final = "runyard.maintenance"
+QUEUE_HOST_PREFIX: Final = "runyard.host."  # + host name; every job that touches a sandbox living there
 
 # Celery task names (producers send by name and never import the worker code)
 TASK_EXECUTE_RUN: Final = "runyard.execute_run"
 TASK_DELIVER_CALLBACK: Final = "runyard.deliver_callback"
 TASK_SWEEP: Final = "runyard.sweep"
+TASK_SANDBOX_JOB: Final = "runyard.sandbox_job"
 
 # Redis keys
 KEY_PREFIX: Final = "runyard:"
@@ -25,10 +27,18 @@ LABEL_WORKER: Final = "org.runyard.worker"
 LABEL_JOB: Final = "org.runyard.job"
 LABEL_KIND: Final = "org.runyard.kind"
 LABEL_IMAGE: Final = "org.runyard.image"
+LABEL_HOST: Final = "org.runyard.host"
+LABEL_SANDBOX: Final = "org.runyard.sandbox"
 
 # Where the in-container agent and the image's language catalog live
 AGENT_PATH: Final = "/opt/runyard/agent.py"
 CATALOG_PATH: Final = "/opt/runyard/languages.json"
+SANDBOX_AGENT_PATH: Final = "/opt/runyard/sandbox_agent.py"
+
+
+def host_queue(host: str) -> str:
+    return QUEUE_HOST_PREFIX + host
+
 
 # The Judge0 release whose API and language ids we mirror
 JUDGE0_VERSION: Final = "1.13.1"

@@ -1,7 +1,9 @@
-"""The ORM model: tenants and their keys, languages, jobs, and the runs they carry.
+"""The ORM model: tenants and their keys, languages, jobs, runs, sandboxes and file bodies.
 
 A job is the unit that moves through the queue (one state machine for every
-kind); a run is the payload and result of a job of kind "run".
+kind); a run is the payload and result of a job of kind "run". A sandbox is a
+long-lived container on one worker host; every operation on it is a job whose
+payload and result are JSON, and whose file bodies live in blobs.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import enum
 import uuid
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import (
     BigInteger,
@@ -51,6 +54,22 @@ class CallbackState(enum.StrEnum):
     FAILED = "failed"
 
 
+class SandboxState(enum.StrEnum):
+    CREATING = "creating"
+    STARTED = "started"
+    STOPPING = "stopping"
+    STOPPED = "stopped"
+    STARTING = "starting"
+    ERROR = "error"
+    DELETING = "deleting"
+    DELETED = "deleted"
+
+    @property
+    def live(self) -> bool:
+        """Counts against the tenant's quota: everything but deleted."""
+        return self is not SandboxState.DELETED
+
+
 class Tenant(Base):
     __tablename__ = "tenants"
 
@@ -59,6 +78,7 @@ class Tenant(Base):
     # Signs callback bodies (HMAC-SHA256); shown to the tenant, never derived from a key.
     callback_secret: Mapped[str] = mapped_column(String(100))
     requests_per_minute: Mapped[int | None] = mapped_column(Integer)
+    max_sandboxes: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 
@@ -128,6 +148,12 @@ class Job(Base):
         DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
     )
 
+    # Sandbox jobs: which sandbox, what to do (JSON), and what came of it (JSON).
+    sandbox_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("sandboxes.id", ondelete="CASCADE"), index=True)
+    payload: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    timeout_ms: Mapped[int | None] = mapped_column(Integer)
+
     callback_url: Mapped[str | None] = mapped_column(Text)
     callback_state: Mapped[str | None] = mapped_column(String(20))
     callback_attempts: Mapped[int] = mapped_column(Integer, default=0)
@@ -178,3 +204,65 @@ class Run(Base):
     memory_kb: Mapped[int | None] = mapped_column(Integer)
 
     job: Mapped[Job] = relationship(back_populates="run", lazy="joined")
+
+
+class Sandbox(Base):
+    __tablename__ = "sandboxes"
+    __table_args__ = (
+        Index("ix_sandboxes_tenant_seq", "tenant_id", text("seq DESC")),
+        Index("ix_sandboxes_host_state", "host", "state"),
+        Index(
+            "uq_sandboxes_tenant_name", "tenant_id", "name", unique=True, postgresql_where=text("state <> 'deleted'")
+        ),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    seq: Mapped[int] = mapped_column(BigInteger, Identity(always=True))
+    tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(200))
+    protocol: Mapped[str] = mapped_column(String(20), default="v1")
+    template: Mapped[str] = mapped_column(String(200))
+    image: Mapped[str] = mapped_column(String(300))
+    state: Mapped[str] = mapped_column(String(20), default=SandboxState.CREATING.value)
+    # The worker host whose Docker engine holds it; its jobs go to that host's queue.
+    host: Mapped[str] = mapped_column(String(200))
+    container_id: Mapped[str | None] = mapped_column(String(100))
+    volume: Mapped[str | None] = mapped_column(String(200))
+    env: Mapped[dict[str, str]] = mapped_column(JSONB, default=dict)
+    labels: Mapped[dict[str, str]] = mapped_column(JSONB, default=dict)
+    cpus: Mapped[float] = mapped_column(Float)
+    memory_bytes: Mapped[int] = mapped_column(BigInteger)
+    disk_bytes: Mapped[int] = mapped_column(BigInteger)
+    network: Mapped[bool] = mapped_column(Boolean, default=False)
+    public: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Seconds; 0 means never.
+    auto_stop_s: Mapped[int] = mapped_column(Integer, default=0)
+    auto_delete_s: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
+    )
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    stopped_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_activity_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class Blob(Base):
+    """A file body on its way into or out of a sandbox, in chunks: never through Redis."""
+
+    __tablename__ = "blobs"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    size: Mapped[int] = mapped_column(BigInteger, default=0)
+    complete: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class BlobChunk(Base):
+    __tablename__ = "blob_chunks"
+
+    blob_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("blobs.id", ondelete="CASCADE"), primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True)
+    data: Mapped[bytes] = mapped_column(LargeBinary)

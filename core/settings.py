@@ -114,10 +114,52 @@ class WorkerSettings(BaseModel):
     egress_pool_size: int = 1
     # Celery task events feed Flower's task views; they cost a few Redis messages per task.
     task_events: bool = True
+    # The host whose Docker engine this worker drives; sandboxes placed here are served from its
+    # own queue. Empty means the worker's name. One worker process serves each host name.
+    host: str = ""
+
+    @property
+    def host_name(self) -> str:
+        return self.host or self.name
 
     @property
     def effective_pool_size(self) -> int:
         return self.pool_size if self.pool_size is not None else self.concurrency + 2
+
+
+class SandboxSettings(BaseModel):
+    """Persistent sandboxes for agents: templates, defaults, maxima and housekeeping."""
+
+    # Template names clients may ask for, and the image each starts.
+    templates: dict[str, str] = {"agent": "runyard/agent:latest"}
+    default_template: str = "agent"
+    # Other names accepted for a template: SandboxAI's default image, say, or SUNA's snapshot name.
+    aliases: dict[str, str] = {"default": "agent", "substratusai/sandboxai-box:v0.2.0": "agent"}
+    # Live (not deleted) sandboxes per tenant, unless the tenant has its own figure.
+    max_per_tenant: int = 20
+    cpus: float = 1.0
+    max_cpus: float = 2.0
+    memory_bytes: int = 1 << 30
+    max_memory_bytes: int = 4 << 30
+    disk_bytes: int = 2 << 30
+    max_disk_bytes: int = 20 << 30
+    pids: int = 512
+    tmp_bytes: int = 256 << 20
+    # Seconds idle before a sandbox stops, and stopped before it is deleted; 0 means never.
+    auto_stop_s: int = 15 * 60
+    auto_delete_s: int = 0
+    exec_timeout_s: float = 60.0
+    max_exec_timeout_s: float = 3600.0
+    output_bytes: int = 1 << 20
+    max_output_bytes: int = 8 << 20
+    # What a session command keeps of its output: the newest bytes.
+    log_bytes: int = 1 << 20
+    max_file_bytes: int = 128 << 20
+    chunk_bytes: int = 1 << 20
+    # Seconds a lifecycle request (create, start, stop, delete) with wait=true waits.
+    lifecycle_wait_s: float = 60.0
+    # Ready sandboxes each worker keeps of the default template, for a fast create.
+    pool_size: int = 2
 
 
 class CallbackSettings(BaseModel):
@@ -161,6 +203,7 @@ class Settings(BaseSettings):
     queue: QueueSettings = QueueSettings()
     worker: WorkerSettings = WorkerSettings()
     callbacks: CallbackSettings = CallbackSettings()
+    sandboxes: SandboxSettings = SandboxSettings()
     rate: RateSettings = RateSettings()
     flower: FlowerSettings = FlowerSettings()
 

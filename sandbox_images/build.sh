@@ -49,4 +49,5 @@ ensure_debian_base
 # Order matters: later images start FROM the earlier ones.
 build base
 build runner
+build agent
 log "done: $(docker images --format '{{.Repository}}:{{.Tag}} {{.Size}}' | grep "^$prefix/" | tr '\n' ' ')"

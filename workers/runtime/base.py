@@ -34,6 +34,29 @@ class SandboxSpec:
 
 
 @dataclass(frozen=True)
+class WorkspaceSpec:
+    """A persistent sandbox's container: its workspace volume outlives the container."""
+
+    image: str
+    limits: ContainerLimits
+    volume: str
+    labels: dict[str, str] = field(default_factory=dict)
+    tmp_bytes: int = 256 << 20
+    network: str | None = None
+
+
+class Stream(Protocol):
+    """A connection to a container's attached stdin and stdout."""
+
+    def send(self, data: bytes) -> None: ...
+
+    def receive(self, timeout_s: float | None) -> bytes:
+        """The next bytes of the container's stdout (b"" never: a closed stream raises RuntimeFailure)."""
+
+    def close(self) -> None: ...
+
+
+@dataclass(frozen=True)
 class ContainerInfo:
     id: str
     status: str  # created, running, exited, dead, ...
@@ -68,5 +91,19 @@ class Runtime(Protocol):
     def read_image_file(self, image: str, path: str) -> bytes: ...
 
     def network_exists(self, name: str) -> bool: ...
+
+    def start_workspace(self, spec: WorkspaceSpec) -> str:
+        """Create the volume if it is new, then create and start the container; returns its id."""
+
+    def attach(self, container_id: str) -> Stream: ...
+
+    def container_status(self, container_id: str) -> str | None:
+        """created, running, exited, ...; None if there is no such container."""
+
+    def set_container_limits(self, container_id: str, limits: ContainerLimits) -> None: ...
+
+    def remove_volume(self, name: str) -> None: ...
+
+    def list_volumes(self, labels: dict[str, str]) -> list[str]: ...
 
     def close(self) -> None: ...

@@ -18,6 +18,7 @@ import logging
 import socket
 import struct
 import tarfile
+import threading
 import time
 from typing import Any
 
@@ -25,11 +26,12 @@ import docker
 from docker.errors import APIError, DockerException, ImageNotFound, NotFound
 
 from core import constants as c
-from workers.runtime.base import ContainerInfo, ContainerLimits, RuntimeFailure, SandboxSpec
+from workers.runtime.base import ContainerInfo, ContainerLimits, RuntimeFailure, SandboxSpec, WorkspaceSpec
 
 log = logging.getLogger(__name__)
 
 AGENT_CMD = ["python3", "-I", "-S", c.AGENT_PATH, "serve"]
+SANDBOX_AGENT_CMD = ["python3", "-I", "-S", c.SANDBOX_AGENT_PATH, "serve"]
 # The agent starts programs through a launcher that switches to the sandbox
 # user and empties its capability bounding set; these are all it needs.
 AGENT_CAPS = ["SETUID", "SETGID", "SETPCAP", "KILL"]
@@ -45,6 +47,78 @@ def _age_s(container: Any) -> float:
     """Seconds since creation, from the list API's unix time."""
     created = container.attrs.get("Created")
     return time.time() - float(created) if isinstance(created, int | float) else float("inf")
+
+
+def _update_limits(client: docker.DockerClient, container_id: str, limits: ContainerLimits) -> None:
+    # docker-py's update_container() knows neither PidsLimit nor NanoCpus; the Engine API does.
+    api = client.api
+    body = {
+        "Memory": limits.memory_bytes,
+        "MemorySwap": limits.memory_bytes,
+        "PidsLimit": limits.pids,
+        "NanoCpus": _nano_cpus(limits.cpus),
+    }
+    try:
+        response = api._post_json(api._url("/containers/{0}/update", container_id), data=body)
+        api._raise_for_status(response)
+    except DockerException as exc:
+        raise RuntimeFailure(f"could not change the container's limits: {exc}") from exc
+
+
+class AttachedStream:
+    """A container's stdin and stdout over Docker's attach API, split out of its multiplexed frames."""
+
+    def __init__(self, container_id: str, raw: socket.socket) -> None:
+        self.container_id = container_id
+        self._raw = raw
+        self._frames = bytearray()
+        self._send_lock = threading.Lock()
+
+    def send(self, data: bytes) -> None:
+        try:
+            with self._send_lock:
+                self._raw.sendall(data)
+        except OSError as exc:
+            raise RuntimeFailure(f"lost the connection to the sandbox agent: {exc}") from exc
+
+    def receive(self, timeout_s: float | None) -> bytes:
+        while True:
+            out = self._split()
+            if out:
+                return out
+            self._raw.settimeout(timeout_s)
+            try:
+                chunk = self._raw.recv(1 << 18)
+            except socket.timeout as exc:  # noqa: UP041 - the alias older Pythons raise
+                raise TimeoutError from exc
+            except OSError as exc:
+                raise RuntimeFailure(f"lost the connection to the sandbox agent: {exc}") from exc
+            if not chunk:
+                raise RuntimeFailure("the sandbox agent's stream ended (its container stopped)")
+            self._frames += chunk
+
+    def _split(self) -> bytes:
+        out = bytearray()
+        while len(self._frames) >= 8:
+            stream, size = struct.unpack_from(">BxxxL", self._frames)
+            if len(self._frames) < 8 + size:
+                break
+            payload = bytes(self._frames[8 : 8 + size])
+            del self._frames[: 8 + size]
+            if stream == STDOUT:
+                out += payload
+            else:
+                log.warning(
+                    "sandbox agent stderr",
+                    extra={"container": self.container_id[:12], "text": payload.decode(errors="replace")[-2000:]},
+                )
+        return bytes(out)
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self._raw.shutdown(socket.SHUT_RDWR)
+        with contextlib.suppress(OSError):
+            self._raw.close()
 
 
 class DockerSandbox:
@@ -111,19 +185,7 @@ class DockerSandbox:
     def set_limits(self, limits: ContainerLimits) -> None:
         if limits == self.limits:
             return
-        # docker-py's update_container() knows neither PidsLimit nor NanoCpus; the Engine API does.
-        api = self._client.api
-        body = {
-            "Memory": limits.memory_bytes,
-            "MemorySwap": limits.memory_bytes,
-            "PidsLimit": limits.pids,
-            "NanoCpus": _nano_cpus(limits.cpus),
-        }
-        try:
-            response = api._post_json(api._url("/containers/{0}/update", self.id), data=body)
-            api._raise_for_status(response)
-        except DockerException as exc:
-            raise RuntimeFailure(f"could not change the container's limits: {exc}") from exc
+        _update_limits(self._client, self.id, limits)
         self.limits = limits
 
     def remove(self) -> None:
@@ -256,6 +318,91 @@ class DockerRuntime:
         except DockerException as exc:
             raise RuntimeFailure(f"cannot inspect network {name}: {exc}") from exc
         return True
+
+    # ------------------------------------------------------------ persistent sandboxes
+
+    def start_workspace(self, spec: WorkspaceSpec) -> str:
+        limits = spec.limits
+        api = self._client.api
+        try:
+            api.create_volume(spec.volume, labels=spec.labels)
+            host_config = api.create_host_config(
+                init=True,
+                network_mode=spec.network or "none",
+                read_only=True,
+                binds={spec.volume: {"bind": "/workspace", "mode": "rw"}},
+                tmpfs={
+                    "/tmp": f"rw,nosuid,nodev,size={spec.tmp_bytes},mode=1777",  # noqa: S108 - the sandbox's own
+                    "/run/runyard": "rw,nosuid,nodev,noexec,size=16m,mode=0755",
+                },
+                shm_size=64 << 20,
+                mem_limit=limits.memory_bytes,
+                memswap_limit=limits.memory_bytes,
+                pids_limit=limits.pids,
+                nano_cpus=_nano_cpus(limits.cpus),
+                cap_drop=["ALL"],
+                cap_add=AGENT_CAPS,
+                security_opt=["no-new-privileges"],
+                log_config={"Type": "none", "Config": {}},
+            )
+            # detach with stdin open: stdin stays open between attachments (StdinOnce is false),
+            # so the agent, its sessions and its kernel outlive any one worker.
+            created = api.create_container(
+                spec.image,
+                command=SANDBOX_AGENT_CMD,
+                stdin_open=True,
+                detach=True,
+                tty=False,
+                user="0",
+                hostname="sandbox",
+                working_dir="/workspace",
+                labels=spec.labels,
+                host_config=host_config,
+                stop_signal="SIGKILL",
+            )
+            api.start(created["Id"])
+        except ImageNotFound as exc:
+            raise RuntimeFailure(f"image {spec.image} is not on this worker's engine") from exc
+        except DockerException as exc:
+            raise RuntimeFailure(f"could not start a sandbox container: {exc}") from exc
+        return str(created["Id"])
+
+    def attach(self, container_id: str) -> AttachedStream:
+        try:
+            sock = self._client.api.attach_socket(
+                container_id, params={"stdin": 1, "stdout": 1, "stderr": 1, "stream": 1}
+            )
+        except NotFound as exc:
+            raise RuntimeFailure(f"container {container_id[:12]} is gone") from exc
+        except DockerException as exc:
+            raise RuntimeFailure(f"could not attach to container {container_id[:12]}: {exc}") from exc
+        return AttachedStream(container_id, getattr(sock, "_sock", sock))
+
+    def container_status(self, container_id: str) -> str | None:
+        try:
+            return str(self._client.api.inspect_container(container_id)["State"]["Status"])
+        except NotFound:
+            return None
+        except DockerException as exc:
+            raise RuntimeFailure(f"could not inspect container {container_id[:12]}: {exc}") from exc
+
+    def set_container_limits(self, container_id: str, limits: ContainerLimits) -> None:
+        _update_limits(self._client, container_id, limits)
+
+    def remove_volume(self, name: str) -> None:
+        try:
+            self._client.api.remove_volume(name, force=True)
+        except NotFound:
+            pass
+        except DockerException as exc:
+            raise RuntimeFailure(f"could not remove volume {name}: {exc}") from exc
+
+    def list_volumes(self, labels: dict[str, str]) -> list[str]:
+        try:
+            found = self._client.api.volumes(filters={"label": [f"{k}={v}" for k, v in labels.items()]})
+        except DockerException as exc:
+            raise RuntimeFailure(f"could not list volumes: {exc}") from exc
+        return [str(v["Name"]) for v in (found.get("Volumes") or [])]
 
     def close(self) -> None:
         self._client.close()
