@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import logging
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 from sqlalchemy import and_, case, func, or_, select, update
 from sqlalchemy.orm import Session
 
+from core import sandbox_store
 from core.models import Base, CallbackState, Job, JobState, Run, Tenant
 from core.records import run_record
 from core.schemas import RunOutcome, RunRecord
@@ -171,6 +172,9 @@ class SweepResult:
     requeue: list[uuid.UUID]
     failed: list[uuid.UUID]
     callbacks: list[uuid.UUID]
+    # Sandbox jobs go back to their host's queue: (job id, queue).
+    requeue_sandbox: list[tuple[uuid.UUID, str]] = field(default_factory=list)
+    failed_sandbox: list[uuid.UUID] = field(default_factory=list)
 
 
 def sweep(session: Session, settings: Settings) -> SweepResult:
@@ -198,6 +202,23 @@ def sweep(session: Session, settings: Settings) -> SweepResult:
             job.enqueued_at = now
             requeue.append(job.id)
 
+    requeue_sandbox: list[tuple[uuid.UUID, str]] = []
+    failed_sandbox: list[uuid.UUID] = []
+    stale_sandbox_jobs = session.execute(
+        select(Job)
+        .where(Job.state == JobState.RUNNING, Job.sandbox_id.is_not(None), Job.lease_expires_at < now)
+        .with_for_update(skip_locked=True)
+    ).scalars()
+    for job in stale_sandbox_jobs:
+        if job.attempts >= sandbox_store.max_attempts(job.kind, settings):
+            reason = "the worker executing this operation stopped; it may have partly run, and was not repeated"
+            sandbox_store.finish(session, job, JobState.FAILED, {"error": {"kind": "worker_lost", "message": reason}},
+                                 reason)  # fmt: skip
+            failed_sandbox.append(job.id)
+        else:
+            job.state, job.attempt_id, job.lease_expires_at, job.enqueued_at = JobState.QUEUED.value, None, None, now
+            requeue_sandbox.append((job.id, job.queue))
+
     lost = session.execute(
         update(Job)
         .where(
@@ -208,9 +229,10 @@ def sweep(session: Session, settings: Settings) -> SweepResult:
             ),
         )
         .values(enqueued_at=now)
-        .returning(Job.id)
-    ).scalars()
-    requeue.extend(lost)
+        .returning(Job.id, Job.sandbox_id, Job.queue)
+    ).all()
+    requeue.extend(row.id for row in lost if row.sandbox_id is None)
+    requeue_sandbox.extend((row.id, row.queue) for row in lost if row.sandbox_id is not None)
 
     callbacks = list(
         session.execute(
@@ -223,9 +245,13 @@ def sweep(session: Session, settings: Settings) -> SweepResult:
             .returning(Job.id)
         ).scalars()
     )
-    if requeue or failed or callbacks:
-        log.info("sweep", extra={"requeued": len(requeue), "failed": len(failed), "callbacks": len(callbacks)})
-    return SweepResult(requeue, failed, callbacks)
+    if requeue or failed or callbacks or requeue_sandbox or failed_sandbox:
+        log.info(
+            "sweep",
+            extra={"requeued": len(requeue) + len(requeue_sandbox), "failed": len(failed) + len(failed_sandbox),
+                   "callbacks": len(callbacks)},
+        )  # fmt: skip
+    return SweepResult(requeue, failed, callbacks, requeue_sandbox, failed_sandbox)
 
 
 def tenant_secret(session: Session, tenant_id: uuid.UUID) -> str:

@@ -47,3 +47,7 @@ def send_run(settings: Settings, job_id: uuid.UUID) -> bool:
 
 def send_callback(settings: Settings, job_id: uuid.UUID) -> bool:
     return send(settings, c.TASK_DELIVER_CALLBACK, job_id, c.QUEUE_CALLBACKS)
+
+
+def send_sandbox_job(settings: Settings, job_id: uuid.UUID, host: str) -> bool:
+    return send(settings, c.TASK_SANDBOX_JOB, job_id, c.host_queue(host))

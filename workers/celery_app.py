@@ -2,6 +2,7 @@
 
 Start a worker with
     celery -A workers.celery_app worker -Q runyard.runs,runyard.callbacks,runyard.maintenance
+(it adds its own host's queue, runyard.host.<host>, by itself)
 and the periodic sweep with
     celery -A workers.celery_app beat
 """
@@ -14,11 +15,12 @@ from typing import Any
 from celery import Celery, signals
 
 from core import constants as c
-from core import logs
+from core import logs, sandbox_store
 from core.db import transaction
+from core.models import SandboxState
 from core.settings import Settings, get_settings
 from workers import catalog
-from workers.context import get_context
+from workers.context import WorkerContext, get_context
 from workers.heartbeat import Heartbeat
 
 log = logging.getLogger(__name__)
@@ -32,7 +34,7 @@ def run_task_time_limit(settings: Settings) -> int:
 
 
 def create_app(settings: Settings) -> Celery:
-    app = Celery("runyard", broker=settings.redis.url, include=["workers.tasks"])
+    app = Celery("runyard", broker=settings.redis.url, include=["workers.tasks", "workers.sandbox_tasks"])
     app.conf.update(
         task_acks_late=True,
         task_reject_on_worker_lost=True,
@@ -97,6 +99,34 @@ def _on_worker_init(**_: Any) -> None:
             extra={"network": egress},
         )
     ctx.pools.start()
+    _adopt_sandboxes(ctx)
+    ctx.sandbox_host.start()
+
+
+def _adopt_sandboxes(ctx: WorkerContext) -> None:
+    """After a restart: keep this host's sandboxes, remove what nobody owns, mark lost containers."""
+    with transaction(ctx.settings) as session:
+        known = sandbox_store.host_sandboxes(session, ctx.settings.worker.host_name)
+        volumes = sandbox_store.referenced_volumes(session, ctx.settings.worker.host_name)
+    lost = ctx.sandbox_host.reconcile(known, volumes)
+    if lost:
+        with transaction(ctx.settings) as session:
+            for sandbox_id in lost:
+                sandbox_store.set_sandbox(
+                    session,
+                    sandbox_id,
+                    state=SandboxState.ERROR.value,
+                    container_id=None,
+                    error="its container stopped while no worker held it; start it again",
+                )
+        log.warning("sandboxes lost their containers", extra={"count": len(lost)})
+
+
+@signals.celeryd_after_setup.connect
+def _consume_host_queue(sender: Any = None, instance: Any = None, **_: Any) -> None:
+    """Every worker also consumes its own host's queue: jobs for the sandboxes that live here."""
+    if instance is not None:
+        instance.app.amqp.queues.select_add(c.host_queue(get_settings().worker.host_name))
 
 
 @signals.worker_ready.connect
@@ -104,11 +134,17 @@ def _on_ready(sender: Any = None, **_: Any) -> None:
     global _heartbeat
     ctx = get_context()
     queues = sorted(q.name for q in sender.app.amqp.queues.consume_from.values()) if sender else [c.QUEUE_RUNS]
-    static = {"queues": queues, "concurrency": ctx.settings.worker.concurrency, "images": ctx.settings.worker.images}
+    static = {
+        "queues": queues,
+        "concurrency": ctx.settings.worker.concurrency,
+        "images": ctx.settings.worker.images,
+        "host": ctx.settings.worker.host_name,
+        "sandbox_images": sorted(set(ctx.settings.sandboxes.templates.values())),
+    }
     _heartbeat = Heartbeat(
         ctx.redis,
         ctx.name,
-        lambda: {**static, "pools": ctx.pools.stats()},
+        lambda: {**static, "pools": ctx.pools.stats(), "sandboxes": ctx.sandbox_host.stats()},
         ctx.settings.worker.heartbeat_interval_s,
         ctx.settings.worker.heartbeat_ttl_s,
     )
@@ -121,3 +157,4 @@ def _on_shutdown(**_: Any) -> None:
     if _heartbeat is not None:
         _heartbeat.stop()
     get_context().pools.close()
+    get_context().sandbox_host.close()

@@ -22,6 +22,8 @@ from workers.pools import PoolSet
 from workers.run_executor import RunExecutor
 from workers.runtime.base import Runtime
 from workers.runtime.docker_runtime import DockerRuntime
+from workers.sandbox_host import SandboxHost
+from workers.sandbox_ops import Ops
 
 CATALOG_TTL_S = 30.0
 
@@ -45,6 +47,14 @@ class WorkerContext:
     @cached_property
     def pools(self) -> PoolSet:
         return PoolSet(self.runtime, self.settings)
+
+    @cached_property
+    def sandbox_host(self) -> SandboxHost:
+        return SandboxHost(self.runtime, self.settings)
+
+    @cached_property
+    def ops(self) -> Ops:
+        return Ops(self.sandbox_host, self.settings)
 
     @cached_property
     def executor(self) -> RunExecutor:

@@ -11,7 +11,7 @@ from sqlalchemy.exc import OperationalError
 from tenacity import retry, retry_if_exception_type, stop_after_delay, wait_exponential
 
 from core import constants as c
-from core import jobstore, queue
+from core import jobstore, queue, sandbox_store
 from core.db import transaction
 from core.models import CallbackState
 from core.notify import publish_done
@@ -168,3 +168,18 @@ def sweep() -> None:
         _announce(ctx, jid, "failed", bool(record and record.callback))
     for jid in result.callbacks:
         queue.send_callback(ctx.settings, jid)
+    for jid, job_queue in result.requeue_sandbox:
+        queue.send(ctx.settings, c.TASK_SANDBOX_JOB, jid, job_queue)
+    for jid in result.failed_sandbox:
+        publish_done(ctx.redis, jid, "failed")
+    _housekeeping(ctx)
+
+
+def _housekeeping(ctx: WorkerContext) -> None:
+    """Idle sandboxes stop after their interval; stopped ones are deleted after theirs."""
+    with transaction(ctx.settings) as session:
+        due = sandbox_store.due_for_housekeeping(session)
+        jobs = [(sandbox_store.add_system_job(session, d.tenant_id, d.sandbox_id, d.host, d.kind), d) for d in due]
+    for job_id, d in jobs:
+        log.info("housekeeping", extra={"sandbox_id": str(d.sandbox_id), "kind": d.kind})
+        queue.send_sandbox_job(ctx.settings, job_id, d.host)

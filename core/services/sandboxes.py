@@ -1,0 +1,370 @@
+"""Sandboxes and the jobs that act on them: validate, place, persist, enqueue, wait.
+
+Every operation is a job: written to Postgres, then sent to the queue of the
+host that holds the sandbox. Only the worker on that host executes it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import anyio
+import redis.asyncio as aioredis
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from core import constants as c
+from core import queue
+from core.errors import Conflict, FieldError, InvalidInput, NotFound, Unavailable
+from core.models import Base, Job, JobState, Sandbox, SandboxState, Tenant
+from core.notify import CompletionHub
+from core.services.auth import Principal
+from core.services.system import live_workers
+from core.settings import Settings
+
+JOBS, SANDBOXES = Base.metadata.tables["jobs"], Base.metadata.tables["sandboxes"]
+NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
+LABEL_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,62}$")
+ENV_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
+
+# Operations allowed only while the sandbox is started; lifecycle kinds have their own rules.
+KIND_CREATE, KIND_START, KIND_STOP, KIND_DELETE = "sandbox.create", "sandbox.start", "sandbox.stop", "sandbox.delete"
+LIFECYCLE = {KIND_CREATE, KIND_START, KIND_STOP, KIND_DELETE}
+
+
+@dataclass(frozen=True)
+class SandboxCreate:
+    template: str | None = None
+    name: str | None = None
+    env: dict[str, str] | None = None
+    labels: dict[str, str] | None = None
+    cpus: float | None = None
+    memory_bytes: int | None = None
+    disk_bytes: int | None = None
+    network: bool = False
+    public: bool = False
+    auto_stop_s: int | None = None
+    auto_delete_s: int | None = None
+
+
+def resolve_template(settings: Settings, name: str | None, field: str = "template") -> tuple[str, str]:
+    """A template name (or alias) to (template, image); unknown names list what exists."""
+    s = settings.sandboxes
+    wanted = name or s.default_template
+    template = s.aliases.get(wanted, wanted)
+    if template not in s.templates:
+        available = sorted(s.templates) + sorted(s.aliases)
+        raise InvalidInput.one(field, "template", f"unknown template {wanted!r}; available: {', '.join(available)}")
+    return template, s.templates[template]
+
+
+def _check_map(field: str, values: dict[str, str] | None, key_rule: re.Pattern[str], errors: list[FieldError]) -> None:
+    for key, value in (values or {}).items():
+        if not key_rule.match(key):
+            errors.append(FieldError(f"{field}.{key}", "key", f"key must match {key_rule.pattern}"))
+        if "\x00" in value or len(value) > 32768:
+            errors.append(FieldError(f"{field}.{key}", "value", "must be at most 32768 characters, without NUL"))
+    if len(values or {}) > 200:
+        errors.append(FieldError(field, "max_items", "at most 200 entries", 200))
+
+
+def _bounded(
+    field: str, value: float | None, default: float, low: float, high: float, errors: list[FieldError]
+) -> float:
+    if value is None:
+        return default
+    if value < low:
+        errors.append(FieldError(field, "ge", f"must be greater than or equal to {low:g}", low))
+    elif value > high:
+        errors.append(FieldError(field, "le", f"must be less than or equal to {high:g}", high))
+    return value
+
+
+async def _pick_host(client: aioredis.Redis, session: AsyncSession, image: str) -> str:
+    """The live host with the fewest live sandboxes among those whose workers serve sandboxes of this image."""
+    hosts = {
+        str(w["host"]) for w in await live_workers(client) if w.get("host") and image in (w.get("sandbox_images") or [])
+    }
+    if not hosts:
+        raise Unavailable("no worker host serving sandboxes is alive; retry later", retry_after=10)
+    counts = dict(
+        (
+            await session.execute(
+                select(Sandbox.host, func.count())
+                .where(Sandbox.host.in_(hosts), Sandbox.state != SandboxState.DELETED)
+                .group_by(Sandbox.host)
+            )
+        )
+        .tuples()
+        .all()
+    )
+    return min(sorted(hosts), key=lambda h: counts.get(h, 0))
+
+
+async def _quota(session: AsyncSession, principal: Principal, settings: Settings) -> None:
+    own = (
+        await session.execute(select(Tenant.max_sandboxes).where(Tenant.id == principal.tenant_id))
+    ).scalar_one_or_none()
+    limit = own if own is not None else settings.sandboxes.max_per_tenant
+    live = (
+        await session.execute(
+            select(func.count())
+            .select_from(Sandbox)
+            .where(Sandbox.tenant_id == principal.tenant_id, Sandbox.state != SandboxState.DELETED)
+        )
+    ).scalar_one()
+    if live >= limit:
+        raise Conflict(f"sandbox quota reached: {live} of {limit} live sandboxes; delete one first", state="quota")
+
+
+async def create_sandbox(
+    session: AsyncSession,
+    client: aioredis.Redis,
+    principal: Principal,
+    req: SandboxCreate,
+    settings: Settings,
+    protocol: str = "v1",
+) -> tuple[uuid.UUID, uuid.UUID]:
+    """Persist the sandbox (creating) and its create job, then enqueue; returns (sandbox id, job id)."""
+    s = settings.sandboxes
+    errors: list[FieldError] = []
+    template = image = ""
+    try:
+        template, image = resolve_template(settings, req.template)
+    except InvalidInput as exc:
+        errors.extend(exc.errors)
+    if req.name is not None and not NAME.match(req.name):
+        errors.append(FieldError("name", "pattern", f"must match {NAME.pattern}"))
+    _check_map("env", req.env, ENV_KEY, errors)
+    _check_map("labels", req.labels, LABEL_KEY, errors)
+    cpus = _bounded("cpus", req.cpus, s.cpus, 0.1, s.max_cpus, errors)
+    memory = _bounded("memory_bytes", req.memory_bytes, s.memory_bytes, 64 << 20, s.max_memory_bytes, errors)
+    disk = _bounded("disk_bytes", req.disk_bytes, s.disk_bytes, 16 << 20, s.max_disk_bytes, errors)
+    auto_stop = _bounded("auto_stop_s", req.auto_stop_s, s.auto_stop_s, 0, 30 * 86400, errors)
+    auto_delete = _bounded("auto_delete_s", req.auto_delete_s, s.auto_delete_s, 0, 365 * 86400, errors)
+    if req.network and not settings.allow_enable_network:
+        errors.append(FieldError("network", "not_allowed", "network access is not allowed on this installation"))
+    if errors:
+        raise InvalidInput(errors)
+    sandbox_id = uuid.uuid4()
+    name = req.name or f"sandbox-{sandbox_id.hex[:12]}"
+    taken = (
+        await session.execute(
+            select(Sandbox.id).where(
+                Sandbox.tenant_id == principal.tenant_id, Sandbox.name == name, Sandbox.state != SandboxState.DELETED
+            )
+        )
+    ).first()
+    if taken is not None:
+        raise Conflict(f"a sandbox named {name!r} already exists", state="exists")
+    await _quota(session, principal, settings)
+    host = await _pick_host(client, session, image)
+    await session.execute(
+        insert(SANDBOXES).values(
+            id=sandbox_id,
+            tenant_id=principal.tenant_id,
+            name=name,
+            protocol=protocol,
+            template=template,
+            image=image,
+            state=SandboxState.CREATING.value,
+            host=host,
+            env=dict(req.env or {}),
+            labels=dict(req.labels or {}),
+            cpus=cpus,
+            memory_bytes=int(memory),
+            disk_bytes=int(disk),
+            network=req.network,
+            public=req.public,
+            auto_stop_s=int(auto_stop),
+            auto_delete_s=int(auto_delete),
+        )
+    )
+    job_id = await _insert_job(session, principal, sandbox_id, host, KIND_CREATE, {}, protocol, None, None)
+    await session.commit()
+    await _enqueue(settings, job_id, host)
+    return sandbox_id, job_id
+
+
+async def _insert_job(
+    session: AsyncSession,
+    principal: Principal,
+    sandbox_id: uuid.UUID,
+    host: str,
+    kind: str,
+    payload: dict[str, Any],
+    protocol: str,
+    timeout_ms: int | None,
+    callback_url: str | None,
+) -> uuid.UUID:
+    job_id = uuid.uuid4()
+    await session.execute(
+        insert(JOBS).values(
+            id=job_id,
+            tenant_id=principal.tenant_id,
+            kind=kind,
+            queue=c.host_queue(host),
+            protocol=protocol,
+            state=JobState.QUEUED.value,
+            attempts=0,
+            callback_attempts=0,
+            enqueued_at=datetime.now().astimezone(),
+            sandbox_id=sandbox_id,
+            payload=payload,
+            timeout_ms=timeout_ms,
+            callback_url=callback_url,
+        )
+    )
+    return job_id
+
+
+async def _enqueue(settings: Settings, job_id: uuid.UUID, host: str) -> None:
+    sent = await anyio.to_thread.run_sync(queue.send_sandbox_job, settings, job_id, host)
+    if not sent:
+        pass  # the job is in Postgres with enqueued_at set; the sweep sends it again
+
+
+# ------------------------------------------------------------------ reading
+
+
+async def get_sandbox(session: AsyncSession, principal: Principal, ident: str) -> Sandbox:
+    """By id, or by name; deleted sandboxes only by id. Other tenants' are 404 like missing ones."""
+    stmt = select(Sandbox).where(Sandbox.tenant_id == principal.tenant_id)
+    try:
+        sandbox_id = uuid.UUID(ident)
+        stmt = stmt.where(Sandbox.id == sandbox_id)
+    except ValueError:
+        stmt = stmt.where(Sandbox.name == ident, Sandbox.state != SandboxState.DELETED)
+    found = (await session.execute(stmt)).scalar_one_or_none()
+    if found is None:
+        raise NotFound("sandbox", ident)
+    return found
+
+
+async def list_sandboxes(
+    session: AsyncSession,
+    principal: Principal,
+    labels: dict[str, str],
+    include_deleted: bool,
+    offset: int,
+    limit: int,
+) -> tuple[list[Sandbox], int]:
+    where = [Sandbox.tenant_id == principal.tenant_id]
+    if labels:
+        where.append(Sandbox.labels.contains(labels))
+    if not include_deleted:
+        where.append(Sandbox.state != SandboxState.DELETED)
+    total = (await session.execute(select(func.count()).select_from(Sandbox).where(*where))).scalar_one()
+    rows = (
+        await session.execute(select(Sandbox).where(*where).order_by(Sandbox.seq.desc()).offset(offset).limit(limit))
+    ).scalars()
+    return list(rows), total
+
+
+async def get_job(session: AsyncSession, principal: Principal, job_id: uuid.UUID) -> Job:
+    job = (
+        await session.execute(select(Job).where(Job.id == job_id, Job.tenant_id == principal.tenant_id))
+    ).scalar_one_or_none()
+    if job is None or job.kind == "run":
+        raise NotFound("job", str(job_id))
+    return job
+
+
+# ------------------------------------------------------------------ changing state
+
+
+_FROM = {
+    KIND_START: ({SandboxState.STOPPED, SandboxState.ERROR}, SandboxState.STARTING),
+    KIND_STOP: ({SandboxState.STARTED, SandboxState.ERROR}, SandboxState.STOPPING),
+    KIND_DELETE: (
+        {
+            SandboxState.STARTED,
+            SandboxState.STOPPED,
+            SandboxState.ERROR,
+            SandboxState.CREATING,
+            SandboxState.STARTING,
+            SandboxState.STOPPING,
+        },
+        SandboxState.DELETING,
+    ),
+}
+# Already there (or on the way): answer with the sandbox as it is, no new job.
+_ALREADY = {
+    KIND_START: {SandboxState.STARTED, SandboxState.STARTING},
+    KIND_STOP: {SandboxState.STOPPED, SandboxState.STOPPING},
+    KIND_DELETE: {SandboxState.DELETED, SandboxState.DELETING},
+}
+
+
+async def change_state(
+    session: AsyncSession, principal: Principal, sandbox: Sandbox, kind: str, settings: Settings
+) -> uuid.UUID | None:
+    """Start, stop or delete: mark the transition (a compare-and-set) and queue its job; None if nothing to do."""
+    allowed, transient = _FROM[kind]
+    current = SandboxState(sandbox.state)
+    if current in _ALREADY[kind]:
+        return None
+    if current not in allowed:
+        raise Conflict(f"sandbox {sandbox.name} is {current.value}; cannot {kind.split('.')[1]} it now", current.value)
+    changed = await session.execute(
+        update(Sandbox)
+        .where(Sandbox.id == sandbox.id, Sandbox.state == current.value)
+        .values(state=transient.value, updated_at=func.now())
+        .returning(Sandbox.id)
+    )
+    if changed.first() is None:
+        await session.rollback()
+        raise Conflict(f"sandbox {sandbox.name} changed state meanwhile; retry", current.value)
+    job_id = await _insert_job(session, principal, sandbox.id, sandbox.host, kind, {}, "v1", None, None)
+    await session.commit()
+    await _enqueue(settings, job_id, sandbox.host)
+    return job_id
+
+
+async def submit_op(
+    session: AsyncSession,
+    principal: Principal,
+    sandbox: Sandbox,
+    kind: str,
+    payload: dict[str, Any],
+    settings: Settings,
+    timeout_ms: int | None = None,
+    callback_url: str | None = None,
+    protocol: str = "v1",
+) -> uuid.UUID:
+    """Queue one operation on a started sandbox."""
+    if sandbox.state != SandboxState.STARTED:
+        hint = "; start it first" if sandbox.state in (SandboxState.STOPPED, SandboxState.ERROR) else ""
+        raise Conflict(f"sandbox {sandbox.name} is {sandbox.state}{hint}", sandbox.state)
+    job_id = await _insert_job(
+        session, principal, sandbox.id, sandbox.host, kind, payload, protocol, timeout_ms, callback_url
+    )
+    await session.commit()
+    await _enqueue(settings, job_id, sandbox.host)
+    return job_id
+
+
+# ------------------------------------------------------------------ waiting
+
+
+async def wait_for_job(
+    sessions: async_sessionmaker[AsyncSession],
+    hub: CompletionHub,
+    principal: Principal,
+    job_id: uuid.UUID,
+    timeout_s: float,
+) -> Job:
+    """The job once it is finished, or as it is when the timeout passes; never polls in a loop."""
+    async with hub.waiter(job_id) as fut:
+        async with sessions() as session:
+            job = await get_job(session, principal, job_id)
+        if JobState(job.state).terminal:
+            return job
+        await asyncio.wait([fut], timeout=timeout_s)
+        async with sessions() as session:
+            return await get_job(session, principal, job_id)

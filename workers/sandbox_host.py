@@ -1,0 +1,275 @@
+"""The persistent sandboxes of one worker host: their containers, links to their agents, and a warm pool.
+
+A sandbox's container outlives the worker process (its stdin stays open
+between attachments); a restarted worker attaches again. The pool holds ready
+containers of the default template, each with its own fresh volume, so a
+create only has to claim one, size it and hand it its environment.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+import time
+import uuid
+from collections import deque
+from dataclasses import dataclass
+
+from core import constants as c
+from core.sandbox_store import SandboxSnapshot
+from core.settings import Settings
+from workers.agent_link import AgentLink
+from workers.runtime.base import ContainerLimits, Runtime, RuntimeFailure, WorkspaceSpec
+
+log = logging.getLogger(__name__)
+START_TIMEOUT_S = 60.0
+
+
+@dataclass(frozen=True)
+class Placed:
+    container_id: str
+    volume: str
+    from_pool: bool
+
+
+@dataclass
+class HostStats:
+    pool_target: int = 0
+    pool_idle: int = 0
+    pool_hits: int = 0
+    pool_misses: int = 0
+    attached: int = 0
+
+
+class SandboxHost:
+    def __init__(self, runtime: Runtime, settings: Settings) -> None:
+        self.runtime = runtime
+        self.settings = settings
+        self.host = settings.worker.host_name
+        self._links: dict[str, AgentLink] = {}
+        self._lock = threading.Lock()
+        self._pool: deque[tuple[str, str, AgentLink]] = deque()
+        self._cond = threading.Condition()
+        self._closed = False
+        self._stats = HostStats(pool_target=settings.sandboxes.pool_size)
+        self._filler = threading.Thread(target=self._fill, name="sandbox-pool", daemon=True)
+
+    # ------------------------------------------------------------ labels and specs
+
+    def labels(self, kind: str) -> dict[str, str]:
+        return {
+            c.LABEL_MANAGED: "1",
+            c.LABEL_CLUSTER: self.settings.cluster,
+            c.LABEL_KIND: kind,
+            c.LABEL_HOST: self.host,
+        }
+
+    def limits(self, sandbox: SandboxSnapshot | None) -> ContainerLimits:
+        s = self.settings.sandboxes
+        if sandbox is None:
+            return ContainerLimits(memory_bytes=s.memory_bytes, pids=s.pids, cpus=s.cpus)
+        return ContainerLimits(memory_bytes=sandbox.memory_bytes, pids=s.pids, cpus=sandbox.cpus)
+
+    def _spec(self, image: str, volume: str, sandbox: SandboxSnapshot | None, network: bool) -> WorkspaceSpec:
+        return WorkspaceSpec(
+            image=image,
+            limits=self.limits(sandbox),
+            volume=volume,
+            labels={**self.labels("sandbox"), c.LABEL_IMAGE: image},
+            tmp_bytes=self.settings.sandboxes.tmp_bytes,
+            network=self.settings.worker.egress_network if network else None,
+        )
+
+    @property
+    def default_image(self) -> str:
+        s = self.settings.sandboxes
+        return s.templates[s.default_template]
+
+    # ------------------------------------------------------------ lifecycle of the host
+
+    def start(self) -> None:
+        if self.settings.sandboxes.pool_size > 0:
+            self._filler.start()
+
+    def close(self) -> None:
+        """Stop refilling and remove the unclaimed pool; claimed sandboxes keep running for the next worker."""
+        with self._cond:
+            self._closed = True
+            pooled = list(self._pool)
+            self._pool.clear()
+            self._cond.notify_all()
+        for container_id, volume, link in pooled:
+            link.close()
+            self._remove(container_id, volume)
+        with self._lock:
+            links = list(self._links.values())
+            self._links.clear()
+        for link in links:
+            link.close()
+
+    def stats(self) -> dict[str, int]:
+        with self._cond:
+            self._stats.pool_idle = len(self._pool)
+        with self._lock:
+            self._stats.attached = len(self._links)
+        return dict(vars(self._stats))
+
+    # ------------------------------------------------------------ the pool
+
+    def _fill(self) -> None:
+        backoff = 0.5
+        while True:
+            with self._cond:
+                while not self._closed and len(self._pool) >= self.settings.sandboxes.pool_size:
+                    self._cond.wait()
+                if self._closed:
+                    return
+            try:
+                ready = self._launch(self.default_image, None, network=False)
+            except RuntimeFailure as exc:
+                log.error("cannot start a pooled sandbox", extra={"error": str(exc)})
+                time.sleep(backoff)
+                backoff = min(backoff * 2, 30)
+                continue
+            backoff = 0.5
+            with self._cond:
+                if not self._closed:
+                    self._pool.append(ready)
+                    self._cond.notify_all()
+                    continue
+            container_id, volume, link = ready
+            link.close()
+            self._remove(container_id, volume)
+
+    def _launch(self, image: str, sandbox: SandboxSnapshot | None, network: bool) -> tuple[str, str, AgentLink]:
+        volume = sandbox.volume if sandbox and sandbox.volume else f"runyard-ws-{uuid.uuid4().hex}"
+        container_id = self.runtime.start_workspace(self._spec(image, volume, sandbox, network))
+        try:
+            link = AgentLink(self.runtime.attach(container_id), container_id)
+            link.call("ping", timeout_s=START_TIMEOUT_S)
+        except RuntimeFailure:
+            self._remove(container_id, None if sandbox and sandbox.volume else volume)
+            raise
+        return container_id, volume, link
+
+    # ------------------------------------------------------------ sandboxes
+
+    def configure(self, link: AgentLink, sandbox: SandboxSnapshot) -> None:
+        s, w = self.settings.sandboxes, self.settings.worker
+        link.call(
+            "configure",
+            uid=w.sandbox_uid,
+            gid=w.sandbox_gid,
+            env=sandbox.env,
+            disk_bytes=sandbox.disk_bytes,
+            output_bytes=s.output_bytes,
+            log_bytes=s.log_bytes,
+        )
+
+    def create(self, sandbox: SandboxSnapshot) -> Placed:
+        """Claim a pooled container (same image, no network) or start a new one; configure it."""
+        ready = None
+        if sandbox.image == self.default_image and not sandbox.network:
+            with self._cond:
+                if self._pool:
+                    ready = self._pool.popleft()
+                    self._stats.pool_hits += 1
+                    self._cond.notify_all()
+        from_pool = ready is not None
+        if ready is None:
+            self._stats.pool_misses += 1
+            ready = self._launch(sandbox.image, sandbox, sandbox.network)
+        container_id, volume, link = ready
+        try:
+            if from_pool:
+                self.runtime.set_container_limits(container_id, self.limits(sandbox))
+            self.configure(link, sandbox)
+        except Exception:
+            link.close()
+            self._remove(container_id, volume)
+            raise
+        with self._lock:
+            self._links[container_id] = link
+        return Placed(container_id, volume, from_pool)
+
+    def start_sandbox(self, sandbox: SandboxSnapshot) -> Placed:
+        """A new container on the sandbox's existing volume."""
+        if sandbox.container_id:
+            self.stop_sandbox(sandbox)
+        container_id, volume, link = self._launch(sandbox.image, sandbox, sandbox.network)
+        try:
+            self.configure(link, sandbox)
+        except Exception:
+            link.close()
+            self._remove(container_id, None)
+            raise
+        with self._lock:
+            self._links[container_id] = link
+        return Placed(container_id, volume, False)
+
+    def stop_sandbox(self, sandbox: SandboxSnapshot) -> None:
+        """Remove the container; the workspace volume stays."""
+        if sandbox.container_id:
+            with self._lock:
+                link = self._links.pop(sandbox.container_id, None)
+            if link is not None:
+                link.close()
+            self.runtime.remove_container(sandbox.container_id)
+
+    def delete_sandbox(self, sandbox: SandboxSnapshot) -> None:
+        self.stop_sandbox(sandbox)
+        if sandbox.volume:
+            self.runtime.remove_volume(sandbox.volume)
+
+    def link(self, sandbox: SandboxSnapshot) -> AgentLink:
+        """The link to a started sandbox's agent, attaching (again) if this process has none that works."""
+        if not sandbox.container_id:
+            raise RuntimeFailure(f"sandbox {sandbox.id} has no container")
+        with self._lock:
+            link = self._links.get(sandbox.container_id)
+            if link is not None and link.alive:
+                return link
+            if link is not None:
+                link.close()
+            status = self.runtime.container_status(sandbox.container_id)
+            if status != "running":
+                raise SandboxLost(f"the sandbox's container is {status or 'gone'}")
+            link = AgentLink(self.runtime.attach(sandbox.container_id), sandbox.container_id)
+            self._links[sandbox.container_id] = link
+            return link
+
+    def _remove(self, container_id: str, volume: str | None) -> None:
+        with contextlib.suppress(RuntimeFailure):
+            self.runtime.remove_container(container_id)
+        if volume:
+            with contextlib.suppress(RuntimeFailure):
+                self.runtime.remove_volume(volume)
+
+    # ------------------------------------------------------------ after a restart
+
+    def reconcile(self, known: list[SandboxSnapshot], volumes_in_use: set[str]) -> list[uuid.UUID]:
+        """Remove this host's containers and volumes no sandbox owns.
+
+        Returns the started sandboxes whose container is gone.
+        """
+        owned = {s.container_id for s in known if s.container_id}
+        for info in self.runtime.list_containers(self.labels("sandbox")):
+            if info.id not in owned:
+                log.warning("removing a sandbox container nobody owns", extra={"container": info.id[:12]})
+                with contextlib.suppress(RuntimeFailure):
+                    self.runtime.remove_container(info.id)
+        for volume in self.runtime.list_volumes(self.labels("sandbox")):
+            if volume not in volumes_in_use:
+                with contextlib.suppress(RuntimeFailure):
+                    self.runtime.remove_volume(volume)
+        lost = []
+        for sandbox in known:
+            container = sandbox.container_id
+            if sandbox.state == "started" and container and self.runtime.container_status(container) != "running":
+                lost.append(sandbox.id)
+        return lost
+
+
+class SandboxLost(RuntimeFailure):
+    """The sandbox's container is not running: the sandbox is in error until started again."""

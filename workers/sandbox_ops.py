@@ -1,0 +1,197 @@
+"""Executing one sandbox job: lifecycle changes, commands, sessions, kernel cells and file operations.
+
+Each function takes the claim and returns the job's JSON result. An AgentError
+(a missing file, a bad path) is the caller's outcome and is stored as such; a
+RuntimeFailure is an infrastructure problem and propagates.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import func
+
+from core.db import transaction
+from core.models import SandboxState
+from core.sandbox_store import (
+    JobClaim,
+    SandboxSnapshot,
+    add_blob_chunk,
+    blob_chunk,
+    blob_chunks,
+    new_blob,
+    seal_blob,
+    set_sandbox,
+)
+from core.settings import Settings
+from workers.agent_link import AgentError, AgentLink
+from workers.sandbox_host import SandboxHost
+
+log = logging.getLogger(__name__)
+Result = dict[str, Any]
+DEFAULT_TIMEOUT_S = 60.0
+
+
+class Ops:
+    def __init__(self, host: SandboxHost, settings: Settings) -> None:
+        self.host = host
+        self.settings = settings
+        self.table: dict[str, Callable[[JobClaim], Result]] = {
+            "sandbox.create": self.create,
+            "sandbox.start": self.start,
+            "sandbox.stop": self.stop,
+            "sandbox.delete": self.delete,
+            "sandbox.exec": self.exec,
+            "sandbox.kernel.run": self.agent_op("kernel.run"),
+            "sandbox.kernel.restart": self.agent_op("kernel.restart"),
+            "sandbox.session.create": self.agent_op("session.create"),
+            "sandbox.session.exec": self.agent_op("session.exec"),
+            "sandbox.session.command": self.agent_op("session.command"),
+            "sandbox.session.cancel": self.agent_op("session.cancel"),
+            "sandbox.session.delete": self.agent_op("session.delete"),
+            "sandbox.session.list": self.agent_op("session.list"),
+            "sandbox.files.list": self.agent_op("file.list"),
+            "sandbox.files.stat": self.agent_op("file.stat"),
+            "sandbox.files.mkdir": self.agent_op("file.mkdir"),
+            "sandbox.files.delete": self.agent_op("file.delete"),
+            "sandbox.files.move": self.agent_op("file.move"),
+            "sandbox.files.chmod": self.agent_op("file.chmod"),
+            "sandbox.files.find": self.agent_op("file.find"),
+            "sandbox.files.grep": self.agent_op("file.grep"),
+            "sandbox.files.upload": self.upload,
+            "sandbox.files.download": self.download,
+        }
+
+    def execute(self, claim: JobClaim) -> Result:
+        op = self.table.get(claim.kind)
+        if op is None:
+            raise ValueError(f"unknown sandbox job kind {claim.kind!r}")
+        return op(claim)
+
+    def _timeout_s(self, claim: JobClaim) -> float:
+        return (claim.timeout_ms or 0) / 1000 + 30.0 if claim.timeout_ms else DEFAULT_TIMEOUT_S + 30.0
+
+    def _update(self, sandbox: SandboxSnapshot, **values: Any) -> None:
+        with transaction(self.settings) as session:
+            set_sandbox(session, sandbox.id, **values)
+
+    # ------------------------------------------------------------ lifecycle
+
+    def create(self, claim: JobClaim) -> Result:
+        sandbox = claim.sandbox
+        if sandbox.state != SandboxState.CREATING:
+            return {"state": sandbox.state}  # a redelivered create that already happened
+        placed = self.host.create(sandbox)
+        self._update(
+            sandbox, container_id=placed.container_id, volume=placed.volume, state=SandboxState.STARTED.value,
+            started_at=_now(), error=None,
+        )  # fmt: skip
+        return {"state": SandboxState.STARTED.value, "from_pool": placed.from_pool}
+
+    def start(self, claim: JobClaim) -> Result:
+        sandbox = claim.sandbox
+        if sandbox.state != SandboxState.STARTING:
+            return {"state": sandbox.state}
+        placed = self.host.start_sandbox(sandbox)
+        self._update(
+            sandbox, container_id=placed.container_id, volume=placed.volume, state=SandboxState.STARTED.value,
+            started_at=_now(), error=None,
+        )  # fmt: skip
+        return {"state": SandboxState.STARTED.value}
+
+    def stop(self, claim: JobClaim) -> Result:
+        sandbox = claim.sandbox
+        if sandbox.state != SandboxState.STOPPING:
+            return {"state": sandbox.state}
+        self.host.stop_sandbox(sandbox)
+        self._update(sandbox, container_id=None, state=SandboxState.STOPPED.value, stopped_at=_now())
+        return {"state": SandboxState.STOPPED.value}
+
+    def delete(self, claim: JobClaim) -> Result:
+        sandbox = claim.sandbox
+        self.host.delete_sandbox(sandbox)
+        self._update(sandbox, container_id=None, state=SandboxState.DELETED.value, stopped_at=_now())
+        return {"state": SandboxState.DELETED.value}
+
+    # ------------------------------------------------------------ in the sandbox
+
+    def link(self, claim: JobClaim) -> AgentLink:
+        return self.host.link(claim.sandbox)
+
+    def agent_op(self, op: str) -> Callable[[JobClaim], Result]:
+        def run(claim: JobClaim) -> Result:
+            fields = dict(claim.payload)
+            return self.link(claim).call(op, timeout_s=self._timeout_s(claim), **fields)
+
+        return run
+
+    def exec(self, claim: JobClaim) -> Result:
+        fields = dict(claim.payload)
+        fields.setdefault("timeout_ms", claim.timeout_ms)
+        return self.link(claim).call("exec", timeout_s=self._timeout_s(claim), **fields)
+
+    def upload(self, claim: JobClaim) -> Result:
+        """Stream a blob from Postgres into a temporary file, then rename it into place."""
+        payload = claim.payload
+        blob_id = uuid.UUID(str(payload["blob_id"]))
+        link = self.link(claim)
+        opened = link.call(
+            "file.write_open", path=payload["path"], mode=payload.get("mode"), parents=payload.get("parents", True),
+            limit=claim.sandbox.disk_bytes,
+        )  # fmt: skip
+        handle = opened["handle"]
+        committed = False
+        try:
+            with transaction(self.settings) as session:
+                seqs = blob_chunks(session, blob_id)
+            for seq in seqs:
+                with transaction(self.settings) as session:
+                    data = blob_chunk(session, blob_id, seq)
+                link.call("file.write_chunk", handle=handle, data=base64.b64encode(data).decode())
+            result = link.call("file.write_close", handle=handle, commit=True)
+            committed = True
+            return result
+        finally:
+            if not committed:
+                try:
+                    link.call("file.write_close", handle=handle, commit=False, timeout_s=30)
+                except Exception:  # noqa: BLE001 - the temporary file is ours to forget either way
+                    log.info("could not abort an upload", extra={"job_id": str(claim.job_id)})
+
+    def download(self, claim: JobClaim) -> Result:
+        """Copy a file out of the sandbox into a new blob, chunk by chunk."""
+        link = self.link(claim)
+        limit = self.settings.sandboxes.max_file_bytes
+        opened = link.call("file.read_open", path=claim.payload["path"])
+        if int(opened["size"]) > limit:
+            link.call("file.read_close", handle=opened["handle"])
+            raise AgentError("too_large", f"the file is {opened['size']} bytes; at most {limit} can be downloaded")
+        with transaction(self.settings) as session:
+            blob_id = new_blob(session, claim.sandbox.tenant_id)
+        size = 0
+        try:
+            seq = 0
+            while True:
+                chunk = link.call("file.read_chunk", handle=opened["handle"], size=self.settings.sandboxes.chunk_bytes)
+                data = base64.b64decode(chunk["data"])
+                if not data:
+                    break
+                size += len(data)
+                if size > limit:
+                    raise AgentError("too_large", f"the file grew past {limit} bytes while it was read")
+                with transaction(self.settings) as session:
+                    add_blob_chunk(session, blob_id, seq, data)
+                seq += 1
+            with transaction(self.settings) as session:
+                seal_blob(session, blob_id)
+        finally:
+            link.call("file.read_close", handle=opened["handle"])
+        return {"blob_id": str(blob_id), "size": size, "info": opened.get("info")}
+
+
+def _now() -> Any:
+    return func.now()
