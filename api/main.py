@@ -16,8 +16,10 @@ from api import health, metrics
 from api.judge0 import info as judge0_info
 from api.judge0 import submissions as judge0_submissions
 from api.limits import BodySizeLimit
+from api.sandboxai import routes as sandboxai_routes
 from api.state import AppState
 from api.v1 import routes as v1_routes
+from api.v1 import sandboxes as v1_sandboxes
 from core import __version__, logs
 from core.db import async_session_factory, dispose_async_engines
 from core.notify import CompletionHub
@@ -57,10 +59,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         summary="A self-hosted execution cluster for AI agents and code judges",
         lifespan=lifespan,
     )
-    app.add_middleware(BodySizeLimit, max_bytes=settings.api.max_body_bytes)
+    app.add_middleware(
+        BodySizeLimit,
+        max_bytes=settings.api.max_body_bytes,
+        file_max_bytes=settings.sandboxes.max_file_bytes + (1 << 20),
+        file_suffixes=("/files/content",),
+    )
     app.include_router(health.router)
     app.include_router(metrics.router)
     app.include_router(v1_routes.router)
+    app.include_router(v1_sandboxes.router)
+    app.include_router(sandboxai_routes.router)
     app.include_router(judge0_info.router)
     app.include_router(judge0_submissions.router)
 

@@ -61,6 +61,8 @@ class Stack:
                 "RUNYARD_API__AUTH_CACHE_S": "0",
                 "RUNYARD_LOG_LEVEL": "INFO",
                 "RUNYARD_CLUSTER": f"test-{self.tag}",
+                # Warm persistent sandboxes only where a test asks for them: they cost memory and start time.
+                "RUNYARD_SANDBOXES__POOL_SIZE": "0",
                 "PYTHONUNBUFFERED": "1",
             }
         )
@@ -178,10 +180,13 @@ def running_stack(
 
 
 def remove_test_containers(tag: str) -> None:
-    """Like docker-py's own tests: force-remove everything this stack's workers created."""
+    """Like docker-py's own tests: force-remove everything this stack's workers created, volumes too."""
     client = docker.from_env()
-    for container in client.containers.list(all=True, filters={"label": "org.runyard.managed=1"}, sparse=True):
-        if (container.attrs.get("Labels") or {}).get("org.runyard.worker", "").startswith(f"test-{tag}-"):
-            with contextlib.suppress(docker.errors.APIError):
-                container.remove(force=True, v=True)
+    ours = {"label": f"org.runyard.cluster=test-{tag}"}
+    for container in client.containers.list(all=True, filters=ours, sparse=True):
+        with contextlib.suppress(docker.errors.APIError):
+            container.remove(force=True, v=True)
+    for volume in client.volumes.list(filters=ours):
+        with contextlib.suppress(docker.errors.APIError):
+            volume.remove(force=True)
     client.close()

@@ -150,7 +150,9 @@ def sweep() -> None:
             key.decode().removeprefix(c.KEY_WORKER_HEARTBEAT)
             for key in ctx.redis.scan_iter(c.KEY_WORKER_HEARTBEAT + "*")
         }
-        ours = ctx.runtime.list_containers({c.LABEL_MANAGED: "1", c.LABEL_CLUSTER: ctx.settings.cluster})
+        ours = ctx.runtime.list_containers(
+            {c.LABEL_MANAGED: "1", c.LABEL_CLUSTER: ctx.settings.cluster, c.LABEL_KIND: "run"}
+        )
         for info in reaper.orphans(ours, alive, ctx.name):
             ctx.runtime.remove_container(info.id)
             log.warning(

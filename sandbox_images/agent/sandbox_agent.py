@@ -736,6 +736,9 @@ def _info(path: str, st: os.stat_result) -> dict[str, Any]:
 def _os_error(exc: OSError, path: str) -> OpError:
     kinds = {
         2: "not_found",
+        30: "permission_denied",
+        36: "invalid",
+        22: "invalid",
         13: "permission_denied",
         1: "permission_denied",
         17: "exists",

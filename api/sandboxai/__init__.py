@@ -1,0 +1,1 @@
+"""SandboxAI compatibility: its own client (`sandboxai-client`) works against /sandboxai/v1 unchanged."""

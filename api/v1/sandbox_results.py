@@ -1,0 +1,26 @@
+"""Turning a failed sandbox job into the domain error its caller should see."""
+
+from __future__ import annotations
+
+from core.errors import Conflict, InvalidInput, NotFound, PermissionDenied, Unavailable
+from core.models import Job
+
+# The agent's error kinds that are the caller's doing, by the rule they broke.
+_INPUT = {"invalid", "os_error", "is_a_directory", "not_a_directory", "not_a_file", "symlink_loop", "too_large", "no_space",
+          "spawn_error"}  # fmt: skip
+_CONFLICT = {"exists", "conflict", "not_empty", "sandbox_lost"}
+
+
+def raise_for_job(job: Job) -> None:
+    error = (job.result or {}).get("error") or {}
+    kind = str(error.get("kind") or "internal")
+    message = str(error.get("message") or job.error or "the operation failed")
+    if kind == "not_found":
+        raise NotFound("path or object", message)
+    if kind == "permission_denied":
+        raise PermissionDenied(message)
+    if kind in _INPUT:
+        raise InvalidInput.one("path" if kind != "spawn_error" else "command", kind, message)
+    if kind in _CONFLICT:
+        raise Conflict(message, state=kind)
+    raise Unavailable(f"{job.kind} failed: {message}", retry_after=5)

@@ -1,0 +1,439 @@
+"""Native /v1 routes for persistent sandboxes: lifecycle, exec, sessions, kernel and files.
+
+Each route validates and translates; every operation is a job executed by the
+worker on the sandbox's host. wait=true (the default) answers with the outcome;
+wait=false answers 202 with the job, to poll at /v1/jobs/{id}.
+"""
+
+from __future__ import annotations
+
+import base64
+import uuid
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request, Response
+from fastapi.responses import JSONResponse, StreamingResponse
+from sqlalchemy import delete, insert, select, update
+
+from api.deps import PrincipalDep, SessionDep, StateDep
+from api.errors import route_class
+from api.v1.errors import NativeRenderer
+from api.v1.sandbox_results import raise_for_job
+from api.v1.sandbox_schemas import (
+    CellBody,
+    CellOut,
+    ChmodBody,
+    CommandOut,
+    ExecBody,
+    ExecOut,
+    FileInfo,
+    JobOut,
+    MkdirBody,
+    MoveBody,
+    SandboxCreateBody,
+    SandboxOut,
+    SandboxPage,
+    SessionBody,
+    SessionCommandBody,
+)
+from core.errors import InvalidInput
+from core.models import Base, Blob, BlobChunk, Job, JobState
+from core.services import sandboxes as svc
+from core.services.auth import Principal
+
+router = APIRouter(prefix="/v1", tags=["sandboxes"], route_class=route_class(NativeRenderer()))
+WaitQuery = Annotated[bool, Query(description="Answer with the outcome (default), or at once with the job (202)")]
+PathQuery = Annotated[str, Query(min_length=1, max_length=4096, description="Absolute, or relative to /workspace")]
+BLOBS, CHUNKS = Base.metadata.tables["blobs"], Base.metadata.tables["blob_chunks"]
+
+
+async def _sandbox_out(state: StateDep, principal: Principal, sandbox_id: uuid.UUID) -> SandboxOut:
+    async with state.sessions() as session:
+        return SandboxOut.of(await svc.get_sandbox(session, principal, str(sandbox_id)))
+
+
+async def _lifecycle(
+    state: StateDep, principal: Principal, sandbox_id: uuid.UUID, job_id: uuid.UUID | None, wait: bool
+) -> Any:
+    if job_id is not None and wait:
+        job = await svc.wait_for_job(
+            state.sessions, state.hub, principal, job_id, state.settings.sandboxes.lifecycle_wait_s
+        )
+        if job.state == JobState.FAILED:
+            raise_for_job(job)
+    out = await _sandbox_out(state, principal, sandbox_id)
+    if job_id is not None and not wait:
+        return JSONResponse(out.model_dump(mode="json"), status_code=202)
+    return out
+
+
+async def _op(
+    state: StateDep,
+    session: SessionDep,
+    principal: Principal,
+    ident: str,
+    kind: str,
+    payload: dict[str, Any],
+    wait: bool,
+    timeout_ms: int | None = None,
+) -> dict[str, Any] | JSONResponse:
+    """Queue one operation; with wait, return its result (or raise its error), else 202 with the job."""
+    sandbox = await svc.get_sandbox(session, principal, ident)
+    job_id = await svc.submit_op(session, principal, sandbox, kind, payload, state.settings, timeout_ms)
+    budget = (timeout_ms or state.settings.sandboxes.exec_timeout_s * 1000) / 1000 + state.settings.api.wait_margin_s
+    if not wait:
+        job = await svc.get_job(session, principal, job_id)
+        return JSONResponse(JobOut.of(job).model_dump(mode="json"), status_code=202)
+    job = await svc.wait_for_job(state.sessions, state.hub, principal, job_id, budget)
+    if not JobState(job.state).terminal:
+        return JSONResponse(JobOut.of(job).model_dump(mode="json"), status_code=202)
+    if job.state != JobState.SUCCEEDED:
+        raise_for_job(job)
+    return dict(job.result or {})
+
+
+def _timeout(settings: Any, timeout_ms: int | None) -> int:
+    s = settings.sandboxes
+    if timeout_ms is None:
+        return int(s.exec_timeout_s * 1000)
+    if timeout_ms > s.max_exec_timeout_s * 1000:
+        raise InvalidInput.one(
+            "timeout_ms", "le", f"must be less than or equal to {int(s.max_exec_timeout_s * 1000)}",
+            s.max_exec_timeout_s * 1000,
+        )  # fmt: skip
+    return timeout_ms
+
+
+def _text(b64: str | None) -> str:
+    return base64.b64decode(b64 or "").decode("utf-8", errors="replace")
+
+
+# ------------------------------------------------------------------ lifecycle
+
+
+@router.post("/sandboxes", status_code=201, response_model=SandboxOut)
+async def create_sandbox(
+    body: SandboxCreateBody, state: StateDep, session: SessionDep, principal: PrincipalDep, wait: WaitQuery = True
+) -> Any:
+    """Create a sandbox (from the warm pool when one is ready)."""
+    req = svc.SandboxCreate(**body.model_dump())
+    sandbox_id, job_id = await svc.create_sandbox(session, state.redis, principal, req, state.settings)
+    return await _lifecycle(state, principal, sandbox_id, job_id, wait)
+
+
+@router.get("/sandboxes", response_model=SandboxPage)
+async def list_sandboxes(
+    session: SessionDep,
+    principal: PrincipalDep,
+    label: Annotated[list[str] | None, Query(description="key=value; repeat to require several")] = None,
+    include_deleted: bool = False,
+    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> SandboxPage:
+    labels: dict[str, str] = {}
+    for item in label or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise InvalidInput.one("label", "key_value", f"{item!r} is not key=value")
+        labels[key] = value
+    rows, total = await svc.list_sandboxes(session, principal, labels, include_deleted, offset, limit)
+    return SandboxPage(sandboxes=[SandboxOut.of(r) for r in rows], total=total, offset=offset, limit=limit)
+
+
+@router.get("/sandboxes/{ident}", response_model=SandboxOut)
+async def get_sandbox(ident: str, session: SessionDep, principal: PrincipalDep) -> SandboxOut:
+    """By id or by name."""
+    return SandboxOut.of(await svc.get_sandbox(session, principal, ident))
+
+
+async def _change(ident: str, kind: str, state: StateDep, session: SessionDep, principal: Principal, wait: bool) -> Any:
+    sandbox = await svc.get_sandbox(session, principal, ident)
+    job_id = await svc.change_state(session, principal, sandbox, kind, state.settings)
+    return await _lifecycle(state, principal, sandbox.id, job_id, wait)
+
+
+@router.post("/sandboxes/{ident}/stop", response_model=SandboxOut)
+async def stop_sandbox(
+    ident: str, state: StateDep, session: SessionDep, principal: PrincipalDep, wait: WaitQuery = True
+) -> Any:
+    """Stop its container; /workspace is kept."""
+    return await _change(ident, svc.KIND_STOP, state, session, principal, wait)
+
+
+@router.post("/sandboxes/{ident}/start", response_model=SandboxOut)
+async def start_sandbox(
+    ident: str, state: StateDep, session: SessionDep, principal: PrincipalDep, wait: WaitQuery = True
+) -> Any:
+    return await _change(ident, svc.KIND_START, state, session, principal, wait)
+
+
+@router.delete("/sandboxes/{ident}", response_model=SandboxOut)
+async def delete_sandbox(
+    ident: str, state: StateDep, session: SessionDep, principal: PrincipalDep, wait: WaitQuery = True
+) -> Any:
+    """Delete the container and its workspace volume."""
+    return await _change(ident, svc.KIND_DELETE, state, session, principal, wait)
+
+
+@router.get("/jobs/{job_id}", response_model=JobOut)
+async def get_job(job_id: uuid.UUID, state: StateDep, principal: PrincipalDep, wait: float = 0) -> JobOut:
+    """A sandbox operation's job; wait=N answers when it finishes or after N seconds (≤ 60)."""
+    if wait < 0 or wait > 60:
+        raise InvalidInput.one("wait", "range", "must be between 0 and 60 seconds")
+    job = await svc.wait_for_job(state.sessions, state.hub, principal, job_id, wait)
+    return JobOut.of(job)
+
+
+# ------------------------------------------------------------------ commands
+
+
+@router.post("/sandboxes/{ident}/exec", response_model=ExecOut)
+async def exec_command(
+    ident: str, body: ExecBody, state: StateDep, session: SessionDep, principal: PrincipalDep, wait: WaitQuery = True
+) -> Any:
+    """Run a command to completion; background processes it starts keep running."""
+    if not body.command and not body.argv:
+        raise InvalidInput.one("command", "required", "give command (run by bash -c) or argv")
+    timeout = _timeout(state.settings, body.timeout_ms)
+    payload: dict[str, Any] = {
+        "command": body.command, "argv": body.argv, "cwd": body.cwd, "env": body.env, "timeout_ms": timeout,
+        "merge_output": body.merge_output,
+        "stdin": base64.b64encode((body.stdin or "").encode()).decode(),
+    }  # fmt: skip
+    result = await _op(state, session, principal, ident, "sandbox.exec", payload, wait, timeout)
+    if isinstance(result, JSONResponse):
+        return result
+    return ExecOut(
+        exit_code=result.get("exit_code"), signal=result.get("signal"), timed_out=bool(result.get("timed_out")),
+        stdout=_text(result.get("stdout")), stderr=_text(result.get("stderr")),
+        stdout_truncated=bool(result.get("stdout_truncated")), stderr_truncated=bool(result.get("stderr_truncated")),
+        wall_ms=float(result.get("wall_ms") or 0),
+    )  # fmt: skip
+
+
+def _command(view: dict[str, Any]) -> CommandOut:
+    has_logs = "stdout" in view
+    return CommandOut(
+        id=view["id"], command=view["command"], exit_code=view.get("exit_code"), running=bool(view.get("running")),
+        stdout=_text(view.get("stdout")) if has_logs else None, stderr=_text(view.get("stderr")) if has_logs else None,
+        stdout_truncated=view.get("stdout_truncated"), stderr_truncated=view.get("stderr_truncated"),
+    )  # fmt: skip
+
+
+@router.post("/sandboxes/{ident}/sessions", status_code=201)
+async def create_session(
+    ident: str, body: SessionBody, state: StateDep, session: SessionDep, principal: PrincipalDep
+) -> Any:
+    """A named shell whose commands run one after another, keeping cwd and variables."""
+    return await _op(state, session, principal, ident, "sandbox.session.create", {"session": body.session}, True)
+
+
+@router.get("/sandboxes/{ident}/sessions")
+async def list_sessions(ident: str, state: StateDep, session: SessionDep, principal: PrincipalDep) -> Any:
+    return await _op(state, session, principal, ident, "sandbox.session.list", {}, True)
+
+
+@router.delete("/sandboxes/{ident}/sessions/{name}")
+async def delete_session(ident: str, name: str, state: StateDep, session: SessionDep, principal: PrincipalDep) -> Any:
+    return await _op(state, session, principal, ident, "sandbox.session.delete", {"session": name}, True)
+
+
+@router.post("/sandboxes/{ident}/sessions/{name}/commands", response_model=CommandOut)
+async def session_command(
+    ident: str, name: str, body: SessionCommandBody, state: StateDep, session: SessionDep, principal: PrincipalDep
+) -> Any:
+    """Run a command in the session; with async=true answer at once with its id (fetch its logs later)."""
+    timeout = _timeout(state.settings, body.timeout_ms)
+    payload = {"session": name, "command": body.command, "async": body.run_async, "timeout_ms": timeout}
+    result = await _op(state, session, principal, ident, "sandbox.session.exec", payload, True, timeout)
+    return result if isinstance(result, JSONResponse) else _command(result)
+
+
+@router.get("/sandboxes/{ident}/sessions/{name}/commands/{command_id}", response_model=CommandOut)
+async def session_command_logs(
+    ident: str, name: str, command_id: str, state: StateDep, session: SessionDep, principal: PrincipalDep
+) -> Any:
+    """A command's state, exit code and output so far."""
+    payload = {"session": name, "command_id": command_id}
+    result = await _op(state, session, principal, ident, "sandbox.session.command", payload, True)
+    return result if isinstance(result, JSONResponse) else _command(result)
+
+
+@router.post("/sandboxes/{ident}/sessions/{name}/commands/{command_id}/cancel", response_model=CommandOut)
+async def cancel_session_command(
+    ident: str, name: str, command_id: str, state: StateDep, session: SessionDep, principal: PrincipalDep
+) -> Any:
+    payload = {"session": name, "command_id": command_id}
+    result = await _op(state, session, principal, ident, "sandbox.session.cancel", payload, True)
+    return result if isinstance(result, JSONResponse) else _command(result)
+
+
+@router.post("/sandboxes/{ident}/kernel/cells", response_model=CellOut)
+async def run_cell(
+    ident: str, body: CellBody, state: StateDep, session: SessionDep, principal: PrincipalDep, wait: WaitQuery = True
+) -> Any:
+    """Run a cell in the sandbox's Python (IPython) kernel; variables survive between cells."""
+    timeout = _timeout(state.settings, body.timeout_ms)
+    payload = {"code": body.code, "timeout_ms": timeout}
+    result = await _op(state, session, principal, ident, "sandbox.kernel.run", payload, wait, timeout)
+    if isinstance(result, JSONResponse):
+        return result
+    return CellOut(
+        output=result.get("output", ""), stdout=result.get("stdout", ""), stderr=result.get("stderr", ""),
+        error=result.get("error"), timed_out=bool(result.get("timed_out")),
+    )  # fmt: skip
+
+
+@router.post("/sandboxes/{ident}/kernel/restart")
+async def restart_kernel(ident: str, state: StateDep, session: SessionDep, principal: PrincipalDep) -> Any:
+    return await _op(state, session, principal, ident, "sandbox.kernel.restart", {}, True)
+
+
+# ------------------------------------------------------------------ files
+
+
+async def store_upload(request: Request, state: StateDep, session: SessionDep, principal: Principal) -> uuid.UUID:
+    """The request body into a blob, chunk by chunk, never whole in memory."""
+    limit = state.settings.sandboxes.max_file_bytes
+    chunk_bytes = state.settings.sandboxes.chunk_bytes
+    blob_id = uuid.uuid4()
+    await session.execute(insert(BLOBS).values(id=blob_id, tenant_id=principal.tenant_id, size=0, complete=False))
+    buf, seq, size = bytearray(), 0, 0
+    async for piece in request.stream():
+        buf += piece
+        size += len(piece)
+        if size > limit:
+            await session.rollback()
+            raise InvalidInput.one("body", "max_bytes", f"the file is larger than {limit} bytes", limit)
+        while len(buf) >= chunk_bytes:
+            await session.execute(insert(CHUNKS).values(blob_id=blob_id, seq=seq, data=bytes(buf[:chunk_bytes])))
+            del buf[:chunk_bytes]
+            seq += 1
+    if buf or seq == 0:
+        await session.execute(insert(CHUNKS).values(blob_id=blob_id, seq=seq, data=bytes(buf)))
+    await session.execute(update(Blob).where(Blob.id == blob_id).values(size=size, complete=True))
+    await session.commit()
+    return blob_id
+
+
+@router.put("/sandboxes/{ident}/files/content")
+async def upload_file(
+    ident: str,
+    request: Request,
+    path: PathQuery,
+    state: StateDep,
+    session: SessionDep,
+    principal: PrincipalDep,
+    mode: Annotated[str, Query(pattern=r"^0?[0-7]{3,4}$")] = "644",
+) -> Any:
+    """Write the request body (any bytes, up to the configured maximum) to path, atomically."""
+    sandbox = await svc.get_sandbox(session, principal, ident)  # 404 before reading a large body
+    blob_id = await store_upload(request, state, session, principal)
+    try:
+        payload = {"path": path, "mode": int(mode, 8), "blob_id": str(blob_id)}
+        result = await _op(state, session, principal, str(sandbox.id), "sandbox.files.upload", payload, True, 600_000)
+    finally:
+        await session.execute(delete(Blob).where(Blob.id == blob_id))
+        await session.commit()
+    return result
+
+
+@router.get("/sandboxes/{ident}/files/content")
+async def download_file(
+    ident: str, path: PathQuery, state: StateDep, session: SessionDep, principal: PrincipalDep
+) -> Response:
+    """The file's bytes, exactly."""
+    result = await _op(state, session, principal, ident, "sandbox.files.download", {"path": path}, True, 600_000)
+    if isinstance(result, JSONResponse):
+        return result
+    blob_id = uuid.UUID(result["blob_id"])
+    sessions = state.sessions
+
+    async def body() -> AsyncIterator[bytes]:
+        async with sessions() as s:
+            seqs = (
+                await s.execute(select(BlobChunk.seq).where(BlobChunk.blob_id == blob_id).order_by(BlobChunk.seq))
+            ).scalars()
+            for seq in list(seqs):
+                data = (
+                    await s.execute(select(BlobChunk.data).where(BlobChunk.blob_id == blob_id, BlobChunk.seq == seq))
+                ).scalar_one()
+                yield bytes(data)
+            await s.execute(delete(Blob).where(Blob.id == blob_id))
+            await s.commit()
+
+    headers = {"Content-Length": str(result["size"])}
+    return StreamingResponse(body(), media_type="application/octet-stream", headers=headers)
+
+
+@router.get("/sandboxes/{ident}/files")
+async def list_files(
+    ident: str, state: StateDep, session: SessionDep, principal: PrincipalDep, path: PathQuery = "/workspace"
+) -> Any:
+    result = await _op(state, session, principal, ident, "sandbox.files.list", {"path": path}, True)
+    if isinstance(result, JSONResponse):
+        return result
+    return {"path": result["path"], "entries": [FileInfo.of(e) for e in result["entries"]]}
+
+
+@router.get("/sandboxes/{ident}/files/stat", response_model=FileInfo)
+async def stat_file(ident: str, path: PathQuery, state: StateDep, session: SessionDep, principal: PrincipalDep) -> Any:
+    result = await _op(state, session, principal, ident, "sandbox.files.stat", {"path": path}, True)
+    return result if isinstance(result, JSONResponse) else FileInfo.of(result)
+
+
+@router.post("/sandboxes/{ident}/files/mkdir", response_model=FileInfo)
+async def make_dir(ident: str, body: MkdirBody, state: StateDep, session: SessionDep, principal: PrincipalDep) -> Any:
+    payload = {"path": body.path, "mode": int(body.mode, 8), "parents": body.parents}
+    result = await _op(state, session, principal, ident, "sandbox.files.mkdir", payload, True)
+    return result if isinstance(result, JSONResponse) else FileInfo.of(result)
+
+
+@router.delete("/sandboxes/{ident}/files")
+async def delete_file(
+    ident: str, path: PathQuery, state: StateDep, session: SessionDep, principal: PrincipalDep, recursive: bool = False
+) -> Any:
+    payload = {"path": path, "recursive": recursive}
+    return await _op(state, session, principal, ident, "sandbox.files.delete", payload, True)
+
+
+@router.post("/sandboxes/{ident}/files/move", response_model=FileInfo)
+async def move_file(ident: str, body: MoveBody, state: StateDep, session: SessionDep, principal: PrincipalDep) -> Any:
+    payload = body.model_dump()
+    result = await _op(state, session, principal, ident, "sandbox.files.move", payload, True)
+    return result if isinstance(result, JSONResponse) else FileInfo.of(result)
+
+
+@router.post("/sandboxes/{ident}/files/chmod", response_model=FileInfo)
+async def chmod_file(ident: str, body: ChmodBody, state: StateDep, session: SessionDep, principal: PrincipalDep) -> Any:
+    payload = {"path": body.path, "mode": int(body.mode, 8)}
+    result = await _op(state, session, principal, ident, "sandbox.files.chmod", payload, True)
+    return result if isinstance(result, JSONResponse) else FileInfo.of(result)
+
+
+@router.get("/sandboxes/{ident}/files/find")
+async def find_files(
+    ident: str,
+    pattern: Annotated[str, Query(min_length=1, max_length=1000, description="A glob on file names")],
+    state: StateDep,
+    session: SessionDep,
+    principal: PrincipalDep,
+    path: PathQuery = "/workspace",
+) -> Any:
+    return await _op(state, session, principal, ident, "sandbox.files.find", {"path": path, "pattern": pattern}, True)
+
+
+@router.get("/sandboxes/{ident}/files/search")
+async def search_files(
+    ident: str,
+    pattern: Annotated[str, Query(min_length=1, max_length=1000, description="A regular expression on lines")],
+    state: StateDep,
+    session: SessionDep,
+    principal: PrincipalDep,
+    path: PathQuery = "/workspace",
+) -> Any:
+    return await _op(state, session, principal, ident, "sandbox.files.grep", {"path": path, "pattern": pattern}, True)
+
+
+__all__ = ["Job", "router", "store_upload"]

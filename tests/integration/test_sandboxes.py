@@ -1,0 +1,260 @@
+"""Persistent sandboxes end to end: real API, two worker processes posing as two hosts, real containers.
+
+Every operation below is a job that goes through Postgres, the host's queue and
+the worker on that host, to the agent inside the sandbox.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import signal
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+from sqlalchemy import select
+
+from core.db import transaction
+from core.models import Job
+from core.settings import get_settings
+from tests.integration.conftest import Tenant, make_tenant
+from tests.integration.helpers import eventually
+from tests.stack import Stack, running_stack
+
+HOSTS = ("a", "b")
+
+
+@pytest.fixture(scope="module")
+def two_hosts(database: None) -> Iterator[Stack]:
+    env = {"RUNYARD_SANDBOXES__POOL_SIZE": "1", "RUNYARD_SANDBOXES__MAX_PER_TENANT": "4"}
+    with running_stack(9, env, workers=HOSTS, beat=True) as s:
+        yield s
+
+
+@pytest.fixture
+def api(two_hosts: Stack) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=two_hosts.url, headers={"X-Auth-Token": make_tenant().key}, timeout=120) as c:
+        yield c
+
+
+def create(api: httpx.Client, **body: object) -> dict[str, object]:
+    response = api.post("/v1/sandboxes", json=body)
+    assert response.status_code == 201, response.text
+    sandbox = response.json()
+    assert sandbox["state"] == "started", sandbox
+    return dict(sandbox)
+
+
+def sh(api: httpx.Client, sandbox: dict[str, object], command: str, **extra: object) -> dict[str, object]:
+    response = api.post(f"/v1/sandboxes/{sandbox['id']}/exec", json={"command": command, **extra})
+    assert response.status_code == 200, response.text
+    return dict(response.json())
+
+
+def test_lifecycle_exec_and_a_workspace_that_survives_stop_and_start(api: httpx.Client) -> None:
+    box = create(api, env={"GREETING": "hello"}, labels={"project": "p1", "team": "x"}, auto_stop_s=600)
+    out = sh(api, box, 'echo "$GREETING from $(whoami) in $PWD"; echo oops >&2; exit 7')
+    assert out["exit_code"] == 7 and out["stdout"] == "hello from sandbox in /workspace\n" and out["stderr"] == "oops\n"
+    out = sh(api, box, "echo $A$B; pwd", cwd="/tmp", env={"A": "x", "B": "y"}, timeout_ms=5000)
+    assert out["stdout"] == "xy\n/tmp\n"
+    slow = sh(api, box, "sleep 30", timeout_ms=500)
+    assert slow["timed_out"] is True and slow["exit_code"] is None
+
+    # found by id, by name, and by labels; not by other labels
+    assert api.get(f"/v1/sandboxes/{box['name']}").json()["id"] == box["id"]
+    listed = api.get("/v1/sandboxes", params={"label": ["project=p1", "team=x"]}).json()
+    assert [s["id"] for s in listed["sandboxes"]] == [box["id"]]
+    assert api.get("/v1/sandboxes", params={"label": "project=nope"}).json()["total"] == 0
+
+    sh(api, box, "echo kept > /workspace/note.txt; echo gone > /tmp/scratch")
+    stopped = api.post(f"/v1/sandboxes/{box['id']}/stop")
+    assert stopped.status_code == 200 and stopped.json()["state"] == "stopped"
+    assert api.get(f"/v1/sandboxes/{box['id']}").json()["state"] == "stopped"
+    refused = api.post(f"/v1/sandboxes/{box['id']}/exec", json={"command": "true"})
+    assert refused.status_code == 409 and "start it first" in refused.json()["error"]["message"]
+    started = api.post(f"/v1/sandboxes/{box['id']}/start")
+    assert started.status_code == 200 and started.json()["state"] == "started"
+    out = sh(api, box, "cat /workspace/note.txt; cat /tmp/scratch 2>/dev/null || echo no-scratch")
+    assert out["stdout"] == "kept\nno-scratch\n"
+
+    deleted = api.delete(f"/v1/sandboxes/{box['id']}")
+    assert deleted.status_code == 200 and deleted.json()["state"] == "deleted"
+    assert api.get(f"/v1/sandboxes/{box['name']}").status_code == 404
+
+
+def test_bad_requests_name_the_field_and_the_rule(api: httpx.Client, two_hosts: Stack) -> None:
+    unknown = api.post("/v1/sandboxes", json={"template": "windows-xp"})
+    assert unknown.status_code == 422
+    assert "available: agent" in unknown.json()["error"]["message"]
+    assert unknown.json()["error"]["fields"][0]["field"] == "template"
+    too_big = api.post("/v1/sandboxes", json={"memory_bytes": 1 << 40, "env": {"1BAD": "x"}})
+    fields = {f["field"] for f in too_big.json()["error"]["fields"]}
+    assert too_big.status_code == 422 and fields == {"memory_bytes", "env.1BAD"}
+    no_net = api.post("/v1/sandboxes", json={"network": True})
+    assert no_net.status_code == 422 and no_net.json()["error"]["fields"][0]["rule"] == "not_allowed"
+    other = httpx.get(f"{two_hosts.url}/v1/sandboxes/missing", headers={"X-Auth-Token": make_tenant().key})
+    assert other.status_code == 404
+
+
+def test_quota_of_live_sandboxes(api: httpx.Client, two_hosts: Stack) -> None:
+    boxes = [create(api) for _ in range(4)]
+    over = api.post("/v1/sandboxes", json={})
+    assert over.status_code == 409 and "quota" in over.json()["error"]["message"]
+    # the least loaded host gets each new one: with two hosts, both are used
+    assert {b["host"] for b in boxes} == {two_hosts.worker_name(h) for h in HOSTS}
+    for box in boxes:
+        assert api.delete(f"/v1/sandboxes/{box['id']}").status_code == 200
+    create(api)  # room again
+
+
+def test_sessions_run_in_order_keep_state_and_run_in_the_background(api: httpx.Client) -> None:
+    box = create(api)
+    base = f"/v1/sandboxes/{box['id']}/sessions"
+    assert api.post(base, json={"session": "dev"}).status_code == 201
+    first = api.post(f"{base}/dev/commands", json={"command": "cd /tmp && export COLOR=blue"}).json()
+    assert first["exit_code"] == 0
+    second = api.post(f"{base}/dev/commands", json={"command": "echo $COLOR in $PWD"}).json()
+    assert second["stdout"] == "blue in /tmp\n"
+
+    started = api.post(f"{base}/dev/commands", json={"command": "for i in 1 2 3; do echo tick $i; sleep 0.2; done", "async": True})
+    command = started.json()
+    assert started.status_code == 200 and command["running"] is True and command["stdout"] is None
+    logs = eventually(
+        lambda: (r := api.get(f"{base}/dev/commands/{command['id']}").json())["exit_code"] == 0 and r, timeout=20
+    )
+    assert logs["stdout"] == "tick 1\ntick 2\ntick 3\n"
+
+    forever = api.post(f"{base}/dev/commands", json={"command": "sleep 600", "async": True}).json()
+    cancelled = api.post(f"{base}/dev/commands/{forever['id']}/cancel").json()
+    assert cancelled["running"] is False and cancelled["exit_code"] == 137
+    listed = api.get(base).json()["sessions"]
+    assert [s["session"] for s in listed] == ["dev"] and len(listed[0]["commands"]) == 4
+    assert api.get(f"{base}/dev/commands/nope").status_code == 404
+    assert api.delete(f"{base}/dev").status_code == 200
+    assert api.post(f"{base}/dev/commands", json={"command": "true"}).status_code == 404
+
+
+def test_python_kernel_keeps_variables_until_restarted(api: httpx.Client) -> None:
+    box = create(api)
+    cells = f"/v1/sandboxes/{box['id']}/kernel/cells"
+    assert api.post(cells, json={"code": "x = 20\nprint('set')"}).json()["output"] == "set\n"
+    assert "42" in api.post(cells, json={"code": "x * 2 + 2"}).json()["output"]
+    failed = api.post(cells, json={"code": "1/0"}).json()
+    assert failed["error"]["ename"] == "ZeroDivisionError" and "ZeroDivisionError" in failed["output"]
+    spin = api.post(cells, json={"code": "while True: pass", "timeout_ms": 1000}).json()
+    assert spin["timed_out"] is True
+    assert api.post(cells, json={"code": "print(x)"}).json()["output"] == "20\n"  # interrupted, not lost
+    assert api.post(f"/v1/sandboxes/{box['id']}/kernel/restart").status_code == 200
+    gone = api.post(cells, json={"code": "print(x)"}).json()
+    assert gone["error"]["ename"] == "NameError"
+
+
+def test_files_binary_exact_and_every_operation(api: httpx.Client) -> None:
+    box = create(api, disk_bytes=1 << 30)
+    files = f"/v1/sandboxes/{box['id']}/files"
+    body = os.urandom(100 << 20)  # 100 MiB of every byte value
+    put = api.put(f"{files}/content", params={"path": "data/blob.bin", "mode": "640"}, content=body)
+    assert put.status_code == 200, put.text
+    assert put.json() == {"path": "/workspace/data/blob.bin", "size": len(body)}
+    got = api.get(f"{files}/content", params={"path": "/workspace/data/blob.bin"})
+    assert got.status_code == 200 and hashlib.sha256(got.content).digest() == hashlib.sha256(body).digest()
+    assert sh(api, box, "sha256sum data/blob.bin | cut -c1-64")["stdout"].strip() == hashlib.sha256(body).hexdigest()
+
+    stat = api.get(f"{files}/stat", params={"path": "data/blob.bin"}).json()
+    assert stat["size"] == len(body) and stat["mode"] == "0640" and stat["is_dir"] is False
+    made = api.post(f"{files}/mkdir", json={"path": "a/b/c", "mode": "700"}).json()
+    assert made["is_dir"] and made["mode"] == "0700"
+    assert api.post(f"{files}/chmod", json={"path": "data/blob.bin", "mode": "600"}).json()["mode"] == "0600"
+    api.put(f"{files}/content", params={"path": "a/notes.md"}, content=b"first line\nthe needle is here\n")
+    moved = api.post(f"{files}/move", json={"source": "a/notes.md", "destination": "a/b/notes.md"})
+    assert moved.status_code == 200 and moved.json()["path"] == "/workspace/a/b/notes.md"
+    names = [e["name"] for e in api.get(files, params={"path": "a/b"}).json()["entries"]]
+    assert names == ["c", "notes.md"]
+    assert api.get(f"{files}/find", params={"pattern": "*.md"}).json()["paths"] == ["/workspace/a/b/notes.md"]
+    found = api.get(f"{files}/search", params={"pattern": "need+le"}).json()["matches"]
+    assert found == [{"path": "/workspace/a/b/notes.md", "line": 2, "content": "the needle is here"}]
+    assert api.delete(files, params={"path": "a"}).status_code == 409  # a non-empty directory needs recursive
+    assert api.delete(files, params={"path": "a", "recursive": True}).status_code == 200
+    assert api.get(f"{files}/stat", params={"path": "a"}).status_code == 404
+    empty = api.put(f"{files}/content", params={"path": "empty"}, content=b"")
+    assert empty.json()["size"] == 0 and api.get(f"{files}/content", params={"path": "empty"}).content == b""
+
+
+def test_planted_symlinks_lead_nowhere_outside_the_sandbox(api: httpx.Client) -> None:
+    box = create(api)
+    files = f"/v1/sandboxes/{box['id']}/files"
+    sh(api, box, "ln -s /proc/1/root /workspace/agent-root; ln -s /proc/1/environ /workspace/env-link; "
+                 "ln -s /etc/shadow /workspace/shadow; mkdir -p /workspace/d; ln -s /opt/runyard /workspace/d/opt")  # fmt: skip
+    for path in ("agent-root/etc/shadow", "env-link", "shadow", "/proc/1/environ", "agent-root/opt/runyard/spawn"):
+        response = api.get(f"{files}/content", params={"path": path})
+        assert response.status_code == 403, (path, response.status_code, response.text[:200])
+    # writes through a link into a place the sandbox user may not write are refused too
+    refused = api.put(f"{files}/content", params={"path": "d/opt/evil.py"}, content=b"print('pwned')")
+    assert refused.status_code == 403
+    # and deleting a directory that contains a link removes the link, not what it points to
+    assert api.delete(files, params={"path": "d", "recursive": True}).status_code == 200
+    assert sh(api, box, "ls /opt/runyard/sandbox_agent.py")["exit_code"] == 0
+    # the host's files are not the sandbox's: its /etc/hostname is its own
+    assert api.get(f"{files}/content", params={"path": "/etc/hostname"}).content == b"sandbox\n"
+
+
+def _job_worker(job_id: str) -> str | None:
+    with transaction(get_settings()) as session:
+        return session.execute(select(Job.worker).where(Job.id == job_id)).scalar_one()
+
+
+def test_jobs_go_to_the_sandbox_host_and_wait_for_it(api: httpx.Client, two_hosts: Stack) -> None:
+    boxes = [create(api), create(api)]
+    assert {b["host"] for b in boxes} == {two_hosts.worker_name(h) for h in HOSTS}
+    for box in boxes:
+        queued = api.post(f"/v1/sandboxes/{box['id']}/exec", params={"wait": "false"}, json={"command": "hostname"})
+        assert queued.status_code == 202
+        job = api.get(f"/v1/jobs/{queued.json()['id']}", params={"wait": 30}).json()
+        assert job["state"] == "succeeded" and _job_worker(job["id"]) == box["host"]
+
+    on_b = next(b for b in boxes if str(b["host"]).endswith("-b"))
+    api.post(f"/v1/sandboxes/{on_b['id']}/sessions", json={"session": "keep"})
+    api.post(f"/v1/sandboxes/{on_b['id']}/sessions/keep/commands", json={"command": "export KEPT=yes"})
+    two_hosts.kill("b", signal.SIGKILL)
+    try:
+        waiting = api.post(f"/v1/sandboxes/{on_b['id']}/exec", params={"wait": "false"}, json={"command": "echo late"})
+        time.sleep(3)  # host a is alive and idle: it must not take host b's job
+        assert api.get(f"/v1/jobs/{waiting.json()['id']}").json()["state"] == "queued"
+    finally:
+        two_hosts.start_worker("b")
+    job = api.get(f"/v1/jobs/{waiting.json()['id']}", params={"wait": 60}).json()
+    assert job["state"] == "succeeded" and _job_worker(job["id"]) == on_b["host"]
+    # the sandbox outlived its worker: the restarted worker attached to the same container and session
+    kept = api.post(f"/v1/sandboxes/{on_b['id']}/sessions/keep/commands", json={"command": "echo $KEPT"}).json()
+    assert kept["stdout"] == "yes\n"
+    for box in boxes:
+        api.delete(f"/v1/sandboxes/{box['id']}")
+
+
+def test_idle_sandboxes_stop_by_themselves(api: httpx.Client) -> None:
+    box = create(api, auto_stop_s=1)
+    eventually(lambda: api.get(f"/v1/sandboxes/{box['id']}").json()["state"] == "stopped", timeout=60)
+    assert api.post(f"/v1/sandboxes/{box['id']}/start").json()["state"] == "started"
+    api.delete(f"/v1/sandboxes/{box['id']}")
+
+
+def test_sandboxai_client_unmodified(two_hosts: Stack) -> None:
+    from sandboxai import Sandbox
+    from sandboxai.client.v1 import HttpClient, SandboxNotFoundError
+
+    tenant: Tenant = make_tenant()
+    base = two_hosts.url.replace("http://", f"http://runyard:{tenant.key}@") + "/sandboxai/v1"
+    with Sandbox(base_url=base, env={"MY_TEST_VAR": "test-value"}) as box:
+        assert box.name
+        assert box.run_shell_command("echo hello").output == "hello\n"
+        assert box.run_shell_command("echo -n $MY_TEST_VAR").output == "test-value"
+        assert box.run_ipython_cell("x = 2\nprint(x + 1)").output == "3\n"
+        assert box.run_ipython_cell("print(x * 10)").output == "20\n"
+        assert HttpClient(base).get_sandbox("default", box.name).name == box.name
+        name = box.name
+    with pytest.raises(SandboxNotFoundError):
+        HttpClient(base).get_sandbox("default", name)
+    wrong = httpx.post(base.replace(tenant.key, "nope") + "/spaces/default/sandboxes", json={"spec": {}})
+    assert wrong.status_code == 401 and "message" in wrong.json()
