@@ -170,15 +170,17 @@ class Due:
     kind: str
 
 
-def due_for_housekeeping(session: Session) -> list[Due]:
+def due_for_housekeeping(session: Session, hosts: set[str]) -> list[Due]:
     """Started sandboxes idle past their auto-stop interval; stopped ones past their auto-delete interval.
 
-    Marks them stopping/deleting in the same statement, so two sweeps never both act.
+    Only on `hosts` (those with a live worker): a job for a dead host would only wait. Marks them
+    stopping/deleting in the same statement, so two sweeps never both act.
     """
     now = func.now()
     idle = (
         update(Sandbox)
         .where(
+            Sandbox.host.in_(hosts),
             Sandbox.state == SandboxState.STARTED,
             Sandbox.auto_stop_s > 0,
             Sandbox.last_activity_at + func.make_interval(0, 0, 0, 0, 0, 0, Sandbox.auto_stop_s) < now,
@@ -193,6 +195,7 @@ def due_for_housekeeping(session: Session) -> list[Due]:
     expired = (
         update(Sandbox)
         .where(
+            Sandbox.host.in_(hosts),
             or_(
                 and_(Sandbox.state == SandboxState.STOPPED, Sandbox.stopped_at.is_not(None)),
                 Sandbox.state == SandboxState.ERROR,

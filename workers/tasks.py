@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import uuid
 from typing import Any
@@ -179,8 +180,17 @@ def sweep() -> None:
 
 def _housekeeping(ctx: WorkerContext) -> None:
     """Idle sandboxes stop after their interval; stopped ones are deleted after theirs."""
+    try:
+        hosts = {
+            str(json.loads(raw).get("host"))
+            for key in ctx.redis.scan_iter(c.KEY_WORKER_HEARTBEAT + "*")
+            if (raw := ctx.redis.get(key))
+        }
+    except (redis.RedisError, ValueError) as exc:
+        log.warning("could not list live hosts", extra={"error": str(exc)})
+        return
     with transaction(ctx.settings) as session:
-        due = sandbox_store.due_for_housekeeping(session)
+        due = sandbox_store.due_for_housekeeping(session, hosts)
         jobs = [(sandbox_store.add_system_job(session, d.tenant_id, d.sandbox_id, d.host, d.kind), d) for d in due]
     for job_id, d in jobs:
         log.info("housekeeping", extra={"sandbox_id": str(d.sandbox_id), "kind": d.kind})

@@ -6,8 +6,17 @@ from core.errors import Conflict, InvalidInput, NotFound, PermissionDenied, Unav
 from core.models import Job
 
 # The agent's error kinds that are the caller's doing, by the rule they broke.
-_INPUT = {"invalid", "os_error", "is_a_directory", "not_a_directory", "not_a_file", "symlink_loop", "too_large", "no_space",
-          "spawn_error"}  # fmt: skip
+_INPUT = {
+    "invalid",
+    "os_error",
+    "is_a_directory",
+    "not_a_directory",
+    "not_a_file",
+    "symlink_loop",
+    "too_large",
+    "no_space",
+    "spawn_error",
+}
 _CONFLICT = {"exists", "conflict", "not_empty", "sandbox_lost"}
 
 

@@ -118,7 +118,9 @@ def test_sessions_run_in_order_keep_state_and_run_in_the_background(api: httpx.C
     second = api.post(f"{base}/dev/commands", json={"command": "echo $COLOR in $PWD"}).json()
     assert second["stdout"] == "blue in /tmp\n"
 
-    started = api.post(f"{base}/dev/commands", json={"command": "for i in 1 2 3; do echo tick $i; sleep 0.2; done", "async": True})
+    started = api.post(
+        f"{base}/dev/commands", json={"command": "for i in 1 2 3; do echo tick $i; sleep 0.2; done", "async": True}
+    )
     command = started.json()
     assert started.status_code == 200 and command["running"] is True and command["stdout"] is None
     logs = eventually(
@@ -185,8 +187,11 @@ def test_files_binary_exact_and_every_operation(api: httpx.Client) -> None:
 def test_planted_symlinks_lead_nowhere_outside_the_sandbox(api: httpx.Client) -> None:
     box = create(api)
     files = f"/v1/sandboxes/{box['id']}/files"
-    sh(api, box, "ln -s /proc/1/root /workspace/agent-root; ln -s /proc/1/environ /workspace/env-link; "
-                 "ln -s /etc/shadow /workspace/shadow; mkdir -p /workspace/d; ln -s /opt/runyard /workspace/d/opt")  # fmt: skip
+    plant = (
+        "ln -s /proc/1/root /workspace/agent-root; ln -s /proc/1/environ /workspace/env-link; "
+        "ln -s /etc/shadow /workspace/shadow; mkdir -p /workspace/d; ln -s /opt/runyard /workspace/d/opt"
+    )
+    sh(api, box, plant)
     for path in ("agent-root/etc/shadow", "env-link", "shadow", "/proc/1/environ", "agent-root/opt/runyard/spawn"):
         response = api.get(f"{files}/content", params={"path": path})
         assert response.status_code == 403, (path, response.status_code, response.text[:200])
