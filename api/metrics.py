@@ -12,7 +12,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Gauge, gen
 from sqlalchemy import func, select
 
 from api.deps import StateDep
-from core.models import Job, JobState
+from core.models import Job, JobState, Sandbox, SandboxState
 from core.services.system import live_workers
 
 router = APIRouter(tags=["health"])
@@ -32,6 +32,15 @@ POOL_COUNTERS = {
     "misses": "Runs that had to wait for a sandbox",
 }
 
+# Persistent-sandbox figures from each host's heartbeat: key -> (metric name, help)
+SANDBOX_HOST_GAUGES = {
+    "pool_target": ("pool_target", "Ready sandboxes a host keeps"),
+    "pool_idle": ("pool_idle", "Ready sandboxes waiting for a create"),
+    "pool_hits": ("pool_hits_total", "Creates answered from the pool"),
+    "pool_misses": ("pool_misses_total", "Creates that had to start a container"),
+    "attached": ("attached", "Sandboxes the host's worker is connected to"),
+}
+
 
 @router.get("/metrics", include_in_schema=False)
 async def metrics(state: StateDep) -> Response:
@@ -46,6 +55,15 @@ async def metrics(state: StateDep) -> Response:
         for pool, stats in (worker.get("pools") or {}).items():
             for key, gauge in {**gauges, **totals}.items():
                 gauge.labels(worker=worker.get("name", "?"), pool=pool).set(float(stats.get(key, 0)))
+    host_gauges = {
+        key: Gauge(f"runyard_sandbox_{name}", text, ["host"], registry=registry)
+        for key, (name, text) in SANDBOX_HOST_GAUGES.items()
+    }
+    for worker in workers:
+        for key, gauge in host_gauges.items():
+            gauge.labels(host=worker.get("host", "?")).set(float((worker.get("sandboxes") or {}).get(key, 0)))
+    live = Gauge("runyard_sandboxes", "Sandboxes by host and state (deleted ones left out)", ["host", "state"],
+                 registry=registry)  # fmt: skip
     depth = Gauge("runyard_jobs", "Jobs by queue and state (queued, running)", ["queue", "state"], registry=registry)
     async with state.sessions() as session:
         rows = await session.execute(
@@ -55,4 +73,11 @@ async def metrics(state: StateDep) -> Response:
         )
         for queue, job_state, count in rows.tuples():
             depth.labels(queue=queue, state=job_state).set(count)
+        rows = await session.execute(
+            select(Sandbox.host, Sandbox.state, func.count())
+            .where(Sandbox.state != SandboxState.DELETED)
+            .group_by(Sandbox.host, Sandbox.state)
+        )
+        for host, sandbox_state, count in rows.tuples():
+            live.labels(host=host, state=sandbox_state).set(count)
     return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)

@@ -12,11 +12,11 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import and_, delete, func, or_, select, update
+from sqlalchemy import and_, case, delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from core import constants as c
-from core.models import Blob, BlobChunk, Job, JobState, Sandbox, SandboxState
+from core.models import Blob, BlobChunk, CallbackState, Job, JobState, Sandbox, SandboxState
 from core.settings import Settings
 
 # Safe to run again after a worker died holding them: they converge on the same state.
@@ -63,6 +63,7 @@ class JobClaim:
     payload: dict[str, Any]
     timeout_ms: int | None
     sandbox: SandboxSnapshot
+    callback_url: str | None = None
 
 
 def snapshot(row: Sandbox) -> SandboxSnapshot:
@@ -106,7 +107,7 @@ def claim_job(session: Session, job_id: uuid.UUID, worker: str, settings: Settin
     job.lease_expires_at = now + timedelta(seconds=timeout_s + LEASE_MARGIN_S)
     sandbox.last_activity_at = now
     return JobClaim(job.id, job.attempt_id, job.attempts, job.kind, dict(job.payload or {}), job.timeout_ms,
-                    snapshot(sandbox))  # fmt: skip
+                    snapshot(sandbox), job.callback_url)  # fmt: skip
 
 
 def finish(session: Session, job: Job, state: JobState, result: dict[str, Any], error: str | None) -> None:
@@ -115,6 +116,7 @@ def finish(session: Session, job: Job, state: JobState, result: dict[str, Any], 
     job.error = error
     job.finished_at = func.now()
     job.lease_expires_at = None
+    job.callback_state = CallbackState.PENDING.value if job.callback_url else None
 
 
 def complete_job(session: Session, claim: JobClaim, state: JobState, result: dict[str, Any], error: str | None) -> bool:
@@ -122,7 +124,14 @@ def complete_job(session: Session, claim: JobClaim, state: JobState, result: dic
     done = session.execute(
         update(Job)
         .where(Job.id == claim.job_id, Job.state == JobState.RUNNING, Job.attempt_id == claim.attempt_id)
-        .values(state=state.value, result=result, error=error, finished_at=func.now(), lease_expires_at=None)
+        .values(
+            state=state.value,
+            result=result,
+            error=error,
+            finished_at=func.now(),
+            lease_expires_at=None,
+            callback_state=case((Job.callback_url.is_not(None), CallbackState.PENDING.value), else_=None),
+        )
         .returning(Job.id)
     ).first()
     return done is not None
@@ -139,6 +148,24 @@ def release_job(session: Session, claim: JobClaim, error: str) -> bool:
         .returning(Job.id)
     ).first()
     return done is not None
+
+
+def load_job(session: Session, job_id: uuid.UUID) -> Job | None:
+    return session.execute(select(Job).where(Job.id == job_id)).scalar_one_or_none()
+
+
+def job_view(job: Job) -> dict[str, Any]:
+    """A sandbox job as its callback (and /v1/jobs) shows it."""
+    return {
+        "id": str(job.id),
+        "kind": job.kind,
+        "state": job.state,
+        "sandbox_id": str(job.sandbox_id) if job.sandbox_id else None,
+        "result": job.result,
+        "error": job.error,
+        "created_at": job.created_at.isoformat() if job.created_at else None,
+        "finished_at": job.finished_at.isoformat() if job.finished_at else None,
+    }
 
 
 def set_sandbox(session: Session, sandbox_id: uuid.UUID, **values: Any) -> None:

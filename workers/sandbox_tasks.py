@@ -67,6 +67,7 @@ def execute_sandbox_job(self: Any, job_id: str) -> None:
     claim = _claim(ctx, jid)
     if isinstance(claim, str):
         publish_done(ctx.redis, jid, "failed")
+        queue.send_callback(ctx.settings, jid)  # a no-op unless the job has a callback
         return
     if claim is None:
         return
@@ -97,4 +98,6 @@ def execute_sandbox_job(self: Any, job_id: str) -> None:
         result = {"error": {"kind": "internal", "message": error}}
     if _complete(ctx, claim, state, result, error):
         publish_done(ctx.redis, jid, state.value)
+        if claim.callback_url:
+            queue.send_callback(ctx.settings, jid)
         log.info("sandbox job done", extra={"job_id": job_id, "kind": claim.kind, "state": state.value})

@@ -116,14 +116,20 @@ def deliver_callback(self: Any, job_id: str) -> None:
     ctx = get_context()
     jid = uuid.UUID(job_id)
     with transaction(ctx.settings) as session:
-        record = jobstore.load_run(session, jid)
-        if record is None or record.callback is None or record.callback.state != CallbackState.PENDING:
+        job = sandbox_store.load_job(session, jid)
+        if job is None or job.callback_url is None or job.callback_state != CallbackState.PENDING:
             return
-        secret = jobstore.tenant_secret(session, record.tenant_id)
-    language = ctx.language(record.language_id)
-    attempt_no = record.callback.attempts + 1
-    body = callbacks.body_for(record, language.name if language else None)
-    attempt = callbacks.deliver(record.callback.url, body, secret, job_id, attempt_no, ctx.settings)
+        secret = jobstore.tenant_secret(session, job.tenant_id)
+        url, attempt_no = job.callback_url, job.callback_attempts + 1
+        if job.sandbox_id is not None:
+            body = json.dumps(sandbox_store.job_view(job)).encode()
+        else:
+            record = jobstore.load_run(session, jid)
+            if record is None:
+                return
+            language = ctx.language(record.language_id)
+            body = callbacks.body_for(record, language.name if language else None)
+    attempt = callbacks.deliver(url, body, secret, job_id, attempt_no, ctx.settings)
     retry_later = attempt.result is callbacks.Delivery.RETRY and attempt_no < ctx.settings.callbacks.max_tries
     if attempt.result is callbacks.Delivery.DELIVERED:
         state = CallbackState.DELIVERED

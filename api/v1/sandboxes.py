@@ -41,9 +41,14 @@ from core.errors import InvalidInput
 from core.models import Base, Blob, BlobChunk, Job, JobState
 from core.services import sandboxes as svc
 from core.services.auth import Principal
+from core.services.runs import check_callback
 
 router = APIRouter(prefix="/v1", tags=["sandboxes"], route_class=route_class(NativeRenderer()))
 WaitQuery = Annotated[bool, Query(description="Answer with the outcome (default), or at once with the job (202)")]
+CallbackQuery = Annotated[
+    str | None,
+    Query(max_length=2048, description="POSTed the finished job (signed, as for runs); implies wait=false"),
+]
 PathQuery = Annotated[str, Query(min_length=1, max_length=4096, description="Absolute, or relative to /workspace")]
 BLOBS, CHUNKS = Base.metadata.tables["blobs"], Base.metadata.tables["blob_chunks"]
 
@@ -77,10 +82,16 @@ async def _op(
     payload: dict[str, Any],
     wait: bool,
     timeout_ms: int | None = None,
+    callback_url: str | None = None,
 ) -> dict[str, Any] | JSONResponse:
     """Queue one operation; with wait, return its result (or raise its error), else 202 with the job."""
+    if callback_url is not None:
+        error = await check_callback(callback_url, state.settings)
+        if error is not None:
+            raise InvalidInput([error])
+        wait = False
     sandbox = await svc.get_sandbox(session, principal, ident)
-    job_id = await svc.submit_op(session, principal, sandbox, kind, payload, state.settings, timeout_ms)
+    job_id = await svc.submit_op(session, principal, sandbox, kind, payload, state.settings, timeout_ms, callback_url)
     budget = (timeout_ms or state.settings.sandboxes.exec_timeout_s * 1000) / 1000 + state.settings.api.wait_margin_s
     if not wait:
         job = await svc.get_job(session, principal, job_id)
@@ -190,7 +201,13 @@ async def get_job(job_id: uuid.UUID, state: StateDep, principal: PrincipalDep, w
 
 @router.post("/sandboxes/{ident}/exec", response_model=ExecOut)
 async def exec_command(
-    ident: str, body: ExecBody, state: StateDep, session: SessionDep, principal: PrincipalDep, wait: WaitQuery = True
+    ident: str,
+    body: ExecBody,
+    state: StateDep,
+    session: SessionDep,
+    principal: PrincipalDep,
+    wait: WaitQuery = True,
+    callback_url: CallbackQuery = None,
 ) -> Any:
     """Run a command to completion; background processes it starts keep running."""
     if not body.command and not body.argv:
@@ -201,7 +218,7 @@ async def exec_command(
         "merge_output": body.merge_output,
         "stdin": base64.b64encode((body.stdin or "").encode()).decode(),
     }  # fmt: skip
-    result = await _op(state, session, principal, ident, "sandbox.exec", payload, wait, timeout)
+    result = await _op(state, session, principal, ident, "sandbox.exec", payload, wait, timeout, callback_url)
     if isinstance(result, JSONResponse):
         return result
     return ExecOut(
@@ -271,12 +288,18 @@ async def cancel_session_command(
 
 @router.post("/sandboxes/{ident}/kernel/cells", response_model=CellOut)
 async def run_cell(
-    ident: str, body: CellBody, state: StateDep, session: SessionDep, principal: PrincipalDep, wait: WaitQuery = True
+    ident: str,
+    body: CellBody,
+    state: StateDep,
+    session: SessionDep,
+    principal: PrincipalDep,
+    wait: WaitQuery = True,
+    callback_url: CallbackQuery = None,
 ) -> Any:
     """Run a cell in the sandbox's Python (IPython) kernel; variables survive between cells."""
     timeout = _timeout(state.settings, body.timeout_ms)
     payload = {"code": body.code, "timeout_ms": timeout}
-    result = await _op(state, session, principal, ident, "sandbox.kernel.run", payload, wait, timeout)
+    result = await _op(state, session, principal, ident, "sandbox.kernel.run", payload, wait, timeout, callback_url)
     if isinstance(result, JSONResponse):
         return result
     return CellOut(

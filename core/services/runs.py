@@ -103,7 +103,7 @@ def _check_size(field: str, data: bytes | None, maximum: int) -> FieldError | No
     return None
 
 
-async def _check_callback(url: str, settings: Settings) -> FieldError | None:
+async def check_callback(url: str, settings: Settings) -> FieldError | None:
     policy = Policy(settings.callbacks.allow_hosts)
     try:
         with anyio.fail_after(settings.callbacks.resolve_timeout_s):
@@ -164,7 +164,7 @@ async def prepare_run(session: AsyncSession, request: RunRequest, settings: Sett
     except InvalidInput as exc:
         errors.extend(exc.errors)
     if request.callback_url:
-        error = _check_text("callback_url", request.callback_url) or await _check_callback(
+        error = _check_text("callback_url", request.callback_url) or await check_callback(
             request.callback_url, settings
         )
         if error:

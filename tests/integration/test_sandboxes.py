@@ -6,21 +6,24 @@ the worker on that host, to the agent inside the sandbox.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import os
 import signal
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
 from sqlalchemy import select
 
 from core.db import transaction
-from core.models import Job
+from core.models import Job, Sandbox
+from core.security import SIGNATURE_HEADER, verify
 from core.settings import get_settings
 from tests.integration.conftest import Tenant, make_tenant
-from tests.integration.helpers import eventually
+from tests.integration.helpers import CallbackReceiver, eventually
 from tests.stack import Stack, running_stack
 
 HOSTS = ("a", "b")
@@ -263,3 +266,48 @@ def test_sandboxai_client_unmodified(two_hosts: Stack) -> None:
         HttpClient(base).get_sandbox("default", name)
     wrong = httpx.post(base.replace(tenant.key, "nope") + "/spaces/default/sandboxes", json={"spec": {}})
     assert wrong.status_code == 401 and "message" in wrong.json()
+
+
+def test_idle_sandboxes_are_deleted_after_their_interval(api: httpx.Client) -> None:
+    box = create(api, auto_stop_s=1, auto_delete_s=1)
+    eventually(lambda: api.get(f"/v1/sandboxes/{box['id']}").json()["state"] == "deleted", timeout=90)
+    assert api.get("/v1/sandboxes").json()["total"] == 0
+
+
+def test_parallel_creates_never_share_a_container(api: httpx.Client, two_hosts: Stack) -> None:
+    with ThreadPoolExecutor(4) as pool:
+        boxes = list(pool.map(lambda _: create(api), range(4)))
+    with transaction(get_settings()) as session:
+        rows = session.execute(
+            select(Sandbox.container_id, Sandbox.volume).where(Sandbox.id.in_([b["id"] for b in boxes]))
+        ).all()
+    assert len({r.container_id for r in rows}) == 4 and len({r.volume for r in rows}) == 4
+    for i, box in enumerate(boxes):
+        sh(api, box, f"echo {i} > /workspace/mine")
+    assert [sh(api, b, "cat /workspace/mine")["stdout"] for b in boxes] == [f"{i}\n" for i in range(4)]
+    metrics = httpx.get(f"{two_hosts.url}/metrics").text
+    assert 'runyard_sandboxes{host="' in metrics and "runyard_sandbox_pool_hits_total" in metrics
+    for box in boxes:
+        api.delete(f"/v1/sandboxes/{box['id']}")
+
+
+def test_async_exec_with_a_signed_callback(api: httpx.Client, two_hosts: Stack) -> None:
+    receiver = CallbackReceiver()
+    try:
+        box = create(api)
+        queued = api.post(
+            f"/v1/sandboxes/{box['id']}/exec", params={"callback_url": receiver.url}, json={"command": "echo called"}
+        )
+        assert queued.status_code == 202 and queued.json()["state"] in ("queued", "running", "succeeded")
+        eventually(lambda: receiver.received, timeout=30)
+        [delivery] = receiver.received
+        body = delivery.json()
+        assert body["id"] == queued.json()["id"] and body["kind"] == "sandbox.exec" and body["state"] == "succeeded"
+        assert base64.b64decode(body["result"]["stdout"]) == b"called\n"
+        secret = api.get("/v1/me").json()["callback_secret"]
+        assert verify(secret, delivery.body, delivery.headers[SIGNATURE_HEADER.lower()])
+        bad = api.post(f"/v1/sandboxes/{box['id']}/exec", params={"callback_url": "ftp://x"}, json={"command": "true"})
+        assert bad.status_code == 422 and bad.json()["error"]["fields"][0]["field"] == "callback_url"
+        api.delete(f"/v1/sandboxes/{box['id']}")
+    finally:
+        receiver.close()
