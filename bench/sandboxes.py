@@ -1,0 +1,207 @@
+"""Sandbox benchmark: exec latency and throughput, and create latency, against raw `docker exec` in the same run.
+
+    make bench-sandboxes            (needs `make up`)
+
+Series, all with the agent image:
+  raw docker exec `echo`             the engine's own exec into a running container
+  agent link `echo`                  our in-container agent, straight over the attach stream (no API, no queue)
+  Runyard /v1 exec `echo`            the whole path: HTTP, Postgres, Redis, Celery, worker, agent, and back
+  Runyard create                     POST /v1/sandboxes with the warm pool refilled between creates
+and throughput with N clients, each on its own sandbox, for Runyard and for raw docker exec.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import platform
+import threading
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+import docker
+import httpx
+
+from bench.harness import Series, sequential
+from workers.agent_link import AgentLink
+from workers.runtime.base import ContainerLimits, WorkspaceSpec
+from workers.runtime.docker_runtime import DockerRuntime
+
+IMAGE = "runyard/agent:latest"
+
+
+def raw_exec_series(engine: docker.DockerClient, n: int) -> Series:
+    box = engine.containers.run(IMAGE, ["sleep", "infinity"], detach=True, network_mode="none", user="64000")
+    try:
+        return sequential("raw docker exec echo", lambda: box.exec_run(["echo"]), n)
+    finally:
+        box.remove(force=True)
+
+
+def raw_exec_load(engine: docker.DockerClient, clients: int, seconds: float) -> Series:
+    boxes = [
+        engine.containers.run(IMAGE, ["sleep", "infinity"], detach=True, network_mode="none", user="64000")
+        for _ in range(clients)
+    ]
+    series = Series(f"raw docker exec, {clients} clients")
+    lock = threading.Lock()
+    deadline = time.perf_counter() + seconds
+
+    def loop(box: object) -> None:
+        while time.perf_counter() < deadline:
+            started = time.perf_counter()
+            box.exec_run(["echo"])  # type: ignore[attr-defined]
+            with lock:
+                series.latencies_ms.append((time.perf_counter() - started) * 1000)
+
+    try:
+        began = time.perf_counter()
+        threads = [threading.Thread(target=loop, args=(b,)) for b in boxes]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        series.seconds = time.perf_counter() - began
+    finally:
+        for box in boxes:
+            box.remove(force=True)
+    return series
+
+
+def agent_series(n: int) -> Series:
+    runtime = DockerRuntime()
+    volume = f"runyard-bench-{uuid.uuid4().hex[:8]}"
+    spec = WorkspaceSpec(image=IMAGE, limits=ContainerLimits(1 << 30, 256, 1.0), volume=volume)
+    container = runtime.start_workspace(spec)
+    link = AgentLink(runtime.attach(container), container)
+    try:
+        link.call("ping")
+        return sequential("agent link echo (no API, no queue)", lambda: link.call("exec", command="echo"), n)
+    finally:
+        link.close()
+        runtime.remove_container(container)
+        runtime.remove_volume(volume)
+        runtime.close()
+
+
+def exec_once(client: httpx.Client, sandbox_id: str) -> None:
+    r = client.post(f"/v1/sandboxes/{sandbox_id}/exec", json={"command": "echo"})
+    if r.status_code != 200 or r.json()["exit_code"] != 0:
+        raise RuntimeError(r.text)
+
+
+def create_series(client: httpx.Client, n: int, refill_s: float) -> Series:
+    series = Series("Runyard create (warm pool)")
+    for _ in range(n):
+        time.sleep(refill_s)  # let the pool refill: this measures a create that finds a ready sandbox
+        started = time.perf_counter()
+        r = client.post("/v1/sandboxes", json={})
+        series.latencies_ms.append((time.perf_counter() - started) * 1000)
+        if r.status_code != 201:
+            raise RuntimeError(r.text)
+        client.delete(f"/v1/sandboxes/{r.json()['id']}")
+    series.seconds = sum(series.latencies_ms) / 1000
+    return series
+
+
+async def _exec_load(url: str, key: str, ids: list[str], seconds: float) -> Series:
+    series = Series(f"Runyard /v1 exec, {len(ids)} clients")
+    limits = httpx.Limits(max_connections=len(ids), max_keepalive_connections=len(ids))
+    async with httpx.AsyncClient(base_url=url, headers={"X-Auth-Token": key}, timeout=120, limits=limits) as client:
+        deadline = time.perf_counter() + seconds
+
+        async def loop(sandbox_id: str) -> None:
+            while time.perf_counter() < deadline:
+                started = time.perf_counter()
+                try:
+                    r = await client.post(f"/v1/sandboxes/{sandbox_id}/exec", json={"command": "echo"})
+                    ok = r.status_code == 200 and r.json()["exit_code"] == 0
+                except httpx.HTTPError:
+                    ok = False
+                if ok:
+                    series.latencies_ms.append((time.perf_counter() - started) * 1000)
+                else:
+                    series.errors += 1
+
+        began = time.perf_counter()
+        await asyncio.gather(*(loop(i) for i in ids))
+        series.seconds = time.perf_counter() - began
+    return series
+
+
+def table(rows: list[Series], with_rate: bool) -> str:
+    head = "| measurement | p50 ms | p95 ms | p99 ms |" + (" per s | errors |" if with_rate else "")
+    rule = "|---|---:|---:|---:|" + ("---:|---:|" if with_rate else "")
+    lines = [head, rule]
+    for s in rows:
+        line = f"| {s.name} | {s.pct(0.5):.2f} | {s.pct(0.95):.2f} | {s.pct(0.99):.2f} |"
+        if with_rate:
+            line += f" {s.rate:.1f} | {s.errors} |"
+        lines.append(line)
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--url", default=os.environ.get("RUNYARD_URL", "http://127.0.0.1:8000"))
+    parser.add_argument("--key", default=os.environ.get("RUNYARD_KEY"))
+    parser.add_argument("-n", type=int, default=200, help="sequential commands per latency series")
+    parser.add_argument("--creates", type=int, default=20)
+    parser.add_argument("--refill-s", type=float, default=1.5, help="pause between creates, for the pool to refill")
+    parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--seconds", type=float, default=20)
+    parser.add_argument("--out", type=Path, default=Path("bench/results"))
+    args = parser.parse_args()
+    key = args.key or Path(".runyard/admin.key").read_text().strip()
+
+    engine = docker.from_env(max_pool_size=args.clients * 2)
+    with httpx.Client(base_url=args.url, headers={"X-Auth-Token": key}, timeout=120) as client:
+        creates = create_series(client, args.creates, args.refill_s)
+        ids = [client.post("/v1/sandboxes", json={}).json()["id"] for _ in range(args.clients)]
+        try:
+            for sandbox_id in ids:
+                exec_once(client, sandbox_id)
+            latency = [
+                raw_exec_series(engine, args.n),
+                agent_series(args.n),
+                sequential("Runyard /v1 exec echo", lambda: exec_once(client, ids[0]), args.n),
+                creates,
+            ]
+            load = [
+                asyncio.run(_exec_load(args.url, key, ids, args.seconds)),
+                raw_exec_load(engine, args.clients, args.seconds),
+            ]
+        finally:
+            for sandbox_id in ids:
+                client.delete(f"/v1/sandboxes/{sandbox_id}")
+    engine.close()
+
+    raw, agent, ours, create = latency
+    summary = [
+        f"- exec p50: Runyard {ours.pct(0.5):.2f} ms = {ours.pct(0.5) / raw.pct(0.5):.2f}x raw `docker exec` "
+        f"({raw.pct(0.5):.2f} ms); the agent alone {agent.pct(0.5):.2f} ms",
+        f"- create p50 from the warm pool: {create.pct(0.5):.1f} ms",
+        f"- throughput, {args.clients} clients: Runyard {load[0].rate:.1f} commands/s, raw docker exec "
+        f"{load[1].rate:.1f}/s ({load[0].rate / load[1].rate:.2f}x)",
+    ]
+    stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    report = "\n\n".join(
+        [
+            f"# Sandbox benchmark, {stamp}",
+            f"Machine: {os.cpu_count()} CPUs, {platform.platform()}. `echo` in image {IMAGE}.",
+            "## Latency, one request at a time\n\n" + table(latency, with_rate=False),
+            f"## Throughput, {args.clients} concurrent clients\n\n" + table(load, with_rate=True),
+            "## Ratios\n\n" + "\n".join(summary),
+        ]
+    )
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "sandboxes.md").write_text(report + "\n")
+    print(report)
+    print(f"\nwritten: {args.out / 'sandboxes.md'}")
+
+
+if __name__ == "__main__":
+    main()
