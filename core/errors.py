@@ -41,8 +41,8 @@ class PermissionDenied(RunyardError):
 
 
 class NotFound(RunyardError):
-    def __init__(self, what: str, ident: str) -> None:
-        super().__init__(f"{what} {ident} not found")
+    def __init__(self, what: str, ident: str, message: str | None = None) -> None:
+        super().__init__(message or f"{what} {ident} not found")
         self.what = what
         self.ident = ident
 

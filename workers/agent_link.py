@@ -29,10 +29,15 @@ MAX_REPLY_BYTES = 64 << 20
 class AgentError(Exception):
     """The agent refused or failed one request: a result for the caller, not an infrastructure failure."""
 
-    def __init__(self, kind: str, message: str) -> None:
+    def __init__(self, kind: str, message: str, path: str | None = None, field: str | None = None) -> None:
         super().__init__(message)
         self.kind = kind
         self.message = message
+        self.path = path
+        self.field = field
+
+    def as_result(self) -> dict[str, Any]:
+        return {"error": {"kind": self.kind, "message": self.message, "path": self.path, "field": self.field}}
 
 
 class AgentLink:
@@ -68,7 +73,12 @@ class AgentLink:
                 self._pending.pop(request_id, None)
         if not reply.get("ok"):
             error = reply.get("error") or {}
-            raise AgentError(str(error.get("kind", "agent_error")), str(error.get("message", "unknown error")))
+            raise AgentError(
+                str(error.get("kind", "agent_error")),
+                str(error.get("message", "unknown error")),
+                error.get("path"),
+                error.get("field"),
+            )
         result: dict[str, Any] = reply.get("result") or {}
         return result
 

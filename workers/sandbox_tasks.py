@@ -82,7 +82,7 @@ def execute_sandbox_job(self: Any, job_id: str) -> None:
         result = ctx.ops.execute(claim)
     except AgentError as exc:
         state, error = JobState.FAILED, exc.message
-        result = {"error": {"kind": exc.kind, "message": exc.message}}
+        result = exc.as_result()
     except SandboxLost as exc:
         _mark_lost(ctx, claim, str(exc))
         state, error = JobState.FAILED, str(exc)

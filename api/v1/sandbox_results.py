@@ -25,11 +25,13 @@ def raise_for_job(job: Job) -> None:
     kind = str(error.get("kind") or "internal")
     message = str(error.get("message") or job.error or "the operation failed")
     if kind == "not_found":
-        raise NotFound("path or object", message)
+        if error.get("path"):
+            raise NotFound("path", str(error["path"]))
+        raise NotFound("object", "", message)
     if kind == "permission_denied":
         raise PermissionDenied(message)
     if kind in _INPUT:
-        raise InvalidInput.one("path" if kind != "spawn_error" else "command", kind, message)
+        raise InvalidInput.one(str(error.get("field") or "path"), kind, message)
     if kind in _CONFLICT:
         raise Conflict(message, state=kind)
     raise Unavailable(f"{job.kind} failed: {message}", retry_after=5)

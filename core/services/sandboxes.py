@@ -191,6 +191,19 @@ async def create_sandbox(
     return sandbox_id, job_id
 
 
+def _refuse_nul(value: Any, field: str) -> None:
+    """PostgreSQL's JSON cannot hold NUL characters, and no path, command or variable needs one."""
+    if isinstance(value, str) and "\x00" in value:
+        raise InvalidInput.one(field or "body", "no_nul", "must not contain NUL characters")
+    if isinstance(value, dict):
+        for key, item in value.items():
+            _refuse_nul(key, field)
+            _refuse_nul(item, f"{field}.{key}" if field else str(key))
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            _refuse_nul(item, f"{field}.{i}")
+
+
 async def _insert_job(
     session: AsyncSession,
     principal: Principal,
@@ -338,6 +351,7 @@ async def submit_op(
     protocol: str = "v1",
 ) -> uuid.UUID:
     """Queue one operation on a started sandbox."""
+    _refuse_nul(payload, "")
     if sandbox.state != SandboxState.STARTED:
         hint = "; start it first" if sandbox.state in (SandboxState.STOPPED, SandboxState.ERROR) else ""
         raise Conflict(f"sandbox {sandbox.name} is {sandbox.state}{hint}", sandbox.state)

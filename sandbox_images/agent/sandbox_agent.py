@@ -98,9 +98,11 @@ CONFIG = Config()
 class OpError(Exception):
     """A request that cannot be done as asked: reported to the caller, never a crash of the agent."""
 
-    def __init__(self, kind: str, message: str) -> None:
+    def __init__(self, kind: str, message: str, path: str | None = None, field: str | None = None) -> None:
         super().__init__(message)
         self.kind = kind
+        self.path = path
+        self.field = field
 
 
 # ---------------------------------------------------------------- running programs as the sandbox user
@@ -180,6 +182,9 @@ def _exec_argv(req: dict[str, Any]) -> list[str]:
 def op_exec(req: dict[str, Any]) -> dict[str, Any]:
     """Run one command to completion (or its timeout); its background children may live on."""
     cwd = resolve(str(req.get("cwd") or WORKSPACE))
+    with as_sandbox_user():
+        if not os.path.isdir(cwd):
+            raise OpError("invalid", f"cwd: {cwd} is not a directory the sandbox user can enter", cwd, "cwd")
     timeout_s = float(req.get("timeout_ms") or 0) / 1000 or None
     limit = int(req.get("output_bytes") or CONFIG.output_bytes)
     merge = bool(req.get("merge_output"))
@@ -241,10 +246,10 @@ def op_exec(req: dict[str, Any]) -> dict[str, Any]:
         "stderr": "" if merge else base64.b64encode(bytes(captures[1].buf)).decode(),
         "stderr_truncated": False if merge else captures[1].truncated,
     }
-    if kind == "spawn_error":
-        raise OpError(
-            "not_found" if status == 2 else "spawn_error", f"cannot start the command in {cwd}: {os.strerror(status)}"
-        )
+    if kind == "spawn_error":  # as a shell reports it: 127 not found, 126 not executable
+        result["exit_code"] = 127 if status == 2 else 126
+        message = f"{_exec_argv(req)[0]}: {os.strerror(status)}\n".encode()
+        result["stderr" if not merge else "stdout"] = base64.b64encode(message).decode()
     if kind == "ok":
         if os.WIFEXITED(status):
             result["exit_code"] = os.WEXITSTATUS(status)
@@ -749,7 +754,7 @@ def _os_error(exc: OSError, path: str) -> OpError:
         27: "too_large",
         40: "symlink_loop",
     }
-    return OpError(kinds.get(exc.errno or 0, "os_error"), f"{path}: {exc.strerror}")
+    return OpError(kinds.get(exc.errno or 0, "os_error"), f"{path}: {exc.strerror}", path=path)
 
 
 def file_op(fn: Callable[[dict[str, Any]], dict[str, Any]]) -> Callable[[dict[str, Any]], dict[str, Any]]:
@@ -759,6 +764,8 @@ def file_op(fn: Callable[[dict[str, Any]], dict[str, Any]]) -> Callable[[dict[st
                 return fn(req)
             except OSError as exc:
                 raise _os_error(exc, str(req.get("path") or req.get("source") or "")) from exc
+            except NotImplementedError as exc:  # lchmod: the path became a symlink meanwhile
+                raise OpError("invalid", f"{req.get('path')} is a symlink", req.get("path")) from exc
 
     return wrapped
 
@@ -884,6 +891,8 @@ def op_mkdir(req: dict[str, Any]) -> dict[str, Any]:
         os.makedirs(path, mode=mode, exist_ok=True)
     else:
         os.mkdir(path, mode)
+    if os.path.islink(path):
+        raise OpError("exists", f"{path} exists and is a symlink", path)
     os.chmod(path, mode, follow_symlinks=False)  # umask never narrows what was asked for
     return _info(path, os.stat(path, follow_symlinks=False))
 
@@ -1041,7 +1050,7 @@ def handle(req: dict[str, Any], replies: Replies) -> None:
             raise OpError("invalid", f"unknown op {req.get('op')!r}")
         reply: dict[str, Any] = {"ok": True, "result": op(req)}
     except OpError as exc:
-        reply = {"ok": False, "error": {"kind": exc.kind, "message": str(exc)}}
+        reply = {"ok": False, "error": {"kind": exc.kind, "message": str(exc), "path": exc.path, "field": exc.field}}
     except (KeyError, TypeError, ValueError) as exc:
         reply = {"ok": False, "error": {"kind": "invalid", "message": f"bad request: {exc!r}"}}
     except Exception:  # noqa: BLE001 - reported; the agent keeps serving

@@ -196,3 +196,32 @@ def test_the_neighbours_and_the_host_are_really_listening(
         else:
             pytest.fail(f"the neighbour at {address} does not answer from the host")
     socket.create_connection(("127.0.0.1", host_listener), timeout=1).close()
+
+
+def test_networked_sandbox_reaches_the_internet_but_not_this_host(
+    api: httpx.Client, internet: str, host_listener: int, bridge_neighbours: list[dict[str, str]]
+) -> None:
+    created = api.post("/v1/sandboxes", json={"network": True})
+    assert created.status_code == 201, created.text
+    box = created.json()
+    default_bridge, egress = bridge_neighbours
+    targets = [
+        f"{egress['Gateway']}:{host_listener}",
+        f"{default_bridge['Gateway']}:{host_listener}",
+        "172.17.0.1:5432",
+        *(f"{n['IPAddress']}:8081" for n in bridge_neighbours),
+        f"{INTERNET}:8080",
+    ]
+    checks = " ".join(f"(timeout 2 bash -c '</dev/tcp/{t.replace(':', '/')}' && echo OPEN {t} || echo closed {t});"
+                      for t in targets)  # fmt: skip
+    out = api.post(f"/v1/sandboxes/{box['id']}/exec", json={"command": checks, "timeout_ms": 30000}).json()
+    seen = {line.split(" ", 1)[1]: line.split(" ", 1)[0] for line in out["stdout"].splitlines()}
+    assert seen.pop(f"{INTERNET}:8080") == "OPEN", out
+    assert set(seen.values()) == {"closed"}, seen
+    offline = api.post("/v1/sandboxes", json={}).json()
+    cut = api.post(
+        f"/v1/sandboxes/{offline['id']}/exec", json={"command": f"timeout 2 bash -c '</dev/tcp/{INTERNET}/8080'"}
+    )
+    assert cut.json()["exit_code"] != 0
+    for sandbox in (box, offline):
+        api.delete(f"/v1/sandboxes/{sandbox['id']}")

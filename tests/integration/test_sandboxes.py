@@ -311,3 +311,57 @@ def test_async_exec_with_a_signed_callback(api: httpx.Client, two_hosts: Stack) 
         api.delete(f"/v1/sandboxes/{box['id']}")
     finally:
         receiver.close()
+
+
+def test_hostile_and_malformed_input_never_gets_a_5xx(api: httpx.Client) -> None:
+    box = create(api)
+    base = f"/v1/sandboxes/{box['id']}"
+    odd_paths = ["", "\x00", "../../../../etc/shadow", "/proc/self/root/" * 20, "é/☃/\u202e", "a" * 5000, "/dev/zero"]
+    calls: list[tuple[str, str, dict[str, object]]] = []
+    for path in odd_paths:
+        calls += [
+            ("GET", f"{base}/files/content", {"params": {"path": path}}),
+            ("PUT", f"{base}/files/content", {"params": {"path": path}, "content": b"x"}),
+            ("GET", f"{base}/files", {"params": {"path": path}}),
+            ("GET", f"{base}/files/stat", {"params": {"path": path}}),
+            ("POST", f"{base}/files/mkdir", {"json": {"path": path, "mode": "777"}}),
+            ("DELETE", f"{base}/files", {"params": {"path": path, "recursive": "true"}}),
+            ("POST", f"{base}/files/move", {"json": {"source": path, "destination": path + "x"}}),
+            ("POST", f"{base}/files/chmod", {"json": {"path": path, "mode": "4777"}}),
+            ("GET", f"{base}/files/search", {"params": {"pattern": "(" + path, "path": path}}),
+            ("POST", f"{base}/exec", {"json": {"command": "pwd", "cwd": path}}),
+        ]
+    calls += [
+        ("POST", f"{base}/exec", {"json": {"command": "echo \x00"}}),
+        ("POST", f"{base}/exec", {"json": {"command": "env", "env": {"A": "\x00"}}}),
+        ("POST", f"{base}/exec", {"json": {"argv": [""]}}),
+        ("POST", f"{base}/exec", {"json": {"command": "true", "timeout_ms": 10**12}}),
+        ("POST", f"{base}/exec", {"content": b"{", "headers": {"Content-Type": "application/json"}}),
+        ("POST", f"{base}/exec", {"json": []}),
+        ("POST", f"{base}/sessions", {"json": {"session": "../x"}}),
+        ("POST", f"{base}/sessions/none/commands", {"json": {"command": "true"}}),
+        ("GET", f"{base}/sessions/none/commands/zzz", {}),
+        ("POST", f"{base}/kernel/cells", {"json": {"code": 5}}),
+        ("POST", "/v1/sandboxes/not-a-sandbox/exec", {"json": {"command": "true"}}),
+        ("GET", "/v1/jobs/not-a-uuid", {}),
+        ("GET", "/v1/sandboxes", {"params": {"label": "novalue"}}),
+        ("POST", "/v1/sandboxes", {"json": {"name": "bad name!", "cpus": "lots", "labels": {"": "x"}}}),
+    ]
+    for method, url, kwargs in calls:
+        response = api.request(method, url, **kwargs)  # type: ignore[arg-type]
+        assert response.status_code < 500, (method, url, kwargs, response.status_code, response.text[:300])
+    assert sh(api, box, "echo alive")["stdout"] == "alive\n"  # and the sandbox is unharmed
+
+
+def test_commands_report_like_a_shell(api: httpx.Client) -> None:
+    box = create(api)
+    missing = api.post(f"/v1/sandboxes/{box['id']}/exec", json={"argv": ["/no/such/program", "x"]}).json()
+    assert missing["exit_code"] == 127 and "No such file" in missing["stderr"]
+    nodir = api.post(f"/v1/sandboxes/{box['id']}/exec", json={"command": "pwd", "cwd": "/nope"})
+    assert nodir.status_code == 422 and nodir.json()["error"]["fields"][0]["field"] == "cwd"
+    gone = api.get(f"/v1/sandboxes/{box['id']}/files/content", params={"path": "nothing/here"})
+    assert gone.status_code == 404 and gone.json()["error"]["message"] == "path nothing/here not found"
+    background = sh(api, box, "nohup python3 -m http.server 8080 >/dev/null 2>&1 & echo started")
+    assert background["stdout"] == "started\n"
+    served = eventually(lambda: sh(api, box, "curl -s localhost:8080/ | head -c 15")["stdout"], timeout=20)
+    assert served.startswith("<!DOCTYPE")  # the server outlived the command that started it
