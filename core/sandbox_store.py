@@ -33,7 +33,6 @@ IDEMPOTENT = {
     "sandbox.session.command",
     "sandbox.session.list",
 }
-LEASE_MARGIN_S = 60.0
 
 
 @dataclass(frozen=True)
@@ -73,6 +72,12 @@ def snapshot(row: Sandbox) -> SandboxSnapshot:
     )  # fmt: skip
 
 
+def lease_s(timeout_ms: int | None, settings: Settings) -> float:
+    """How long a claim holds before the sweep may take the job back: its own timeout and the margins."""
+    own = timeout_ms / 1000 if timeout_ms else settings.sandboxes.lifecycle_wait_s
+    return own + settings.worker.exec_margin_s + settings.queue.lease_margin_s
+
+
 def max_attempts(kind: str, settings: Settings) -> int:
     return settings.queue.max_attempts if kind in IDEMPOTENT else 1
 
@@ -103,8 +108,7 @@ def claim_job(session: Session, job_id: uuid.UUID, worker: str, settings: Settin
     job.attempt_id = uuid.uuid4()
     job.worker = worker
     job.started_at = now
-    timeout_s = (job.timeout_ms or 0) / 1000 + settings.sandboxes.lifecycle_wait_s
-    job.lease_expires_at = now + timedelta(seconds=timeout_s + LEASE_MARGIN_S)
+    job.lease_expires_at = now + timedelta(seconds=lease_s(job.timeout_ms, settings))
     sandbox.last_activity_at = now
     return JobClaim(job.id, job.attempt_id, job.attempts, job.kind, dict(job.payload or {}), job.timeout_ms,
                     snapshot(sandbox), job.callback_url)  # fmt: skip
