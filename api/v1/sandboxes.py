@@ -10,9 +10,10 @@ from __future__ import annotations
 import base64
 import uuid
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
 from sqlalchemy import delete, insert, select, update
 
@@ -49,6 +50,19 @@ CallbackQuery = Annotated[
     str | None,
     Query(max_length=2048, description="POSTed the finished job (signed, as for runs); implies wait=false"),
 ]
+
+
+@dataclass(frozen=True)
+class OpOptions:
+    wait: bool = True
+    callback_url: str | None = None
+
+
+def op_options(wait: WaitQuery = True, callback_url: CallbackQuery = None) -> OpOptions:
+    return OpOptions(wait, callback_url)
+
+
+OptionsDep = Annotated[OpOptions, Depends(op_options)]
 PathQuery = Annotated[str, Query(min_length=1, max_length=4096, description="Absolute, or relative to /workspace")]
 BLOBS, CHUNKS = Base.metadata.tables["blobs"], Base.metadata.tables["blob_chunks"]
 
@@ -80,11 +94,11 @@ async def _op(
     ident: str,
     kind: str,
     payload: dict[str, Any],
-    wait: bool,
+    opts: OpOptions,
     timeout_ms: int | None = None,
-    callback_url: str | None = None,
 ) -> dict[str, Any] | JSONResponse:
     """Queue one operation; with wait, return its result (or raise its error), else 202 with the job."""
+    wait, callback_url = opts.wait, opts.callback_url
     if callback_url is not None:
         error = await check_callback(callback_url, state.settings)
         if error is not None:
@@ -206,8 +220,7 @@ async def exec_command(
     state: StateDep,
     session: SessionDep,
     principal: PrincipalDep,
-    wait: WaitQuery = True,
-    callback_url: CallbackQuery = None,
+    opts: OptionsDep,
 ) -> Any:
     """Run a command to completion; background processes it starts keep running."""
     if not body.command and not body.argv:
@@ -218,7 +231,7 @@ async def exec_command(
         "merge_output": body.merge_output,
         "stdin": base64.b64encode((body.stdin or "").encode()).decode(),
     }  # fmt: skip
-    result = await _op(state, session, principal, ident, "sandbox.exec", payload, wait, timeout, callback_url)
+    result = await _op(state, session, principal, ident, "sandbox.exec", payload, opts, timeout)
     if isinstance(result, JSONResponse):
         return result
     return ExecOut(
@@ -240,49 +253,71 @@ def _command(view: dict[str, Any]) -> CommandOut:
 
 @router.post("/sandboxes/{ident}/sessions", status_code=201)
 async def create_session(
-    ident: str, body: SessionBody, state: StateDep, session: SessionDep, principal: PrincipalDep
+    ident: str, body: SessionBody, state: StateDep, session: SessionDep, principal: PrincipalDep, opts: OptionsDep
 ) -> Any:
     """A named shell whose commands run one after another, keeping cwd and variables."""
-    return await _op(state, session, principal, ident, "sandbox.session.create", {"session": body.session}, True)
+    return await _op(state, session, principal, ident, "sandbox.session.create", {"session": body.session}, opts)
 
 
 @router.get("/sandboxes/{ident}/sessions")
-async def list_sessions(ident: str, state: StateDep, session: SessionDep, principal: PrincipalDep) -> Any:
-    return await _op(state, session, principal, ident, "sandbox.session.list", {}, True)
+async def list_sessions(
+    ident: str, state: StateDep, session: SessionDep, principal: PrincipalDep, opts: OptionsDep
+) -> Any:
+    return await _op(state, session, principal, ident, "sandbox.session.list", {}, opts)
 
 
 @router.delete("/sandboxes/{ident}/sessions/{name}")
-async def delete_session(ident: str, name: str, state: StateDep, session: SessionDep, principal: PrincipalDep) -> Any:
-    return await _op(state, session, principal, ident, "sandbox.session.delete", {"session": name}, True)
+async def delete_session(
+    ident: str, name: str, state: StateDep, session: SessionDep, principal: PrincipalDep, opts: OptionsDep
+) -> Any:
+    return await _op(state, session, principal, ident, "sandbox.session.delete", {"session": name}, opts)
 
 
 @router.post("/sandboxes/{ident}/sessions/{name}/commands", response_model=CommandOut)
 async def session_command(
-    ident: str, name: str, body: SessionCommandBody, state: StateDep, session: SessionDep, principal: PrincipalDep
+    ident: str,
+    name: str,
+    body: SessionCommandBody,
+    state: StateDep,
+    session: SessionDep,
+    principal: PrincipalDep,
+    opts: OptionsDep,
 ) -> Any:
     """Run a command in the session; with async=true answer at once with its id (fetch its logs later)."""
     timeout = _timeout(state.settings, body.timeout_ms)
     payload = {"session": name, "command": body.command, "async": body.run_async, "timeout_ms": timeout}
-    result = await _op(state, session, principal, ident, "sandbox.session.exec", payload, True, timeout)
+    result = await _op(state, session, principal, ident, "sandbox.session.exec", payload, opts, timeout)
     return result if isinstance(result, JSONResponse) else _command(result)
 
 
 @router.get("/sandboxes/{ident}/sessions/{name}/commands/{command_id}", response_model=CommandOut)
 async def session_command_logs(
-    ident: str, name: str, command_id: str, state: StateDep, session: SessionDep, principal: PrincipalDep
+    ident: str,
+    name: str,
+    command_id: str,
+    state: StateDep,
+    session: SessionDep,
+    principal: PrincipalDep,
+    opts: OptionsDep,
 ) -> Any:
     """A command's state, exit code and output so far."""
     payload = {"session": name, "command_id": command_id}
-    result = await _op(state, session, principal, ident, "sandbox.session.command", payload, True)
+    result = await _op(state, session, principal, ident, "sandbox.session.command", payload, opts)
     return result if isinstance(result, JSONResponse) else _command(result)
 
 
 @router.post("/sandboxes/{ident}/sessions/{name}/commands/{command_id}/cancel", response_model=CommandOut)
 async def cancel_session_command(
-    ident: str, name: str, command_id: str, state: StateDep, session: SessionDep, principal: PrincipalDep
+    ident: str,
+    name: str,
+    command_id: str,
+    state: StateDep,
+    session: SessionDep,
+    principal: PrincipalDep,
+    opts: OptionsDep,
 ) -> Any:
     payload = {"session": name, "command_id": command_id}
-    result = await _op(state, session, principal, ident, "sandbox.session.cancel", payload, True)
+    result = await _op(state, session, principal, ident, "sandbox.session.cancel", payload, opts)
     return result if isinstance(result, JSONResponse) else _command(result)
 
 
@@ -293,13 +328,12 @@ async def run_cell(
     state: StateDep,
     session: SessionDep,
     principal: PrincipalDep,
-    wait: WaitQuery = True,
-    callback_url: CallbackQuery = None,
+    opts: OptionsDep,
 ) -> Any:
     """Run a cell in the sandbox's Python (IPython) kernel; variables survive between cells."""
     timeout = _timeout(state.settings, body.timeout_ms)
     payload = {"code": body.code, "timeout_ms": timeout}
-    result = await _op(state, session, principal, ident, "sandbox.kernel.run", payload, wait, timeout, callback_url)
+    result = await _op(state, session, principal, ident, "sandbox.kernel.run", payload, opts, timeout)
     if isinstance(result, JSONResponse):
         return result
     return CellOut(
@@ -309,8 +343,10 @@ async def run_cell(
 
 
 @router.post("/sandboxes/{ident}/kernel/restart")
-async def restart_kernel(ident: str, state: StateDep, session: SessionDep, principal: PrincipalDep) -> Any:
-    return await _op(state, session, principal, ident, "sandbox.kernel.restart", {}, True)
+async def restart_kernel(
+    ident: str, state: StateDep, session: SessionDep, principal: PrincipalDep, opts: OptionsDep
+) -> Any:
+    return await _op(state, session, principal, ident, "sandbox.kernel.restart", {}, opts)
 
 
 # ------------------------------------------------------------------ files
@@ -355,7 +391,9 @@ async def upload_file(
     blob_id = await store_upload(request, state, session, principal)
     try:
         payload = {"path": path, "mode": int(mode, 8), "blob_id": str(blob_id)}
-        result = await _op(state, session, principal, str(sandbox.id), "sandbox.files.upload", payload, True, 600_000)
+        result = await _op(
+            state, session, principal, str(sandbox.id), "sandbox.files.upload", payload, OpOptions(), 600_000
+        )
     finally:
         await session.execute(delete(Blob).where(Blob.id == blob_id))
         await session.commit()
@@ -367,7 +405,7 @@ async def download_file(
     ident: str, path: PathQuery, state: StateDep, session: SessionDep, principal: PrincipalDep
 ) -> Response:
     """The file's bytes, exactly."""
-    result = await _op(state, session, principal, ident, "sandbox.files.download", {"path": path}, True, 600_000)
+    result = await _op(state, session, principal, ident, "sandbox.files.download", {"path": path}, OpOptions(), 600_000)
     if isinstance(result, JSONResponse):
         return result
     blob_id = uuid.UUID(result["blob_id"])
@@ -392,46 +430,65 @@ async def download_file(
 
 @router.get("/sandboxes/{ident}/files")
 async def list_files(
-    ident: str, state: StateDep, session: SessionDep, principal: PrincipalDep, path: PathQuery = "/workspace"
+    ident: str,
+    state: StateDep,
+    session: SessionDep,
+    principal: PrincipalDep,
+    opts: OptionsDep,
+    path: PathQuery = "/workspace",
 ) -> Any:
-    result = await _op(state, session, principal, ident, "sandbox.files.list", {"path": path}, True)
+    result = await _op(state, session, principal, ident, "sandbox.files.list", {"path": path}, opts)
     if isinstance(result, JSONResponse):
         return result
     return {"path": result["path"], "entries": [FileInfo.of(e) for e in result["entries"]]}
 
 
 @router.get("/sandboxes/{ident}/files/stat", response_model=FileInfo)
-async def stat_file(ident: str, path: PathQuery, state: StateDep, session: SessionDep, principal: PrincipalDep) -> Any:
-    result = await _op(state, session, principal, ident, "sandbox.files.stat", {"path": path}, True)
+async def stat_file(
+    ident: str, path: PathQuery, state: StateDep, session: SessionDep, principal: PrincipalDep, opts: OptionsDep
+) -> Any:
+    result = await _op(state, session, principal, ident, "sandbox.files.stat", {"path": path}, opts)
     return result if isinstance(result, JSONResponse) else FileInfo.of(result)
 
 
 @router.post("/sandboxes/{ident}/files/mkdir", response_model=FileInfo)
-async def make_dir(ident: str, body: MkdirBody, state: StateDep, session: SessionDep, principal: PrincipalDep) -> Any:
+async def make_dir(
+    ident: str, body: MkdirBody, state: StateDep, session: SessionDep, principal: PrincipalDep, opts: OptionsDep
+) -> Any:
     payload = {"path": body.path, "mode": int(body.mode, 8), "parents": body.parents}
-    result = await _op(state, session, principal, ident, "sandbox.files.mkdir", payload, True)
+    result = await _op(state, session, principal, ident, "sandbox.files.mkdir", payload, opts)
     return result if isinstance(result, JSONResponse) else FileInfo.of(result)
 
 
 @router.delete("/sandboxes/{ident}/files")
 async def delete_file(
-    ident: str, path: PathQuery, state: StateDep, session: SessionDep, principal: PrincipalDep, recursive: bool = False
+    ident: str,
+    path: PathQuery,
+    state: StateDep,
+    session: SessionDep,
+    principal: PrincipalDep,
+    opts: OptionsDep,
+    recursive: bool = False,
 ) -> Any:
     payload = {"path": path, "recursive": recursive}
-    return await _op(state, session, principal, ident, "sandbox.files.delete", payload, True)
+    return await _op(state, session, principal, ident, "sandbox.files.delete", payload, opts)
 
 
 @router.post("/sandboxes/{ident}/files/move", response_model=FileInfo)
-async def move_file(ident: str, body: MoveBody, state: StateDep, session: SessionDep, principal: PrincipalDep) -> Any:
+async def move_file(
+    ident: str, body: MoveBody, state: StateDep, session: SessionDep, principal: PrincipalDep, opts: OptionsDep
+) -> Any:
     payload = body.model_dump()
-    result = await _op(state, session, principal, ident, "sandbox.files.move", payload, True)
+    result = await _op(state, session, principal, ident, "sandbox.files.move", payload, opts)
     return result if isinstance(result, JSONResponse) else FileInfo.of(result)
 
 
 @router.post("/sandboxes/{ident}/files/chmod", response_model=FileInfo)
-async def chmod_file(ident: str, body: ChmodBody, state: StateDep, session: SessionDep, principal: PrincipalDep) -> Any:
+async def chmod_file(
+    ident: str, body: ChmodBody, state: StateDep, session: SessionDep, principal: PrincipalDep, opts: OptionsDep
+) -> Any:
     payload = {"path": body.path, "mode": int(body.mode, 8)}
-    result = await _op(state, session, principal, ident, "sandbox.files.chmod", payload, True)
+    result = await _op(state, session, principal, ident, "sandbox.files.chmod", payload, opts)
     return result if isinstance(result, JSONResponse) else FileInfo.of(result)
 
 
@@ -442,9 +499,10 @@ async def find_files(
     state: StateDep,
     session: SessionDep,
     principal: PrincipalDep,
+    opts: OptionsDep,
     path: PathQuery = "/workspace",
 ) -> Any:
-    return await _op(state, session, principal, ident, "sandbox.files.find", {"path": path, "pattern": pattern}, True)
+    return await _op(state, session, principal, ident, "sandbox.files.find", {"path": path, "pattern": pattern}, opts)
 
 
 @router.get("/sandboxes/{ident}/files/search")
@@ -454,9 +512,10 @@ async def search_files(
     state: StateDep,
     session: SessionDep,
     principal: PrincipalDep,
+    opts: OptionsDep,
     path: PathQuery = "/workspace",
 ) -> Any:
-    return await _op(state, session, principal, ident, "sandbox.files.grep", {"path": path, "pattern": pattern}, True)
+    return await _op(state, session, principal, ident, "sandbox.files.grep", {"path": path, "pattern": pattern}, opts)
 
 
 __all__ = ["Job", "router", "store_upload"]

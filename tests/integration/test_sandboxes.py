@@ -306,6 +306,10 @@ def test_async_exec_with_a_signed_callback(api: httpx.Client, two_hosts: Stack) 
         assert base64.b64decode(body["result"]["stdout"]) == b"called\n"
         secret = api.get("/v1/me").json()["callback_secret"]
         assert verify(secret, delivery.body, delivery.headers[SIGNATURE_HEADER.lower()])
+        listing = api.get(f"/v1/sandboxes/{box['id']}/files", params={"path": "/", "wait": "false"})
+        assert listing.status_code == 202 and listing.json()["kind"] == "sandbox.files.list"
+        polled = api.get(f"/v1/jobs/{listing.json()['id']}", params={"wait": 30}).json()
+        assert "workspace" in [e["name"] for e in polled["result"]["entries"]]
         bad = api.post(f"/v1/sandboxes/{box['id']}/exec", params={"callback_url": "ftp://x"}, json={"command": "true"})
         assert bad.status_code == 422 and bad.json()["error"]["fields"][0]["field"] == "callback_url"
         api.delete(f"/v1/sandboxes/{box['id']}")
