@@ -172,8 +172,11 @@ def job_view(job: Job) -> dict[str, Any]:
     }
 
 
-def set_sandbox(session: Session, sandbox_id: uuid.UUID, **values: Any) -> None:
-    session.execute(update(Sandbox).where(Sandbox.id == sandbox_id).values(updated_at=func.now(), **values))
+def set_sandbox(session: Session, sandbox_id: uuid.UUID, only_if: SandboxState | None = None, **values: Any) -> None:
+    stmt = update(Sandbox).where(Sandbox.id == sandbox_id)
+    if only_if is not None:
+        stmt = stmt.where(Sandbox.state == only_if.value)
+    session.execute(stmt.values(updated_at=func.now(), **values))
 
 
 def host_sandboxes(session: Session, host: str) -> list[SandboxSnapshot]:

@@ -49,7 +49,12 @@ def _release(ctx: WorkerContext, claim: sandbox_store.JobClaim, error: str) -> b
 def _mark_lost(ctx: WorkerContext, claim: sandbox_store.JobClaim, error: str) -> None:
     with transaction(ctx.settings) as session:
         sandbox_store.set_sandbox(
-            session, claim.sandbox.id, state=SandboxState.ERROR.value, container_id=None, error=error
+            session,
+            claim.sandbox.id,
+            only_if=SandboxState.STARTED,
+            state=SandboxState.ERROR.value,
+            container_id=None,
+            error=error,
         )
 
 
@@ -78,6 +83,14 @@ def execute_sandbox_job(self: Any, job_id: str) -> None:
             queue.send_sandbox_job(ctx.settings, jid, claim.sandbox.host)
         return
     state, error = JobState.SUCCEEDED, None
+    if claim.kind not in LIFECYCLE and claim.sandbox.state != SandboxState.STARTED:
+        # Queued while the sandbox was started; it was stopped or deleted before its turn came.
+        error = f"sandbox {claim.sandbox.name} is {claim.sandbox.state}"
+        if _complete(ctx, claim, JobState.FAILED, {"error": {"kind": "conflict", "message": error}}, error):
+            publish_done(ctx.redis, jid, JobState.FAILED.value)
+            if claim.callback_url:
+                queue.send_callback(ctx.settings, jid)
+        return
     try:
         result = ctx.ops.execute(claim)
     except AgentError as exc:

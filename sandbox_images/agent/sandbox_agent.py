@@ -721,7 +721,8 @@ def resolve(path: str) -> str:
     """An absolute, normalised path inside the container; relative paths start at /workspace."""
     if "\x00" in path:
         raise OpError("invalid", "path contains a NUL byte")
-    return os.path.normpath(os.path.join(WORKSPACE, path))
+    # normpath keeps a leading "//" (POSIX leaves its meaning open); on Linux it is "/"
+    return "/" + os.path.normpath(os.path.join(WORKSPACE, path)).lstrip("/")
 
 
 def _info(path: str, st: os.stat_result) -> dict[str, Any]:

@@ -1,0 +1,163 @@
+"""Pure parts of persistent sandboxes: the agent link's framing, templates, NUL refusal, retry policy."""
+
+from __future__ import annotations
+
+import json
+import queue
+import struct
+import threading
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from core.errors import InvalidInput
+from core.sandbox_store import lease_s, max_attempts
+from core.services.sandboxes import _refuse_nul, resolve_template
+from core.settings import Settings
+from workers.agent_link import MAGIC, AgentError, AgentLink
+from workers.runtime.base import RuntimeFailure
+
+
+class FakeStream:
+    """An attach stream whose 'agent' answers each request with a scripted reply, sent in odd-sized pieces."""
+
+    def __init__(self, preamble: bytes = b"", piece: int = 3) -> None:
+        self.incoming: queue.Queue[bytes | None] = queue.Queue()
+        self.piece = piece
+        if preamble:
+            self.incoming.put(preamble)
+
+    def send(self, data: bytes) -> None:
+        request = json.loads(data[4:])
+        if request["op"] == "fail":
+            reply = {"id": request["id"], "ok": False, "error": {"kind": "not_found", "message": "gone", "path": "/x"}}
+        else:
+            reply = {"id": request["id"], "ok": True, "result": {"echo": request.get("value")}}
+        body = json.dumps(reply).encode()
+        frame = MAGIC + struct.pack(">I", len(body)) + body
+        for i in range(0, len(frame), self.piece):
+            self.incoming.put(frame[i : i + self.piece])
+
+    def receive(self, timeout_s: float | None) -> bytes:
+        data = self.incoming.get(timeout=timeout_s)
+        if data is None:
+            raise RuntimeFailure("the stream ended")
+        return data
+
+    def close(self) -> None:
+        self.incoming.put(None)
+
+
+def test_replies_find_their_requests_even_after_a_torn_earlier_reply() -> None:
+    # A worker that attached mid-reply first sees the tail of someone else's frame.
+    torn = b'true, "result": {"x": 1}}' + MAGIC[:2]
+    link = AgentLink(FakeStream(preamble=torn))
+    try:
+        assert link.call("echo", value=1) == {"echo": 1}
+        with pytest.raises(AgentError) as err:
+            link.call("fail")
+        assert (err.value.kind, err.value.path) == ("not_found", "/x")
+    finally:
+        link.close()
+
+
+def test_concurrent_calls_each_get_their_own_reply() -> None:
+    link = AgentLink(FakeStream(piece=7))
+    results: dict[int, object] = {}
+
+    def call(i: int) -> None:
+        results[i] = link.call("echo", value=i)["echo"]
+
+    threads = [threading.Thread(target=call, args=(i,)) for i in range(20)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    link.close()
+    assert results == {i: i for i in range(20)}
+
+
+def test_a_closed_stream_fails_pending_and_later_calls() -> None:
+    stream = FakeStream()
+    link = AgentLink(stream)
+    stream.close()
+    link._reader.join(timeout=5)
+    assert not link.alive
+    with pytest.raises(RuntimeFailure):
+        link.call("echo", value=1, timeout_s=1)
+
+
+def test_templates_and_aliases() -> None:
+    settings = Settings()
+    assert resolve_template(settings, None) == ("agent", "runyard/agent:latest")
+    assert resolve_template(settings, "substratusai/sandboxai-box:v0.2.0")[0] == "agent"
+    with pytest.raises(InvalidInput) as err:
+        resolve_template(settings, "nope")
+    assert err.value.errors[0].field == "template" and "available: agent" in err.value.errors[0].message
+
+
+@given(st.recursive(st.text(max_size=5), lambda inner: st.lists(inner) | st.dictionaries(st.text(max_size=3), inner)))
+def test_nul_is_refused_anywhere_in_a_payload(value: object) -> None:
+    def has_nul(v: object) -> bool:
+        if isinstance(v, str):
+            return "\x00" in v
+        if isinstance(v, list):
+            return any(has_nul(i) for i in v)
+        if isinstance(v, dict):
+            return any(has_nul(k) or has_nul(i) for k, i in v.items())
+        return False
+
+    if has_nul(value):
+        with pytest.raises(InvalidInput):
+            _refuse_nul(value, "payload")
+    else:
+        _refuse_nul(value, "payload")
+
+
+def test_side_effects_run_at_most_once_reads_and_lifecycle_are_retried() -> None:
+    settings = Settings()
+    assert max_attempts("sandbox.exec", settings) == 1
+    assert max_attempts("sandbox.files.upload", settings) == 1
+    assert max_attempts("sandbox.kernel.run", settings) == 1
+    assert max_attempts("sandbox.create", settings) == settings.queue.max_attempts
+    assert max_attempts("sandbox.files.download", settings) == settings.queue.max_attempts
+    assert lease_s(10_000, settings) == 10 + settings.worker.exec_margin_s + settings.queue.lease_margin_s
+
+
+def _load_sandbox_agent() -> object:
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "sandbox_images" / "agent" / "sandbox_agent.py"
+    spec = importlib.util.spec_from_file_location("runyard_sandbox_agent", path)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+sandbox_agent = _load_sandbox_agent()
+
+
+@given(st.text(alphabet="ab./\\ ", max_size=30))
+def test_agent_paths_are_absolute_and_normalised(path: str) -> None:
+    resolved = sandbox_agent.resolve(path)  # type: ignore[attr-defined]
+    assert resolved.startswith("/") and "/../" not in resolved + "/" and "//" not in resolved
+    if not path.startswith("/") and ".." not in path:
+        assert resolved == "/workspace" or resolved.startswith("/workspace/")
+
+
+def test_agent_refuses_nul_in_paths() -> None:
+    with pytest.raises(sandbox_agent.OpError):  # type: ignore[attr-defined]
+        sandbox_agent.resolve("a\x00b")  # type: ignore[attr-defined]
+
+
+@given(st.lists(st.binary(max_size=50), max_size=30), st.integers(min_value=1, max_value=100))
+def test_session_logs_keep_the_newest_bytes(chunks: list[bytes], limit: int) -> None:
+    log = sandbox_agent.RingLog(limit)  # type: ignore[attr-defined]
+    for chunk in chunks:
+        log.add(chunk)
+    everything = b"".join(chunks)
+    assert bytes(log.buf) == everything[-limit:] if everything else bytes(log.buf) == b""
+    assert log.dropped == max(0, len(everything) - limit)
