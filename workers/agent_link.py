@@ -13,6 +13,7 @@ import logging
 import struct
 import threading
 import uuid
+from collections.abc import Callable
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
@@ -47,6 +48,10 @@ class AgentLink:
         self._lock = threading.Lock()
         self._buf = bytearray()
         self._broken: str | None = None
+        # Streams (terminals, tunnels) push their output unasked; events for a stream nobody
+        # listens to yet are kept until someone does (they may overtake the reply that opened it).
+        self._listeners: dict[str, Callable[[dict[str, Any]], None]] = {}
+        self._early: dict[str, list[dict[str, Any]]] = {}
         self._reader = threading.Thread(target=self._read, name=f"agent-{name[:12]}", daemon=True)
         self._reader.start()
 
@@ -87,11 +92,38 @@ class AgentLink:
             while True:
                 self._buf += self._stream.receive(None)
                 while (reply := self._take()) is not None:
+                    if reply.get("event") == "stream":
+                        self._dispatch(reply)
+                        continue
                     future = self._pending.get(str(reply.get("id")))
                     if future is not None and not future.done():
                         future.set_result(reply)
         except (RuntimeFailure, TimeoutError, OSError) as exc:
             self._fail(str(exc) or "the sandbox agent's stream ended")
+
+    def _dispatch(self, event: dict[str, Any]) -> None:
+        stream = str(event.get("stream"))
+        with self._lock:
+            listener = self._listeners.get(stream)
+            if listener is None:
+                self._early.setdefault(stream, []).append(event)
+                if len(self._early) > 1000:  # streams nobody claimed: forget the oldest
+                    self._early.pop(next(iter(self._early)))
+                return
+        listener(event)
+
+    def listen(self, stream: str, listener: Callable[[dict[str, Any]], None]) -> None:
+        """Receive a stream's events (data, then one with "closed"), starting with any that came early."""
+        with self._lock:
+            early = self._early.pop(stream, [])
+            self._listeners[stream] = listener
+        for event in early:
+            listener(event)
+
+    def unlisten(self, stream: str) -> None:
+        with self._lock:
+            self._listeners.pop(stream, None)
+            self._early.pop(stream, None)
 
     def _take(self) -> dict[str, Any] | None:
         start = self._buf.find(MAGIC)
@@ -126,6 +158,10 @@ class AgentLink:
         for future in pending:
             if not future.done():
                 future.set_exception(RuntimeFailure(reason))
+        with self._lock:
+            listeners = list(self._listeners.items())
+        for stream, listener in listeners:
+            listener({"event": "stream", "stream": stream, "closed": True, "exit_code": None, "error": reason})
 
     def close(self) -> None:
         self._stream.close()
