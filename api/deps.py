@@ -9,6 +9,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.requests import HTTPConnection
 
 from api.state import AppState
 from core import ratelimit
@@ -32,7 +33,7 @@ async def get_session(state: StateDep) -> AsyncIterator[AsyncSession]:
 SessionDep = Annotated[AsyncSession, Depends(get_session)]
 
 
-def api_key_from(request: Request) -> str | None:
+def api_key_from(request: HTTPConnection) -> str | None:
     """X-Auth-Token (Judge0), Bearer, or Basic with the key as password (clients that only have a URL)."""
     token = request.headers.get("x-auth-token") or request.query_params.get("X-Auth-Token")
     if token:

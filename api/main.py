@@ -20,6 +20,7 @@ from api.sandboxai import routes as sandboxai_routes
 from api.state import AppState
 from api.v1 import routes as v1_routes
 from api.v1 import sandboxes as v1_sandboxes
+from api.v1 import terminal as v1_terminal
 from core import __version__, logs
 from core.db import async_session_factory, dispose_async_engines
 from core.notify import CompletionHub
@@ -69,6 +70,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(metrics.router)
     app.include_router(v1_routes.router)
     app.include_router(v1_sandboxes.router)
+    app.include_router(v1_terminal.router)
     app.include_router(sandboxai_routes.router)
     app.include_router(judge0_info.router)
     app.include_router(judge0_submissions.router)

@@ -54,7 +54,7 @@ class WorkerContext:
 
     @cached_property
     def ops(self) -> Ops:
-        return Ops(self.sandbox_host, self.settings)
+        return Ops(self.sandbox_host, self.settings, self.redis)
 
     @cached_property
     def executor(self) -> RunExecutor:

@@ -13,6 +13,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+import redis
 from sqlalchemy import func
 
 from core.db import transaction
@@ -30,6 +31,7 @@ from core.sandbox_store import (
 from core.settings import Settings
 from workers.agent_link import AgentError, AgentLink
 from workers.sandbox_host import SandboxHost
+from workers.stream_bridge import StreamBridge
 
 log = logging.getLogger(__name__)
 Result = dict[str, Any]
@@ -37,9 +39,10 @@ DEFAULT_TIMEOUT_S = 60.0
 
 
 class Ops:
-    def __init__(self, host: SandboxHost, settings: Settings) -> None:
+    def __init__(self, host: SandboxHost, settings: Settings, client: redis.Redis) -> None:
         self.host = host
         self.settings = settings
+        self.redis = client
         self.table: dict[str, Callable[[JobClaim], Result]] = {
             "sandbox.create": self.create,
             "sandbox.start": self.start,
@@ -64,6 +67,7 @@ class Ops:
             "sandbox.files.grep": self.agent_op("file.grep"),
             "sandbox.files.upload": self.upload,
             "sandbox.files.download": self.download,
+            "sandbox.stream.open": self.open_stream,
         }
 
     def execute(self, claim: JobClaim) -> Result:
@@ -133,6 +137,16 @@ class Ops:
         fields = dict(claim.payload)
         fields.setdefault("timeout_ms", claim.timeout_ms)
         return self.link(claim).call("exec", timeout_s=self._timeout_s(claim), **fields)
+
+    def open_stream(self, claim: JobClaim) -> Result:
+        """Open a terminal or a tunnel in the sandbox and bridge it to Redis; the bridge outlives the job."""
+        payload = dict(claim.payload)
+        kind, channel = payload.pop("kind"), str(payload.pop("channel"))
+        link = self.link(claim)
+        opened = link.call("pty.open" if kind == "pty" else "tcp.open", **payload)
+        bridge = StreamBridge(self.redis, link, opened["stream"], channel)
+        bridge.start()
+        return {"stream": opened["stream"], "channel": channel}
 
     def upload(self, claim: JobClaim) -> Result:
         """Stream a blob from Postgres into a temporary file, then rename it into place."""

@@ -17,11 +17,11 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from api.deps import PrincipalDep, SessionDep, StateDep
 from api.errors import retry_headers, route_class, status_of
-from api.v1.sandbox_results import raise_for_job
 from core.errors import NotFound, RunyardError
 from core.models import JobState, Sandbox, SandboxState
 from core.services import sandboxes as svc
 from core.services.auth import Principal
+from core.services.sandbox_errors import raise_for_job
 
 SPACE_LABEL = "sandboxai.space"
 

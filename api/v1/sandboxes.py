@@ -20,7 +20,6 @@ from sqlalchemy import delete, insert, select, update
 from api.deps import PrincipalDep, SessionDep, StateDep
 from api.errors import route_class
 from api.v1.errors import NativeRenderer
-from api.v1.sandbox_results import raise_for_job
 from api.v1.sandbox_schemas import (
     CellBody,
     CellOut,
@@ -43,6 +42,7 @@ from core.models import Base, Blob, BlobChunk, Job, JobState
 from core.services import sandboxes as svc
 from core.services.auth import Principal
 from core.services.runs import check_callback
+from core.services.sandbox_errors import raise_for_job
 
 router = APIRouter(prefix="/v1", tags=["sandboxes"], route_class=route_class(NativeRenderer()))
 WaitQuery = Annotated[bool, Query(description="Answer with the outcome (default), or at once with the job (202)")]

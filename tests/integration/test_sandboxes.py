@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import os
 import signal
 import time
@@ -369,3 +370,44 @@ def test_commands_report_like_a_shell(api: httpx.Client) -> None:
     assert background["stdout"] == "started\n"
     served = eventually(lambda: sh(api, box, "curl -s localhost:8080/ | head -c 15")["stdout"], timeout=20)
     assert served.startswith("<!DOCTYPE")  # the server outlived the command that started it
+
+
+def test_terminal_over_websocket(api: httpx.Client, two_hosts: Stack) -> None:
+    import asyncio
+
+    import websockets
+
+    box = create(api, env={"WHO": "terminal"})
+    key = api.headers["X-Auth-Token"]
+    url = two_hosts.url.replace("http://", "ws://") + f"/v1/sandboxes/{box['id']}/terminal?cols=101&rows=33"
+
+    async def session() -> tuple[bytes, dict[str, object]]:
+        async with websockets.connect(url, additional_headers={"X-Auth-Token": key}) as ws:
+            await ws.send(b"echo hi-$WHO; stty size; whoami\n")
+            seen = b""
+            while b"33 101\r\nsandbox" not in seen:
+                seen += await ws.recv()  # type: ignore[operator]
+            await ws.send(json.dumps({"resize": [120, 40]}))
+            await ws.send(b"stty size; exit 5\n")
+            async for message in ws:
+                if isinstance(message, str):
+                    return seen, json.loads(message)
+                seen += message
+        raise AssertionError("the terminal closed without an exit code")
+
+    seen, end = asyncio.run(asyncio.wait_for(session(), 30))
+    assert b"hi-terminal" in seen and b"33 101" in seen and b"40 120" in seen and b"sandbox" in seen
+    assert end["exit_code"] == 5
+
+    async def refused() -> int:
+        try:
+            async with websockets.connect(url, additional_headers={"X-Auth-Token": "wrong"}) as ws:
+                await ws.recv()
+        except websockets.exceptions.InvalidStatus as exc:
+            return exc.response.status_code
+        except websockets.exceptions.ConnectionClosed as exc:
+            return exc.rcvd.code if exc.rcvd else 0
+        return 0
+
+    assert asyncio.run(refused()) in (403, 4401)
+    api.delete(f"/v1/sandboxes/{box['id']}")
