@@ -411,3 +411,38 @@ def test_terminal_over_websocket(api: httpx.Client, two_hosts: Stack) -> None:
 
     assert asyncio.run(refused()) in (403, 4401)
     api.delete(f"/v1/sandboxes/{box['id']}")
+
+
+def test_a_server_inside_the_sandbox_through_the_port_proxy(api: httpx.Client) -> None:
+    box = create(api)
+    app = (
+        "import http.server as h\n"
+        "class H(h.BaseHTTPRequestHandler):\n"
+        "    def do_GET(self):\n"
+        "        body = repr((self.path, self.headers.get('X-Auth-Token'), self.headers.get('Authorization'),"
+        " self.headers.get('X-Custom'))).encode()\n"
+        "        self.send_response(201)\n"
+        "        self.send_header('Set-Cookie', 'a=1'); self.send_header('Set-Cookie', 'b=2')\n"
+        "        self.send_header('Content-Length', str(len(body))); self.end_headers(); self.wfile.write(body)\n"
+        "    def do_POST(self):\n"
+        "        data = self.rfile.read(int(self.headers['Content-Length']))\n"
+        "        self.send_response(200); self.end_headers(); self.wfile.write(data[::-1])\n"
+        "h.HTTPServer(('127.0.0.1', 9000), H).serve_forever()\n"
+    )
+    api.put(f"/v1/sandboxes/{box['id']}/files/content", params={"path": "app.py"}, content=app.encode())
+    sh(api, box, "nohup python3 app.py >/dev/null 2>&1 &")
+    base = f"/v1/sandboxes/{box['id']}/ports/9000"
+
+    def up() -> httpx.Response | None:
+        r = api.get(f"{base}/hello", params={"q": "1"}, headers={"X-Custom": "yes"})
+        return r if r.status_code == 201 else None
+
+    got = eventually(up, timeout=20)
+    assert got.text == "('/hello?q=1', None, None, 'yes')"  # the Runyard key never reaches the sandbox
+    assert got.headers.get_list("set-cookie") == ["a=1", "b=2"]
+    posted = api.post(f"{base}/echo", content=os.urandom(2000) + b"end")
+    assert posted.status_code == 200 and posted.content.startswith(b"dne")
+    closed_port = api.get(f"/v1/sandboxes/{box['id']}/ports/9001/")
+    assert closed_port.status_code in (502, 503) and "port 9001" in closed_port.text
+    assert api.get(f"/v1/sandboxes/{box['id']}/ports/70000/").status_code == 422
+    api.delete(f"/v1/sandboxes/{box['id']}")
