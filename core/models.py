@@ -238,6 +238,11 @@ class Sandbox(Base):
     # Seconds; 0 means never.
     auto_stop_s: Mapped[int] = mapped_column(Integer, default=0)
     auto_delete_s: Mapped[int] = mapped_column(Integer, default=0)
+    # Daytona's archive: stopped, workspace kept, shown as "archived"; its interval is only recorded.
+    archived: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
+    auto_archive_s: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    # Lets a browser reach the sandbox's ports through the preview proxy without an API key.
+    preview_token: Mapped[str | None] = mapped_column(String(64))
     error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(

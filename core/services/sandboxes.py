@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -50,6 +51,7 @@ class SandboxCreate:
     public: bool = False
     auto_stop_s: int | None = None
     auto_delete_s: int | None = None
+    auto_archive_s: int | None = None
 
 
 def resolve_template(settings: Settings, name: str | None, field: str = "template") -> tuple[str, str]:
@@ -183,6 +185,8 @@ async def create_sandbox(
             public=req.public,
             auto_stop_s=int(auto_stop),
             auto_delete_s=int(auto_delete),
+            auto_archive_s=max(0, int(req.auto_archive_s or 0)),
+            preview_token=secrets.token_urlsafe(24),
         )
     )
     job_id = await _insert_job(session, principal, sandbox_id, host, KIND_CREATE, {}, protocol, None, None)
@@ -315,11 +319,26 @@ _ALREADY = {
 
 
 async def change_state(
-    session: AsyncSession, principal: Principal, sandbox: Sandbox, kind: str, settings: Settings
+    session: AsyncSession,
+    principal: Principal,
+    sandbox: Sandbox,
+    kind: str,
+    settings: Settings,
+    archive: bool = False,
 ) -> uuid.UUID | None:
-    """Start, stop or delete: mark the transition (a compare-and-set) and queue its job; None if nothing to do."""
+    """Start, stop or delete: mark the transition (a compare-and-set) and queue its job; None if nothing to do.
+
+    archive (with a stop) marks the stopped sandbox archived; a start clears the mark.
+    """
     allowed, transient = _FROM[kind]
     current = SandboxState(sandbox.state)
+    if kind in (KIND_STOP, KIND_START):
+        marked = archive if kind == KIND_STOP else False
+        if sandbox.archived != marked and current not in (SandboxState.DELETED, SandboxState.DELETING):
+            await session.execute(update(Sandbox).where(Sandbox.id == sandbox.id).values(archived=marked))
+            sandbox.archived = marked
+            if current in _ALREADY[kind]:
+                await session.commit()
     if current in _ALREADY[kind]:
         return None
     if current not in allowed:
@@ -361,6 +380,22 @@ async def submit_op(
     await session.commit()
     await _enqueue(settings, job_id, sandbox.host)
     return job_id
+
+
+async def update_settings(session: AsyncSession, sandbox: Sandbox, **values: Any) -> Sandbox:
+    """Labels, intervals, public: the sandbox's own record, no job needed (nothing runs)."""
+    errors: list[FieldError] = []
+    if "labels" in values:
+        _check_map("labels", values["labels"], LABEL_KEY, errors)
+    for key in ("auto_stop_s", "auto_delete_s", "auto_archive_s"):
+        if key in values and not 0 <= int(values[key]) <= 365 * 86400:
+            errors.append(FieldError(key, "range", "must be between 0 and 31536000 seconds"))
+    if errors:
+        raise InvalidInput(errors)
+    await session.execute(update(Sandbox).where(Sandbox.id == sandbox.id).values(updated_at=func.now(), **values))
+    await session.commit()
+    await session.refresh(sandbox)
+    return sandbox
 
 
 # ------------------------------------------------------------------ waiting
