@@ -13,6 +13,11 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api import health, metrics
+from api.daytona import control as daytona_control
+from api.daytona import preview as daytona_preview
+from api.daytona import pty as daytona_pty
+from api.daytona import toolbox as daytona_toolbox
+from api.daytona import unsupported as daytona_unsupported
 from api.judge0 import info as judge0_info
 from api.judge0 import submissions as judge0_submissions
 from api.limits import BodySizeLimit
@@ -74,6 +79,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(v1_terminal.router)
     app.include_router(v1_ports.router)
     app.include_router(sandboxai_routes.router)
+    app.include_router(daytona_control.router)
+    app.include_router(daytona_toolbox.router)
+    app.include_router(daytona_pty.router)
+    app.include_router(daytona_preview.router)
+    app.include_router(daytona_unsupported.router)  # last: it answers whatever the others do not
     app.include_router(judge0_info.router)
     app.include_router(judge0_submissions.router)
 

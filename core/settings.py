@@ -36,6 +36,9 @@ class ApiSettings(BaseModel):
     max_body_bytes: int = 48 << 20
     # Seconds an authenticated key stays cached in each API process.
     auth_cache_s: float = 5.0
+    # The URL clients reach this API at, for links the API hands out (Daytona's toolbox and preview
+    # URLs); unset, each request's own base URL is used.
+    public_url: str | None = None
 
 
 class LimitSettings(BaseModel):

@@ -65,6 +65,7 @@ class Ops:
             "sandbox.files.chmod": self.agent_op("file.chmod"),
             "sandbox.files.find": self.agent_op("file.find"),
             "sandbox.files.grep": self.agent_op("file.grep"),
+            "sandbox.files.replace": self.agent_op("file.replace"),
             "sandbox.files.upload": self.upload,
             "sandbox.files.download": self.download,
             "sandbox.stream.open": self.open_stream,

@@ -15,7 +15,6 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
-from sqlalchemy import delete, insert, select, update
 
 from api.deps import PrincipalDep, SessionDep, StateDep
 from api.errors import route_class
@@ -38,7 +37,8 @@ from api.v1.sandbox_schemas import (
     SessionCommandBody,
 )
 from core.errors import InvalidInput
-from core.models import Base, Blob, BlobChunk, Job, JobState
+from core.models import Base, Job, JobState
+from core.services import blobs
 from core.services import sandboxes as svc
 from core.services.auth import Principal
 from core.services.runs import check_callback
@@ -354,26 +354,8 @@ async def restart_kernel(
 
 async def store_upload(request: Request, state: StateDep, session: SessionDep, principal: Principal) -> uuid.UUID:
     """The request body into a blob, chunk by chunk, never whole in memory."""
-    limit = state.settings.sandboxes.max_file_bytes
-    chunk_bytes = state.settings.sandboxes.chunk_bytes
-    blob_id = uuid.uuid4()
-    await session.execute(insert(BLOBS).values(id=blob_id, tenant_id=principal.tenant_id, size=0, complete=False))
-    buf, seq, size = bytearray(), 0, 0
-    async for piece in request.stream():
-        buf += piece
-        size += len(piece)
-        if size > limit:
-            await session.rollback()
-            raise InvalidInput.one("body", "max_bytes", f"the file is larger than {limit} bytes", limit)
-        while len(buf) >= chunk_bytes:
-            await session.execute(insert(CHUNKS).values(blob_id=blob_id, seq=seq, data=bytes(buf[:chunk_bytes])))
-            del buf[:chunk_bytes]
-            seq += 1
-    if buf or seq == 0:
-        await session.execute(insert(CHUNKS).values(blob_id=blob_id, seq=seq, data=bytes(buf)))
-    await session.execute(update(Blob).where(Blob.id == blob_id).values(size=size, complete=True))
-    await session.commit()
-    return blob_id
+    s = state.settings.sandboxes
+    return await blobs.store(session, principal.tenant_id, request.stream(), s.max_file_bytes, s.chunk_bytes)
 
 
 @router.put("/sandboxes/{ident}/files/content")
@@ -395,8 +377,7 @@ async def upload_file(
             state, session, principal, str(sandbox.id), "sandbox.files.upload", payload, OpOptions(), 600_000
         )
     finally:
-        await session.execute(delete(Blob).where(Blob.id == blob_id))
-        await session.commit()
+        await blobs.drop(session, blob_id)
     return result
 
 
@@ -412,17 +393,10 @@ async def download_file(
     sessions = state.sessions
 
     async def body() -> AsyncIterator[bytes]:
-        async with sessions() as s:
-            seqs = (
-                await s.execute(select(BlobChunk.seq).where(BlobChunk.blob_id == blob_id).order_by(BlobChunk.seq))
-            ).scalars()
-            for seq in list(seqs):
-                data = (
-                    await s.execute(select(BlobChunk.data).where(BlobChunk.blob_id == blob_id, BlobChunk.seq == seq))
-                ).scalar_one()
-                yield bytes(data)
-            await s.execute(delete(Blob).where(Blob.id == blob_id))
-            await s.commit()
+        async with sessions() as reader:
+            async for chunk in blobs.chunks(reader, blob_id):
+                yield chunk
+            await blobs.drop(reader, blob_id)
 
     headers = {"Content-Length": str(result["size"])}
     return StreamingResponse(body(), media_type="application/octet-stream", headers=headers)

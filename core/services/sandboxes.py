@@ -25,6 +25,7 @@ from core.errors import Conflict, FieldError, InvalidInput, NotFound, Unavailabl
 from core.models import Base, Job, JobState, Sandbox, SandboxState, Tenant
 from core.notify import CompletionHub
 from core.services.auth import Principal
+from core.services.sandbox_errors import raise_for_job
 from core.services.system import live_workers
 from core.settings import Settings
 
@@ -417,3 +418,24 @@ async def wait_for_job(
         await asyncio.wait([fut], timeout=timeout_s)
         async with sessions() as session:
             return await get_job(session, principal, job_id)
+
+
+async def run_op(
+    session: AsyncSession,
+    sessions: async_sessionmaker[AsyncSession],
+    hub: CompletionHub,
+    principal: Principal,
+    sandbox: Sandbox,
+    kind: str,
+    payload: dict[str, Any],
+    settings: Settings,
+    timeout_ms: int | None = None,
+    protocol: str = "v1",
+) -> dict[str, Any]:
+    """Queue one operation and wait for its result; its failure becomes the matching domain error."""
+    job_id = await submit_op(session, principal, sandbox, kind, payload, settings, timeout_ms, None, protocol)
+    budget = (timeout_ms or settings.sandboxes.exec_timeout_s * 1000) / 1000 + settings.api.wait_margin_s
+    job = await wait_for_job(sessions, hub, principal, job_id, budget)
+    if job.state != JobState.SUCCEEDED:
+        raise_for_job(job)
+    return dict(job.result or {})

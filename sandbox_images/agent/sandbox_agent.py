@@ -989,6 +989,31 @@ def op_grep(req: dict[str, Any]) -> dict[str, Any]:
 
 
 @file_op
+def op_replace(req: dict[str, Any]) -> dict[str, Any]:
+    """Replace every occurrence of a literal string in one file, written aside and renamed into place."""
+    path = resolve(str(req["path"]))
+    old, new = str(req["pattern"]).encode(), str(req.get("new") or "").encode()
+    if not old:
+        raise OpError("invalid", "pattern must not be empty", field="pattern")
+    with open(path, "rb") as f:
+        data = f.read()
+        mode = stat.S_IMODE(os.fstat(f.fileno()).st_mode)
+    count = data.count(old)
+    if count:
+        temp = os.path.join(os.path.dirname(path), f".runyard-replace-{uuid.uuid4().hex}")
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, mode)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(data.replace(old, new))
+            os.rename(temp, path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(temp)
+            raise
+    return {"path": path, "replaced": count}
+
+
+@file_op
 def op_usage(req: dict[str, Any]) -> dict[str, Any]:
     total = 0
     for path in _walk(WORKSPACE):
@@ -1047,7 +1072,7 @@ class AgentStream:
         """Every process in the terminal's session (the shell and whatever it started)."""
         if self.session is None:
             return []
-        return [pid for pid in _all_pids() if _session(pid) == self.session]
+        return [pid for pid in _all_pids() if _session_of(pid) == self.session]
 
     def find_session(self) -> None:
         """The terminal's session, as soon as the shell has made it (setsid -c)."""
@@ -1088,7 +1113,7 @@ def _all_pids() -> list[int]:
     return [int(e) for e in os.listdir("/proc") if e.isdigit()]
 
 
-def _session(pid: int) -> int:
+def _session_of(pid: int) -> int:
     try:
         with open(f"/proc/{pid}/stat", "rb") as f:
             return int(f.read().rpartition(b")")[2].split()[3])
@@ -1231,6 +1256,7 @@ OPERATIONS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
     "file.find": op_find,
     "file.grep": op_grep,
     "file.usage": op_usage,
+    "file.replace": op_replace,
     "pty.open": op_pty_open,
     "tcp.open": op_tcp_open,
     "stream.write": op_stream_write,

@@ -1,0 +1,317 @@
+"""Daytona's control plane under /daytona/api: sandboxes, their settings, preview links, snapshots."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request, Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from api.daytona.dto import (
+    auto_delete_seconds,
+    base_url,
+    sandbox_dto,
+    snapshot_dto,
+    toolbox_url,
+)
+from api.daytona.errors import DaytonaRenderer, not_implemented
+from api.deps import PrincipalDep, SessionDep, StateDep
+from api.errors import route_class
+from core.errors import InvalidInput, NotFound
+from core.models import JobState, Sandbox
+from core.services import sandboxes as svc
+from core.services.auth import Principal
+from core.services.sandbox_errors import raise_for_job
+
+router = APIRouter(prefix="/daytona/api", tags=["daytona"], route_class=route_class(DaytonaRenderer()))
+STARTED = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+class BuildInfo(BaseModel):
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+    dockerfile_content: str | None = Field(None, alias="dockerfileContent")
+
+
+class CreateSandbox(BaseModel):
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+    name: str | None = None
+    snapshot: str | None = None
+    image: str | None = None
+    env: dict[str, str] | None = None
+    labels: dict[str, str] | None = None
+    public: bool = False
+    cpu: float | None = None
+    memory: float | None = Field(None, description="GiB")
+    disk: float | None = Field(None, description="GiB")
+    auto_stop_interval: int | None = Field(None, alias="autoStopInterval")
+    auto_archive_interval: int | None = Field(None, alias="autoArchiveInterval")
+    auto_delete_interval: int | None = Field(None, alias="autoDeleteInterval")
+    network_block_all: bool | None = Field(None, alias="networkBlockAll")
+    build_info: BuildInfo | None = Field(None, alias="buildInfo")
+
+
+class Labels(BaseModel):
+    labels: dict[str, str]
+
+
+def _template(body: CreateSandbox) -> str | None:
+    if body.snapshot:
+        return body.snapshot
+    if body.image:
+        return body.image
+    if body.build_info and body.build_info.dockerfile_content:
+        lines = [ln.strip() for ln in body.build_info.dockerfile_content.splitlines() if ln.strip()]
+        match = re.fullmatch(r"FROM\s+(\S+)", lines[0], re.IGNORECASE) if len(lines) == 1 else None
+        if match is None:
+            raise InvalidInput.one(
+                "buildInfo", "not_supported", "building images is not supported; name a snapshot (or a bare FROM image)"
+            )
+        return match.group(1)
+    return None
+
+
+async def _dto(state: StateDep, request: Request, principal: Principal, ident: str) -> dict[str, Any]:
+    async with state.sessions() as session:
+        return sandbox_dto(await svc.get_sandbox(session, principal, ident), toolbox_url(request, state.settings))
+
+
+@router.get("/config")
+async def config(request: Request, state: StateDep) -> dict[str, Any]:
+    """What Daytona's older SDKs read once, chiefly where the toolbox is."""
+    base = base_url(request, state.settings)
+    return {
+        "version": "runyard",
+        "oidc": {"issuer": "", "clientId": "", "audience": ""},
+        "linkedAccountsEnabled": False,
+        "announcements": {},
+        "proxyTemplateUrl": f"{base}/daytona/preview/{{{{PORT}}}}/{{{{sandboxId}}}}",
+        "proxyToolboxUrl": f"{base}/daytona/toolbox",
+        "defaultSnapshot": state.settings.sandboxes.default_template,
+        "dashboardUrl": base,
+        "maxAutoArchiveInterval": 43200,
+        "maintananceMode": False,
+        "environment": state.settings.env,
+    }
+
+
+@router.post("/sandbox")
+async def create_sandbox(
+    body: CreateSandbox, request: Request, state: StateDep, session: SessionDep, principal: PrincipalDep
+) -> dict[str, Any]:
+    """Create, and answer once it is started (so the SDK need not poll)."""
+    network = state.settings.allow_enable_network and body.network_block_all is False
+    req = svc.SandboxCreate(
+        template=_template(body),
+        name=body.name,
+        env=body.env,
+        labels=body.labels,
+        cpus=body.cpu,
+        memory_bytes=int(body.memory * (1 << 30)) if body.memory else None,
+        disk_bytes=int(body.disk * (1 << 30)) if body.disk else None,
+        network=network,
+        public=body.public,
+        auto_stop_s=body.auto_stop_interval * 60 if body.auto_stop_interval is not None else None,
+        auto_delete_s=auto_delete_seconds(body.auto_delete_interval) if body.auto_delete_interval is not None else None,
+        auto_archive_s=body.auto_archive_interval * 60 if body.auto_archive_interval else None,
+    )
+    sandbox_id, job_id = await svc.create_sandbox(session, state.redis, principal, req, state.settings, "daytona")
+    job = await svc.wait_for_job(
+        state.sessions, state.hub, principal, job_id, state.settings.sandboxes.lifecycle_wait_s
+    )
+    if job.state == JobState.FAILED:
+        raise_for_job(job)
+    return await _dto(state, request, principal, str(sandbox_id))
+
+
+def _labels_query(labels: str | None) -> dict[str, str]:
+    if not labels or labels == "null":
+        return {}
+    try:
+        parsed = json.loads(labels)
+    except ValueError as exc:
+        raise InvalidInput.one("labels", "json", "must be a JSON object of strings") from exc
+    if not isinstance(parsed, dict):
+        raise InvalidInput.one("labels", "json", "must be a JSON object of strings")
+    return {str(k): str(v) for k, v in parsed.items()}
+
+
+@router.get("/sandbox/paginated")
+async def list_paginated(
+    request: Request,
+    state: StateDep,
+    session: SessionDep,
+    principal: PrincipalDep,
+    labels: str | None = None,
+    page: Annotated[int, Query(ge=1)] = 1,
+    limit: Annotated[int, Query(ge=1, le=200)] = 100,
+) -> dict[str, Any]:
+    rows, total = await svc.list_sandboxes(session, principal, _labels_query(labels), False, (page - 1) * limit, limit)
+    toolbox = toolbox_url(request, state.settings)
+    return {
+        "items": [sandbox_dto(r, toolbox) for r in rows],
+        "total": total,
+        "page": page,
+        "totalPages": max(1, -(-total // limit)),
+    }
+
+
+@router.get("/sandbox")
+async def list_sandboxes(
+    request: Request,
+    state: StateDep,
+    session: SessionDep,
+    principal: PrincipalDep,
+    labels: str | None = None,
+    cursor: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 100,
+) -> dict[str, Any]:
+    offset = int(cursor) if cursor and cursor.isdigit() else 0
+    rows, total = await svc.list_sandboxes(session, principal, _labels_query(labels), False, offset, limit)
+    toolbox = toolbox_url(request, state.settings)
+    following = offset + len(rows)
+    return {
+        "items": [sandbox_dto(r, toolbox) for r in rows],
+        "nextCursor": str(following) if following < total else None,
+    }
+
+
+@router.get("/sandbox/{ident}")
+async def get_sandbox(ident: str, request: Request, state: StateDep, principal: PrincipalDep) -> dict[str, Any]:
+    return await _dto(state, request, principal, ident)
+
+
+async def _change(
+    ident: str, kind: str, request: Request, state: StateDep, principal: Principal, archive: bool = False
+) -> dict[str, Any]:
+    async with state.sessions() as session:
+        sandbox = await svc.get_sandbox(session, principal, ident)
+        job_id = await svc.change_state(session, principal, sandbox, kind, state.settings, archive=archive)
+    if job_id is not None:
+        job = await svc.wait_for_job(
+            state.sessions, state.hub, principal, job_id, state.settings.sandboxes.lifecycle_wait_s
+        )
+        if job.state == JobState.FAILED:
+            raise_for_job(job)
+    return await _dto(state, request, principal, str(sandbox.id))
+
+
+@router.post("/sandbox/{ident}/start")
+async def start(ident: str, request: Request, state: StateDep, principal: PrincipalDep) -> dict[str, Any]:
+    return await _change(ident, svc.KIND_START, request, state, principal)
+
+
+@router.post("/sandbox/{ident}/stop")
+async def stop(ident: str, request: Request, state: StateDep, principal: PrincipalDep) -> dict[str, Any]:
+    return await _change(ident, svc.KIND_STOP, request, state, principal)
+
+
+@router.post("/sandbox/{ident}/archive")
+async def archive(ident: str, request: Request, state: StateDep, principal: PrincipalDep) -> dict[str, Any]:
+    """Stop it and keep its workspace; it shows as archived until started again."""
+    return await _change(ident, svc.KIND_STOP, request, state, principal, archive=True)
+
+
+@router.delete("/sandbox/{ident}")
+async def delete(ident: str, request: Request, state: StateDep, principal: PrincipalDep) -> dict[str, Any]:
+    return await _change(ident, svc.KIND_DELETE, request, state, principal)
+
+
+async def _update(
+    ident: str, request: Request, state: StateDep, session: SessionDep, principal: Principal, **values: Any
+) -> Sandbox:
+    sandbox = await svc.get_sandbox(session, principal, ident)
+    return await svc.update_settings(session, sandbox, **values)
+
+
+@router.put("/sandbox/{ident}/labels")
+async def set_labels(
+    ident: str, body: Labels, request: Request, state: StateDep, session: SessionDep, principal: PrincipalDep
+) -> dict[str, Any]:
+    sandbox = await _update(ident, request, state, session, principal, labels=body.labels)
+    return {"labels": dict(sandbox.labels or {})}
+
+
+@router.post("/sandbox/{ident}/autostop/{interval}")
+async def set_autostop(
+    ident: str, interval: int, request: Request, state: StateDep, session: SessionDep, principal: PrincipalDep
+) -> dict[str, Any]:
+    sandbox = await _update(ident, request, state, session, principal, auto_stop_s=max(0, interval) * 60)
+    return sandbox_dto(sandbox, toolbox_url(request, state.settings))
+
+
+@router.post("/sandbox/{ident}/autoarchive/{interval}")
+async def set_autoarchive(
+    ident: str, interval: int, request: Request, state: StateDep, session: SessionDep, principal: PrincipalDep
+) -> dict[str, Any]:
+    sandbox = await _update(ident, request, state, session, principal, auto_archive_s=max(0, interval) * 60)
+    return sandbox_dto(sandbox, toolbox_url(request, state.settings))
+
+
+@router.post("/sandbox/{ident}/autodelete/{interval}")
+async def set_autodelete(
+    ident: str, interval: int, request: Request, state: StateDep, session: SessionDep, principal: PrincipalDep
+) -> dict[str, Any]:
+    sandbox = await _update(ident, request, state, session, principal, auto_delete_s=auto_delete_seconds(interval))
+    return sandbox_dto(sandbox, toolbox_url(request, state.settings))
+
+
+@router.post("/sandbox/{ident}/public/{public}")
+async def set_public(
+    ident: str, public: bool, request: Request, state: StateDep, session: SessionDep, principal: PrincipalDep
+) -> dict[str, Any]:
+    sandbox = await _update(ident, request, state, session, principal, public=public)
+    return sandbox_dto(sandbox, toolbox_url(request, state.settings))
+
+
+@router.get("/sandbox/{ident}/ports/{port}/preview-url")
+async def preview_url(
+    ident: str, port: int, request: Request, state: StateDep, session: SessionDep, principal: PrincipalDep
+) -> dict[str, str]:
+    """A URL for the port, and the token a browser sends (header x-daytona-preview-token) unless it is public."""
+    if not 1 <= port <= 65535:
+        raise InvalidInput.one("port", "range", "must be between 1 and 65535")
+    sandbox = await svc.get_sandbox(session, principal, ident)
+    url = f"{base_url(request, state.settings)}/daytona/preview/{sandbox.id}/{port}"
+    return {"sandboxId": str(sandbox.id), "url": url, "token": sandbox.preview_token or ""}
+
+
+@router.get("/sandbox/{ident}/toolbox-proxy-url")
+async def toolbox_proxy_url(ident: str, request: Request, state: StateDep, principal: PrincipalDep) -> dict[str, str]:
+    await _dto(state, request, principal, ident)  # 404 for what the caller may not see
+    return {"url": toolbox_url(request, state.settings)}
+
+
+def _snapshots(state: StateDep) -> dict[str, str]:
+    s = state.settings.sandboxes
+    names = {name: image for name, image in s.templates.items()}
+    names.update({alias: s.templates[target] for alias, target in s.aliases.items() if target in s.templates})
+    return names
+
+
+@router.get("/snapshots")
+async def list_snapshots(
+    state: StateDep,
+    principal: PrincipalDep,
+    page: Annotated[int, Query(ge=1)] = 1,
+    limit: Annotated[int, Query(ge=1, le=200)] = 100,
+) -> dict[str, Any]:
+    """Runyard's templates and their aliases, as Daytona snapshots."""
+    snapshots = [snapshot_dto(n, i, state.settings, STARTED) for n, i in sorted(_snapshots(state).items())]
+    chunk = snapshots[(page - 1) * limit : page * limit]
+    return {"items": chunk, "total": len(snapshots), "page": page, "totalPages": max(1, -(-len(snapshots) // limit))}
+
+
+@router.get("/snapshots/{name:path}")
+async def get_snapshot(name: str, state: StateDep, principal: PrincipalDep) -> dict[str, Any]:
+    image = _snapshots(state).get(name)
+    if image is None:
+        raise NotFound("snapshot", name)
+    return snapshot_dto(name, image, state.settings, STARTED)
+
+
+@router.api_route("/{path:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"], include_in_schema=False)
+async def unsupported(path: str, request: Request, principal: PrincipalDep) -> Response:
+    return not_implemented(f"{request.method} /{path}")

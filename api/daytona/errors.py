@@ -1,0 +1,37 @@
+"""Daytona's error bodies: {"statusCode", "message", "error"}; the SDK raises by status and shows the message."""
+
+from __future__ import annotations
+
+from http import HTTPStatus
+
+from fastapi import Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from api.errors import retry_headers, status_of
+from core.errors import InvalidInput, RunyardError
+
+
+def error_body(status: int, message: str) -> dict[str, object]:
+    return {"statusCode": status, "message": message, "error": HTTPStatus(status).phrase}
+
+
+class DaytonaRenderer:
+    def domain(self, request: Request, exc: RunyardError) -> Response:
+        status = status_of(exc)
+        message = exc.message
+        if isinstance(exc, InvalidInput):
+            message = "; ".join(f"{e.field}: {e.message}" for e in exc.errors)
+        return JSONResponse(error_body(status, message), status_code=status, headers=retry_headers(exc))
+
+    def validation(self, request: Request, exc: RequestValidationError) -> Response:
+        parts = []
+        for err in exc.errors():
+            loc = ".".join(str(p) for p in err.get("loc", ()) if p not in ("body", "query", "path"))
+            parts.append(f"{loc or 'body'}: {err.get('msg', 'invalid')}")
+        return JSONResponse(error_body(400, "; ".join(parts)), status_code=400)
+
+
+def not_implemented(feature: str) -> JSONResponse:
+    """A deliberate answer for what Runyard does not do (yet), naming it."""
+    return JSONResponse(error_body(501, f"{feature} is not implemented by Runyard's Daytona layer"), status_code=501)

@@ -1,0 +1,128 @@
+"""Daytona's preview links: /daytona/preview/{sandboxId}/{port}/... reaches that port inside the sandbox.
+
+No API key is needed: the sandbox's preview token is (header x-daytona-preview-token, query ?token=, or the
+cookie set after the first authorised request, so a browser can load the page's assets), unless the sandbox
+is public. Requests reach 127.0.0.1:<port> inside that one sandbox and nowhere else.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hmac
+import uuid
+
+from fastapi import APIRouter, Request, Response, WebSocket
+from fastapi.responses import JSONResponse, StreamingResponse
+from starlette.requests import HTTPConnection
+
+from api.daytona.errors import DaytonaRenderer, error_body
+from api.deps import StateDep
+from api.errors import route_class, status_of
+from api.state import AppState
+from api.tunnel_http import TunnelBroken, forwardable, request
+from api.tunnel_ws import HandshakeFailed, UpstreamSocket, relay
+from core.errors import NotFound, PermissionDenied, RunyardError
+from core.models import Sandbox, SandboxState
+from core.services.auth import Principal
+from core.services.streams import LiveStream, open_stream
+
+router = APIRouter(prefix="/daytona/preview", tags=["daytona"], route_class=route_class(DaytonaRenderer()))
+METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
+TOKEN_HEADER = "x-daytona-preview-token"  # noqa: S105 - a header name, not a secret
+OURS = {TOKEN_HEADER, "x-auth-token", "authorization"}
+
+
+def _cookie(sandbox_id: uuid.UUID) -> str:
+    return f"runyard_preview_{sandbox_id.hex}"
+
+
+async def _authorise(state: AppState, conn: HTTPConnection, sandbox_id: str, port: int) -> tuple[Sandbox, bool]:
+    """The sandbox, if this caller may reach it; and whether to set the cookie."""
+    try:
+        ident = uuid.UUID(sandbox_id)
+    except ValueError as exc:
+        raise NotFound("sandbox", sandbox_id) from exc
+    if not 1 <= port <= 65535:
+        raise NotFound("port", str(port))
+    async with state.sessions() as session:
+        sandbox = await session.get(Sandbox, ident)
+    if sandbox is None or sandbox.state == SandboxState.DELETED:
+        raise NotFound("sandbox", sandbox_id)
+    if sandbox.public:
+        return sandbox, False
+    expected = sandbox.preview_token or ""
+    offered = conn.headers.get(TOKEN_HEADER) or conn.query_params.get("token")
+    if offered and expected and hmac.compare_digest(offered, expected):
+        return sandbox, True
+    cookie = conn.cookies.get(_cookie(ident))
+    if cookie and expected and hmac.compare_digest(cookie, expected):
+        return sandbox, False
+    raise PermissionDenied("this preview needs its token (header x-daytona-preview-token, or ?token=)")
+
+
+def _owner(sandbox: Sandbox) -> Principal:
+    """The preview acts for the sandbox's tenant (its token stands in for a key)."""
+    return Principal(sandbox.tenant_id, "", uuid.UUID(int=0), False, "", None)
+
+
+async def _tunnel(state: AppState, sandbox: Sandbox, port: int) -> LiveStream:
+    async with state.sessions() as session:
+        fresh = await session.get(Sandbox, sandbox.id)
+        assert fresh is not None
+        return await open_stream(
+            session, state.sessions, state.hub, state.redis, _owner(fresh), fresh, {"kind": "tcp", "port": port},
+            state.settings,
+        )  # fmt: skip
+
+
+def _target(conn: HTTPConnection, path: str) -> str:
+    query = "&".join(p for p in conn.url.query.split("&") if p and not p.startswith("token="))
+    return "/" + path + (f"?{query}" if query else "")
+
+
+@router.api_route("/{sandbox_id}/{port}/{path:path}", methods=METHODS)
+async def preview(sandbox_id: str, port: int, path: str, request_in: Request, state: StateDep) -> Response:
+    sandbox, set_cookie = await _authorise(state, request_in, sandbox_id, port)
+    payload = await request_in.body()
+    stream = await _tunnel(state, sandbox, port)
+    headers = forwardable(request_in.headers.items(), OURS)
+    try:
+        upstream = await request(stream, request_in.method, _target(request_in, path), port, headers, payload)
+    except TunnelBroken as exc:
+        await stream.close()
+        return JSONResponse(error_body(502, str(exc)), status_code=502)
+    response = StreamingResponse(upstream.body, status_code=upstream.status)
+    response.raw_headers = [
+        (k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in forwardable(upstream.headers, set())
+    ]
+    if set_cookie:
+        response.set_cookie(
+            _cookie(sandbox.id), sandbox.preview_token or "", httponly=True, samesite="lax",
+            path=f"/daytona/preview/{sandbox.id}/",
+        )  # fmt: skip
+    return response
+
+
+@router.websocket("/{sandbox_id}/{port}/{path:path}")
+async def preview_websocket(ws: WebSocket, sandbox_id: str, port: int, path: str) -> None:
+    state: AppState = ws.app.state.runyard
+    subprotocols = [p.strip() for p in ws.headers.get("sec-websocket-protocol", "").split(",") if p.strip()]
+    try:
+        sandbox, _ = await _authorise(state, ws, sandbox_id, port)
+        stream = await _tunnel(state, sandbox, port)
+    except RunyardError as exc:
+        await ws.close(code=4000 + status_of(exc), reason=exc.message[:120])
+        return
+    upstream = UpstreamSocket(stream, port, _target(ws, path), subprotocols)
+    try:
+        try:
+            await upstream.handshake()
+        except HandshakeFailed as exc:
+            await ws.close(code=4502, reason=str(exc)[:120])
+            return
+        await ws.accept(subprotocol=upstream.accepted_subprotocol)
+        await relay(ws, upstream)
+    finally:
+        await stream.close()
+        with contextlib.suppress(RuntimeError):
+            await ws.close()

@@ -1,0 +1,16 @@
+"""Whatever Daytona's SDK may call that Runyard does not do: a deliberate 501 that names it, never a 404 or 500."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, Response
+
+from api.daytona.errors import DaytonaRenderer, not_implemented
+from api.deps import PrincipalDep
+from api.errors import route_class
+
+router = APIRouter(prefix="/daytona/toolbox/{sandbox_id}", route_class=route_class(DaytonaRenderer()))
+
+
+@router.api_route("/{path:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"], include_in_schema=False)
+async def unsupported_toolbox(sandbox_id: str, path: str, request: Request, principal: PrincipalDep) -> Response:
+    return not_implemented(f"toolbox {request.method} /{path}")

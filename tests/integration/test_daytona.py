@@ -1,0 +1,111 @@
+"""Daytona's own SDK drives Runyard through SUNA's call set, by configuration alone: with the newest `daytona`
+release and with the oldest SUNA allows (0.115). Each runs in its own interpreter (tests/clients/daytona_suna.py).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import STATE_DIR
+from tests.integration.conftest import make_tenant
+from tests.stack import ROOT, Stack, running_stack
+
+CLIENT = ROOT / "tests" / "clients" / "daytona_suna.py"
+OLDEST = "0.115.0"
+
+
+@pytest.fixture(scope="module")
+def daytona_stack(database: None) -> Iterator[Stack]:
+    env = {
+        "RUNYARD_SANDBOXES__POOL_SIZE": "1",
+        # An operator's alias: SUNA's snapshot name, served by our agent image.
+        "RUNYARD_SANDBOXES__ALIASES": json.dumps({"default": "agent", "kortix/suna:0.1.3": "agent"}),
+    }
+    with running_stack(14, env, workers=("worker",)) as s:
+        yield s
+
+
+def python_with(version: str) -> str:
+    """An interpreter with that daytona release: ours for the pinned newest, a cached venv for the others."""
+    from importlib.metadata import version as installed
+
+    if installed("daytona") == version:
+        return sys.executable
+    venv = Path(STATE_DIR) / "venvs" / f"daytona-{version}"
+    python = venv / "bin" / "python"
+    marker = venv / ".installed"
+    if not marker.exists():
+        subprocess.run([sys.executable, "-m", "venv", "--clear", str(venv)], check=True)
+        subprocess.run([str(python), "-m", "pip", "install", "-q", f"daytona=={version}"], check=True, timeout=600)
+        marker.write_text(version)
+    return str(python)
+
+
+def run_suna_calls(stack: Stack, python: str) -> dict[str, object]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DAYTONA_")}
+    env.update(
+        DAYTONA_API_URL=f"{stack.url}/daytona/api",
+        DAYTONA_API_KEY=make_tenant().key,
+        DAYTONA_USE_DEPRECATED_POLLING="true",
+    )
+    done = subprocess.run([python, str(CLIENT)], env=env, capture_output=True, text=True, timeout=600, cwd="/tmp")
+    assert done.returncode == 0, f"stdout:\n{done.stdout[-3000:]}\nstderr:\n{done.stderr[-6000:]}"
+    return dict(json.loads(done.stdout.strip().splitlines()[-1]))
+
+
+def check(seen: dict[str, object]) -> None:
+    assert seen["created_state"] == "started"
+    assert seen["labels"] == {"project": "p1", "owner": "suna"} or seen["labels"] == {
+        "project": "p1", "owner": "suna", "code-toolbox-language": "python"
+    }  # fmt: skip
+    assert seen["auto_stop"] == 15 and seen["auto_stop_after"] == 30
+    assert seen["get_id"] is True and seen["listed"] is True
+    assert seen["labels_after"] == {"project": "p1", "stage": "two"}
+    # older SDKs drop the trailing newline of a result
+    exit_code, result = seen["exec"]  # type: ignore[misc]
+    assert exit_code == 0 and str(result).rstrip("\n") == "hello from sandbox in /tmp"
+    exit_code, result = seen["exec_fail"]  # type: ignore[misc]
+    assert exit_code == 3 and str(result).rstrip("\n") == "oops"
+    first, second, output = seen["session_sync"]  # type: ignore[misc]
+    assert first == 0 and second == 0 and "x=42" in str(output)
+    assert seen["async_exit"] == 0
+    stdout, stderr = seen["async_logs"]  # type: ignore[misc]
+    assert "tick 1\ntick 2\ntick 3\n" in str(stdout) and (stderr is None or stderr == "err\n")
+    assert seen["sessions"] == ["dev"]
+    assert seen["download_equal"] is True and seen["list"] == ["blob.bin"] and seen["info"] == [3 << 20, False]
+    assert str(seen["folder_mode"]).endswith("700") and str(seen["chmod"]).endswith("600")
+    assert seen["deleted"] is True
+    assert seen["preview"] == [200, "<h1>hello from the sandbox</h1>"]
+    assert seen["preview_without_token"] == 403
+    assert seen["pty"] == [True, 4]
+    assert seen["stopped_state"] == "stopped" and seen["restarted_state"] == "started" and seen["kept"] is True
+    assert "kortix/suna:0.1.3" in seen["snapshots"]  # type: ignore[operator]
+
+
+def test_suna_call_set_with_the_newest_sdk(daytona_stack: Stack) -> None:
+    from importlib.metadata import version
+
+    check(run_suna_calls(daytona_stack, python_with(version("daytona"))))
+
+
+def test_suna_call_set_with_the_oldest_sdk_suna_allows(daytona_stack: Stack) -> None:
+    check(run_suna_calls(daytona_stack, python_with(OLDEST)))
+
+
+def test_unsupported_calls_are_a_deliberate_501(daytona_stack: Stack) -> None:
+    headers = {"Authorization": f"Bearer {make_tenant().key}"}
+    with httpx.Client(base_url=f"{daytona_stack.url}/daytona", headers=headers) as client:
+        for method, path in [("POST", "/api/volumes"), ("GET", "/api/sandbox/x/build-logs-url"),
+                             ("POST", "/toolbox/x/git/clone"), ("POST", "/toolbox/x/computeruse/start")]:  # fmt: skip
+            response = client.request(method, path)
+            assert response.status_code == 501, (path, response.status_code, response.text)
+            assert "not implemented" in response.json()["message"]
+        assert client.get("/api/sandbox/no-such-sandbox").status_code == 404
