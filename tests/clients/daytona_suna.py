@@ -110,6 +110,13 @@ async def main() -> dict[str, Any]:
     seen["folder_mode"] = (await sandbox.fs.get_file_info("/workspace/secret")).mode
     await sandbox.fs.set_file_permissions("/workspace/data/blob.bin", mode="600")
     seen["chmod"] = (await sandbox.fs.get_file_info("/workspace/data/blob.bin")).mode
+    await sandbox.fs.upload_file(b"alpha needle\nbeta\n", "/workspace/data/notes.txt")
+    await sandbox.fs.move_files("/workspace/data/notes.txt", "/workspace/data/moved.txt")
+    seen["find"] = [(m.file, m.line, m.content) for m in await sandbox.fs.find_files("/workspace/data", "needle")]
+    seen["search"] = list((await sandbox.fs.search_files("/workspace", "*.txt")).files)
+    replaced = await sandbox.fs.replace_in_files(["/workspace/data/moved.txt"], "needle", "thread")
+    seen["replace"] = [bool(r.success) for r in replaced]
+    seen["replaced_text"] = (await sandbox.fs.download_file("/workspace/data/moved.txt")).decode()
     await sandbox.fs.delete_file("/workspace/data", recursive=True)
     seen["deleted"] = "data" not in [f.name for f in await sandbox.fs.list_files("/workspace")]
 
@@ -134,9 +141,22 @@ async def main() -> dict[str, Any]:
         if b"pty-hello" in b"".join(data).split(b"echo pty-")[-1]:
             break
         await asyncio.sleep(0.1)
+    await terminal.resize(PtySize(rows=40, cols=120))
+    await terminal.send_input("stty size\n")
+    for _ in range(50):
+        if b"40 120" in b"".join(data):
+            break
+        await asyncio.sleep(0.1)
     await terminal.send_input("exit 4\n")
     result = await terminal.wait()
     seen["pty"] = [b"pty-hello" in b"".join(data), getattr(result, "exit_code", None)]
+    seen["pty_resized"] = b"40 120" in b"".join(data)
+    other = await sandbox.process.create_pty_session(
+        id="other", on_data=lambda b: None, pty_size=PtySize(rows=24, cols=80)
+    )
+    await sandbox.process.kill_pty_session("other")
+    killed = await other.wait()
+    seen["pty_killed"] = getattr(killed, "exit_code", None) is not None or getattr(killed, "error", None) is not None
 
     await sandbox.fs.upload_file(b"kept", "/workspace/keep.txt")
     await sandbox.stop()
@@ -147,6 +167,13 @@ async def main() -> dict[str, Any]:
 
     snapshots = await daytona.snapshot.list()
     seen["snapshots"] = sorted(s.name for s in getattr(snapshots, "items", snapshots))
+    seen["snapshot_get"] = (await daytona.snapshot.get(SNAPSHOT)).name
+
+    await sandbox.archive()
+    seen["archived_state"] = value((await daytona.get(sandbox.id)).state)
+    await sandbox.start()
+    seen["unarchived"] = [value((await daytona.get(sandbox.id)).state),
+                          await sandbox.fs.download_file("/workspace/keep.txt") == b"kept"]  # fmt: skip
 
     await daytona.delete(sandbox)
     try:

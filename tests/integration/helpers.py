@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import textwrap
 import threading
 import time
 from collections.abc import Callable
@@ -83,3 +84,47 @@ class CallbackReceiver:
     def close(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+# A WebSocket echo server on 127.0.0.1:9100 (reversing each message), standard library only: sandboxes are offline.
+WS_ECHO_SERVER = textwrap.dedent(
+    """
+    import base64, hashlib, socket, struct, threading
+    GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+    def exact(c, n):
+        b = b""
+        while len(b) < n:
+            chunk = c.recv(n - len(b))
+            if not chunk:
+                raise EOFError
+            b += chunk
+        return b
+    def serve(c):
+        head = b""
+        while b"\\r\\n\\r\\n" not in head:
+            head += c.recv(1)
+        lines = head.decode().split("\\r\\n")
+        h = {k.lower(): v.strip() for k, _, v in (l.partition(":") for l in lines[1:] if l)}
+        accept = base64.b64encode(hashlib.sha1((h["sec-websocket-key"] + GUID).encode()).digest()).decode()
+        offered = h.get("sec-websocket-protocol", "")
+        chosen = "Sec-WebSocket-Protocol: binary\\r\\n" if "binary" in offered else ""
+        c.sendall(("HTTP/1.1 101 Switching Protocols\\r\\nUpgrade: websocket\\r\\nConnection: Upgrade\\r\\n"
+                   "Sec-WebSocket-Accept: %s\\r\\n%s\\r\\n" % (accept, chosen)).encode())
+        while True:
+            b0, b1 = exact(c, 2)
+            n = b1 & 127
+            if n == 126: n = struct.unpack(">H", exact(c, 2))[0]
+            elif n == 127: n = struct.unpack(">Q", exact(c, 8))[0]
+            mask = exact(c, 4)
+            data = bytes(x ^ mask[i % 4] for i, x in enumerate(exact(c, n)))[::-1]
+            if b0 & 15 == 8: return
+            n = len(data)
+            if n < 126: size = bytes([n])
+            elif n < 65536: size = bytes([126]) + struct.pack(">H", n)
+            else: size = bytes([127]) + struct.pack(">Q", n)
+            c.sendall(bytes([b0]) + size + data)
+    s = socket.create_server(("127.0.0.1", 9100))
+    while True:
+        threading.Thread(target=serve, args=(s.accept()[0],), daemon=True).start()
+    """
+)

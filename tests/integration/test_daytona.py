@@ -16,6 +16,7 @@ import pytest
 
 from tests.conftest import STATE_DIR
 from tests.integration.conftest import make_tenant
+from tests.integration.helpers import WS_ECHO_SERVER, eventually
 from tests.stack import ROOT, Stack, running_stack
 
 CLIENT = ROOT / "tests" / "clients" / "daytona_suna.py"
@@ -83,11 +84,15 @@ def check(seen: dict[str, object]) -> None:
     assert seen["download_equal"] is True and seen["list"] == ["blob.bin"] and seen["info"] == [3 << 20, False]
     assert str(seen["folder_mode"]).endswith("700") and str(seen["chmod"]).endswith("600")
     assert seen["deleted"] is True
+    assert seen["find"] == [["/workspace/data/moved.txt", 1, "alpha needle"]]
+    assert "/workspace/data/moved.txt" in seen["search"]  # type: ignore[operator]
+    assert seen["replace"] == [True] and seen["replaced_text"] == "alpha thread\nbeta\n"
     assert seen["preview"] == [200, "<h1>hello from the sandbox</h1>"]
     assert seen["preview_without_token"] == 403
-    assert seen["pty"] == [True, 4]
+    assert seen["pty"] == [True, 4] and seen["pty_resized"] is True and seen["pty_killed"] is True
     assert seen["stopped_state"] == "stopped" and seen["restarted_state"] == "started" and seen["kept"] is True
-    assert "kortix/suna:0.1.3" in seen["snapshots"]  # type: ignore[operator]
+    assert "kortix/suna:0.1.3" in seen["snapshots"] and seen["snapshot_get"] == "kortix/suna:0.1.3"  # type: ignore[operator]
+    assert seen["archived_state"] == "archived" and seen["unarchived"] == ["started", True]
 
 
 def test_suna_call_set_with_the_newest_sdk(daytona_stack: Stack) -> None:
@@ -109,3 +114,42 @@ def test_unsupported_calls_are_a_deliberate_501(daytona_stack: Stack) -> None:
             assert response.status_code == 501, (path, response.status_code, response.text)
             assert "not implemented" in response.json()["message"]
         assert client.get("/api/sandbox/no-such-sandbox").status_code == 404
+
+
+def test_preview_proxy_needs_the_token_unless_public_and_carries_websockets(daytona_stack: Stack) -> None:
+    import asyncio
+
+    import websockets
+
+    key = make_tenant().key
+    with httpx.Client(base_url=daytona_stack.url, headers={"Authorization": f"Bearer {key}"}, timeout=60) as api:
+        box = api.post("/daytona/api/sandbox", json={"snapshot": "agent"}).json()
+        toolbox = f"{box['toolboxProxyUrl']}/{box['id']}"
+        upload = {"files[0].path": (None, "/workspace/ws.py"), "files[0].file": ("ws.py", WS_ECHO_SERVER.encode())}
+        assert api.post(f"{toolbox}/files/bulk-upload", files=upload).status_code == 200
+        started = api.post(
+            f"{toolbox}/process/execute", json={"command": "nohup python3 /workspace/ws.py >/dev/null 2>&1 &"}
+        )
+        assert started.json()["exitCode"] == 0
+        link = api.get(f"/daytona/api/sandbox/{box['id']}/ports/9100/preview-url").json()
+        ws_url = link["url"].replace("http://", "ws://") + "/"
+
+        async def echo(headers: dict[str, str]) -> object:
+            async with websockets.connect(ws_url, additional_headers=headers) as ws:
+                await ws.send(b"novnc")
+                return await ws.recv()
+
+        def attempt() -> object:
+            try:
+                return asyncio.run(asyncio.wait_for(echo({"x-daytona-preview-token": link["token"]}), 20))
+            except (OSError, websockets.exceptions.WebSocketException):
+                return None
+
+        assert eventually(attempt, timeout=30, interval=1) == b"cnvon"
+        with pytest.raises(websockets.exceptions.WebSocketException):
+            asyncio.run(asyncio.wait_for(echo({}), 20))  # no token, not public
+        plain = httpx.get(link["url"] + "/", timeout=10)
+        assert plain.status_code == 403 and "token" in plain.json()["message"]
+        assert api.post(f"/daytona/api/sandbox/{box['id']}/public/true").json()["public"] is True
+        assert asyncio.run(asyncio.wait_for(echo({}), 20)) == b"cnvon"  # public: anyone with the URL
+        api.delete(f"/daytona/api/sandbox/{box['id']}")

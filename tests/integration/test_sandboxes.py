@@ -11,7 +11,6 @@ import hashlib
 import json
 import os
 import signal
-import textwrap
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -25,7 +24,7 @@ from core.models import Job, Sandbox
 from core.security import SIGNATURE_HEADER, verify
 from core.settings import get_settings
 from tests.integration.conftest import Tenant, make_tenant
-from tests.integration.helpers import CallbackReceiver, eventually
+from tests.integration.helpers import WS_ECHO_SERVER, CallbackReceiver, eventually
 from tests.stack import Stack, running_stack
 
 HOSTS = ("a", "b")
@@ -455,47 +454,7 @@ def test_a_websocket_server_inside_the_sandbox_through_the_port_proxy(api: httpx
     import websockets
 
     box = create(api)
-    # A WebSocket echo server (reversing each message) from the standard library alone: the sandbox is offline.
-    server = textwrap.dedent(
-        """
-        import base64, hashlib, socket, struct, threading
-        GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
-        def exact(c, n):
-            b = b""
-            while len(b) < n:
-                chunk = c.recv(n - len(b))
-                if not chunk:
-                    raise EOFError
-                b += chunk
-            return b
-        def serve(c):
-            head = b""
-            while b"\\r\\n\\r\\n" not in head:
-                head += c.recv(1)
-            lines = head.decode().split("\\r\\n")
-            h = {k.lower(): v.strip() for k, _, v in (l.partition(":") for l in lines[1:] if l)}
-            accept = base64.b64encode(hashlib.sha1((h["sec-websocket-key"] + GUID).encode()).digest()).decode()
-            c.sendall(("HTTP/1.1 101 Switching Protocols\\r\\nUpgrade: websocket\\r\\nConnection: Upgrade\\r\\n"
-                       "Sec-WebSocket-Accept: %s\\r\\nSec-WebSocket-Protocol: binary\\r\\n\\r\\n" % accept).encode())
-            while True:
-                b0, b1 = exact(c, 2)
-                n = b1 & 127
-                if n == 126: n = struct.unpack(">H", exact(c, 2))[0]
-                elif n == 127: n = struct.unpack(">Q", exact(c, 8))[0]
-                mask = exact(c, 4)
-                data = bytes(x ^ mask[i % 4] for i, x in enumerate(exact(c, n)))[::-1]
-                if b0 & 15 == 8: return
-                n = len(data)
-                if n < 126: size = bytes([n])
-                elif n < 65536: size = bytes([126]) + struct.pack(">H", n)
-                else: size = bytes([127]) + struct.pack(">Q", n)
-                c.sendall(bytes([b0]) + size + data)
-        s = socket.create_server(("127.0.0.1", 9100))
-        while True:
-            threading.Thread(target=serve, args=(s.accept()[0],), daemon=True).start()
-        """
-    )
-    api.put(f"/v1/sandboxes/{box['id']}/files/content", params={"path": "ws.py"}, content=server.encode())
+    api.put(f"/v1/sandboxes/{box['id']}/files/content", params={"path": "ws.py"}, content=WS_ECHO_SERVER.encode())
     sh(api, box, "nohup python3 ws.py >ws.log 2>&1 &")
     url = two_hosts.url.replace("http://", "ws://") + f"/v1/sandboxes/{box['id']}/ports/9100/?x=1"
     key = api.headers["X-Auth-Token"]
