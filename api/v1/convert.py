@@ -27,7 +27,17 @@ def _text_or_b64(name: str, text: str | None, encoded: str | None, errors: list[
         return None
     if encoded is not None:
         return _decode(f"{name}_base64", encoded, errors)
-    return text.encode("utf-8") if text is not None else None
+    return _utf8(name, text, errors)
+
+
+def _utf8(name: str, text: str | None, errors: list[FieldError]) -> bytes | None:
+    if text is None:
+        return None
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:
+        errors.append(FieldError(name, "utf8", "is not valid UTF-8 text (it holds a lone surrogate)"))
+        return None
 
 
 def _kb(value: int | None) -> int | None:
@@ -39,6 +49,7 @@ def to_run_request(body: RunCreate, language_id: int) -> RunRequest:
     source = _text_or_b64("source", body.source, body.source_base64, errors)
     stdin = _text_or_b64("stdin", body.stdin, body.stdin_base64, errors)
     archive = _decode("archive_base64", body.archive_base64, errors)
+    expected = _utf8("expected_output", body.expected_output, errors)
     if errors:
         raise InvalidInput(errors)
     lim = body.limits
@@ -47,7 +58,7 @@ def to_run_request(body: RunCreate, language_id: int) -> RunRequest:
         source=source,
         archive=archive,
         stdin=stdin or b"",
-        expected_output=body.expected_output.encode("utf-8") if body.expected_output is not None else None,
+        expected_output=expected,
         compiler_options=shlex.join(body.compiler_options) if body.compiler_options else None,
         command_line_arguments=shlex.join(body.args) if body.args else None,
         redirect_stderr_to_stdout=body.redirect_stderr,

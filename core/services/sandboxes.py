@@ -68,10 +68,11 @@ def resolve_template(settings: Settings, name: str | None, field: str = "templat
 
 def _check_map(field: str, values: dict[str, str] | None, key_rule: re.Pattern[str], errors: list[FieldError]) -> None:
     for key, value in (values or {}).items():
+        name = f"{field}.{key}" if storable(key) is None else field
         if not key_rule.match(key):
-            errors.append(FieldError(f"{field}.{key}", "key", f"key must match {key_rule.pattern}"))
-        if "\x00" in value or len(value) > 32768:
-            errors.append(FieldError(f"{field}.{key}", "value", "must be at most 32768 characters, without NUL"))
+            errors.append(FieldError(name, "key", f"key must match {key_rule.pattern}"))
+        if storable(value) or len(value) > 32768:
+            errors.append(FieldError(name, "value", "must be valid text of at most 32768 characters, without NUL"))
     if len(values or {}) > 200:
         errors.append(FieldError(field, "max_items", "at most 200 entries", 200))
 
@@ -196,10 +197,21 @@ async def create_sandbox(
     return sandbox_id, job_id
 
 
+def storable(text: str) -> str | None:
+    """Why PostgreSQL could not store this text (NUL, or a lone surrogate that is no character), or None."""
+    if "\x00" in text:
+        return "must not contain NUL characters"
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return "is not valid Unicode text (it holds a lone surrogate)"
+    return None
+
+
 def _refuse_nul(value: Any, field: str) -> None:
-    """PostgreSQL's JSON cannot hold NUL characters, and no path, command or variable needs one."""
-    if isinstance(value, str) and "\x00" in value:
-        raise InvalidInput.one(field or "body", "no_nul", "must not contain NUL characters")
+    """No path, command or variable needs a NUL or a lone surrogate, and PostgreSQL's JSON refuses both."""
+    if isinstance(value, str) and (problem := storable(value)):
+        raise InvalidInput.one(field or "body", "text", problem)
     if isinstance(value, dict):
         for key, item in value.items():
             _refuse_nul(key, field)

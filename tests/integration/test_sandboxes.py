@@ -352,6 +352,19 @@ def test_hostile_and_malformed_input_never_gets_a_5xx(api: httpx.Client) -> None
         ("GET", "/v1/sandboxes", {"params": {"label": "novalue"}}),
         ("POST", "/v1/sandboxes", {"json": {"name": "bad name!", "cpus": "lots", "labels": {"": "x"}}}),
     ]
+    # JSON may spell lone surrogates (\ud800), which are no characters and which PostgreSQL refuses
+    raw = {"headers": {"Content-Type": "application/json"}}
+    for url, content in [
+        (f"{base}/exec", b'{"command": "echo \\ud800"}'),
+        (f"{base}/exec", b'{"command": "env", "env": {"A\\udfff": "x"}}'),
+        (f"{base}/kernel/cells", b'{"code": "print(\\"\\ud800\\")"}'),
+        (f"{base}/files/move", b'{"source": "\\ud800", "destination": "x"}'),
+        ("/v1/sandboxes", b'{"env": {"A": "\\ud800"}, "labels": {"k": "\\udfff"}}'),
+        ("/v1/sandboxes", b'{"template": "\\ud800"}'),
+        ("/v1/runs", b'{"language": "python", "source": "\\ud800", "expected_output": "\\udfff"}'),
+        ("/submissions", b'{"language_id": 71, "source_code": "\\ud800"}'),
+    ]:
+        calls.append(("POST", url, {**raw, "content": content}))
     for method, url, kwargs in calls:
         response = api.request(method, url, **kwargs)  # type: ignore[arg-type]
         assert response.status_code < 500, (method, url, kwargs, response.status_code, response.text[:300])
