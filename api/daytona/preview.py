@@ -75,6 +75,19 @@ async def _tunnel(state: AppState, sandbox: Sandbox, port: int) -> LiveStream:
         )  # fmt: skip
 
 
+def _headers(conn: HTTPConnection) -> list[tuple[str, str]]:
+    """The caller's headers minus ours: the preview token (as header or cookie) never reaches the sandbox."""
+    headers = []
+    for name, value in forwardable(conn.headers.items(), OURS):
+        if name.lower() == "cookie":
+            kept = [c for c in value.split(";") if not c.strip().startswith("runyard_preview_")]
+            if not kept:
+                continue
+            value = ";".join(kept).strip()
+        headers.append((name, value))
+    return headers
+
+
 def _target(conn: HTTPConnection, path: str) -> str:
     query = "&".join(p for p in conn.url.query.split("&") if p and not p.startswith("token="))
     return "/" + path + (f"?{query}" if query else "")
@@ -85,9 +98,10 @@ async def preview(sandbox_id: str, port: int, path: str, request_in: Request, st
     sandbox, set_cookie = await _authorise(state, request_in, sandbox_id, port)
     payload = await request_in.body()
     stream = await _tunnel(state, sandbox, port)
-    headers = forwardable(request_in.headers.items(), OURS)
     try:
-        upstream = await request(stream, request_in.method, _target(request_in, path), port, headers, payload)
+        upstream = await request(
+            stream, request_in.method, _target(request_in, path), port, _headers(request_in), payload
+        )
     except TunnelBroken as exc:
         await stream.close()
         return JSONResponse(error_body(502, str(exc)), status_code=502)

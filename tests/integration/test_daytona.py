@@ -55,7 +55,6 @@ def run_suna_calls(stack: Stack, python: str) -> dict[str, object]:
     env.update(
         DAYTONA_API_URL=f"{stack.url}/daytona/api",
         DAYTONA_API_KEY=make_tenant().key,
-        DAYTONA_USE_DEPRECATED_POLLING="true",
     )
     done = subprocess.run([python, str(CLIENT)], env=env, capture_output=True, text=True, timeout=600, cwd="/tmp")
     assert done.returncode == 0, f"stdout:\n{done.stdout[-3000:]}\nstderr:\n{done.stderr[-6000:]}"
@@ -150,6 +149,32 @@ def test_preview_proxy_needs_the_token_unless_public_and_carries_websockets(dayt
             asyncio.run(asyncio.wait_for(echo({}), 20))  # no token, not public
         plain = httpx.get(link["url"] + "/", timeout=10)
         assert plain.status_code == 403 and "token" in plain.json()["message"]
+
+        # What the sandbox's server sees of a request: never the token, as header, query or cookie.
+        header_echo = (
+            "import http.server as h\n"
+            "class H(h.BaseHTTPRequestHandler):\n"
+            "    def do_GET(self):\n"
+            "        body = (self.path + '|' + str(sorted(self.headers.items()))).encode()\n"
+            "        self.send_response(200); self.send_header('Content-Length', str(len(body))); self.end_headers()\n"
+            "        self.wfile.write(body)\n"
+            "h.HTTPServer(('127.0.0.1', 9200), H).serve_forever()\n"
+        )
+        upload = {"files[0].path": (None, "/workspace/echo.py"), "files[0].file": ("echo.py", header_echo.encode())}
+        api.post(f"{toolbox}/files/bulk-upload", files=upload)
+        api.post(f"{toolbox}/process/execute", json={"command": "nohup python3 /workspace/echo.py >/dev/null 2>&1 &"})
+        echo_link = api.get(f"/daytona/api/sandbox/{box['id']}/ports/9200/preview-url").json()
+        with httpx.Client(timeout=10) as browser:
+
+            def first() -> httpx.Response | None:
+                r = browser.get(echo_link["url"] + "/page", params={"token": echo_link["token"], "q": "1"})
+                return r if r.status_code == 200 else None
+
+            seen_first = eventually(first, timeout=20)
+            again = browser.get(echo_link["url"] + "/asset.js")  # the cookie alone is enough now
+        token = echo_link["token"]
+        assert seen_first.text.startswith("/page?q=1|") and token not in seen_first.text
+        assert again.status_code == 200 and again.text.startswith("/asset.js|") and token not in again.text
         assert api.post(f"/daytona/api/sandbox/{box['id']}/public/true").json()["public"] is True
         assert asyncio.run(asyncio.wait_for(echo({}), 20)) == b"cnvon"  # public: anyone with the URL
         api.delete(f"/daytona/api/sandbox/{box['id']}")
