@@ -23,6 +23,7 @@ from api.judge0 import submissions as judge0_submissions
 from api.limits import BodySizeLimit
 from api.sandboxai import routes as sandboxai_routes
 from api.state import AppState
+from api.v1 import admin as v1_admin
 from api.v1 import ports as v1_ports
 from api.v1 import routes as v1_routes
 from api.v1 import sandboxes as v1_sandboxes
@@ -75,6 +76,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health.router)
     app.include_router(metrics.router)
     app.include_router(v1_routes.router)
+    app.include_router(v1_admin.router)
     app.include_router(v1_sandboxes.router)
     app.include_router(v1_terminal.router)
     app.include_router(v1_ports.router)

@@ -178,7 +178,11 @@ def kill_group(pgid: int, sig: int = signal.SIGKILL) -> None:
 
 def _exec_argv(req: dict[str, Any]) -> list[str]:
     if req.get("argv"):
-        return [str(a) for a in req["argv"]]
+        argv = [str(a) for a in req["argv"]]
+        if "/" not in argv[0]:  # the launcher execs a path, as execv does; look the name up as a shell would
+            path = CONFIG.environment(req.get("env")).get("PATH", SAFE_PATH)
+            argv[0] = shutil.which(argv[0], path=path) or argv[0]
+        return argv
     return ["/bin/bash", "-c", str(req.get("command", ""))]
 
 

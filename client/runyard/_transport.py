@@ -1,0 +1,154 @@
+"""HTTP for both clients: the key, retries on 429 and 503 (as the server's Retry-After says), and errors.
+
+Only refusals are retried: a 429 or 503 means the server did not take the request, so sending it again
+cannot run anything twice. A request that may have reached the server is never repeated.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from runyard.errors import (
+    AuthenticationError,
+    ConflictError,
+    FieldProblem,
+    InvalidRequestError,
+    LimitExceededError,
+    NotFoundError,
+    PermissionDeniedError,
+    RateLimitedError,
+    RunyardError,
+    ServerError,
+    ServerUnavailableError,
+)
+
+RETRY_STATUSES = {429, 503}
+LIMIT_RULES = {"le", "lt", "max_bytes", "max_items", "max_length", "quota"}
+DEFAULT_URL = "http://127.0.0.1:8000"
+
+
+@dataclass(frozen=True)
+class Settings:
+    url: str
+    key: str | None
+    timeout: float
+    max_retries: int
+    max_retry_wait: float
+
+
+def settings(url: str | None, key: str | None, timeout: float, max_retries: int, max_retry_wait: float) -> Settings:
+    return Settings(
+        (url or os.environ.get("RUNYARD_URL") or DEFAULT_URL).rstrip("/"),
+        key or os.environ.get("RUNYARD_KEY"),
+        timeout,
+        max_retries,
+        max_retry_wait,
+    )
+
+
+def headers(s: Settings) -> dict[str, str]:
+    out = {"User-Agent": "runyard-client/0.1"}
+    if s.key:
+        out["Authorization"] = f"Bearer {s.key}"
+    return out
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    value = response.headers.get("retry-after")
+    try:
+        return float(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+def delay(response: httpx.Response | None, attempt: int, s: Settings) -> float:
+    hinted = _retry_after(response) if response is not None else None
+    backoff = min(s.max_retry_wait, 0.5 * 2**attempt) * random.uniform(0.8, 1.2)  # noqa: S311 - jitter
+    return min(s.max_retry_wait, hinted if hinted is not None else backoff)
+
+
+def error_for(response: httpx.Response) -> RunyardError:
+    try:
+        body: Any = response.json()
+    except ValueError:
+        body = response.text
+    error = body.get("error") if isinstance(body, dict) else None
+    if isinstance(error, dict):
+        message = str(error.get("message") or response.reason_phrase)
+        fields = [
+            FieldProblem(str(f.get("field")), str(f.get("rule")), str(f.get("message")), f.get("limit"))
+            for f in error.get("fields") or []
+            if isinstance(f, dict)
+        ]
+    else:
+        message = (body.get("message") if isinstance(body, dict) else None) or str(body)[:500] or response.reason_phrase
+        fields = []
+    status = response.status_code
+    if status == 401:
+        return AuthenticationError(message, status, body)
+    if status == 403:
+        return PermissionDeniedError(message, status, body)
+    if status == 404:
+        return NotFoundError(message, status, body)
+    if status == 409:
+        if isinstance(error, dict) and "quota" in message:
+            return LimitExceededError(message, status, body, fields)
+        return ConflictError(message, status, body)
+    if status in (400, 413, 422):
+        if status == 413 or any(f.rule in LIMIT_RULES for f in fields):
+            return LimitExceededError(message, status, body, fields)
+        return InvalidRequestError(message, status, body, fields)
+    if status == 429:
+        return RateLimitedError(message, status, body, _retry_after(response))
+    if status == 503:
+        return ServerUnavailableError(message, status, body, _retry_after(response))
+    return ServerError(message, status, body)
+
+
+def checked(response: httpx.Response) -> httpx.Response:
+    if response.status_code >= 400:
+        raise error_for(response)
+    return response
+
+
+def send(client: httpx.Client, s: Settings, method: str, path: str, **kwargs: Any) -> httpx.Response:
+    attempt = 0
+    while True:
+        try:
+            response = client.request(method, path, **kwargs)
+        except httpx.ConnectError as exc:  # nothing was sent: safe to try again
+            if attempt >= s.max_retries:
+                raise ServerUnavailableError(f"cannot reach Runyard at {s.url}: {exc}", 0) from exc
+            time.sleep(delay(None, attempt, s))
+            attempt += 1
+            continue
+        if response.status_code in RETRY_STATUSES and attempt < s.max_retries:
+            time.sleep(delay(response, attempt, s))
+            attempt += 1
+            continue
+        return checked(response)
+
+
+async def send_async(client: httpx.AsyncClient, s: Settings, method: str, path: str, **kwargs: Any) -> httpx.Response:
+    attempt = 0
+    while True:
+        try:
+            response = await client.request(method, path, **kwargs)
+        except httpx.ConnectError as exc:
+            if attempt >= s.max_retries:
+                raise ServerUnavailableError(f"cannot reach Runyard at {s.url}: {exc}", 0) from exc
+            await asyncio.sleep(delay(None, attempt, s))
+            attempt += 1
+            continue
+        if response.status_code in RETRY_STATUSES and attempt < s.max_retries:
+            await asyncio.sleep(delay(response, attempt, s))
+            attempt += 1
+            continue
+        return checked(response)
