@@ -21,7 +21,7 @@ test-unit:  ## only the tests that need no services
 lint:  ## ruff and mypy (strict)
 	@$(VENV)/bin/ruff check .
 	@$(VENV)/bin/ruff format --check .
-	@$(VENV)/bin/mypy core api workers
+	@$(VENV)/bin/mypy core api workers client/runyard
 
 images:  ## (re)build the sandbox images
 	@bash sandbox_images/build.sh

@@ -67,11 +67,11 @@ make_venv() {
   [ -x "$VENV/bin/python" ] || /usr/bin/python3 -m venv "$VENV"
   local stamp="$VENV/.runyard-installed"
   local want
-  want="$(sha256sum "$RUNYARD_ROOT/pyproject.toml" | cut -d' ' -f1)"
+  want="$(cat "$RUNYARD_ROOT/pyproject.toml" "$RUNYARD_ROOT/client/pyproject.toml" | sha256sum | cut -d' ' -f1)"
   if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
     say "installing Python dependencies into .venv"
     "$VENV/bin/pip" install -q --upgrade pip >/dev/null
-    "$VENV/bin/pip" install -q -e "$RUNYARD_ROOT[test]"
+    "$VENV/bin/pip" install -q -e "$RUNYARD_ROOT[test]" -e "$RUNYARD_ROOT/client[cli]"
     echo "$want" >"$stamp"
   fi
 }

@@ -25,5 +25,5 @@ def test_ruff_format() -> None:
 
 
 def test_mypy_strict() -> None:
-    result = run(str(BIN / "mypy"), "core", "api", "workers")
+    result = run(str(BIN / "mypy"), "core", "api", "workers", "client/runyard")
     assert result.returncode == 0, result.stdout + result.stderr

@@ -1,0 +1,111 @@
+"""The client's retry and error rules, on a scripted transport (pure logic: no server needed)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import httpx
+import pytest
+from runyard import (
+    AuthenticationError,
+    ConflictError,
+    InvalidRequestError,
+    LimitExceededError,
+    NotFoundError,
+    RateLimitedError,
+    Runyard,
+    ServerError,
+    ServerUnavailableError,
+)
+from runyard._transport import Settings, error_for, send
+
+SETTINGS = Settings("http://runyard.test", "ry_k", 5.0, 3, 0.01)
+
+
+def scripted(*answers: httpx.Response | Exception) -> tuple[httpx.Client, list[httpx.Request]]:
+    seen: list[httpx.Request] = []
+    queue = list(answers)
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        answer = queue.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    return httpx.Client(base_url=SETTINGS.url, transport=httpx.MockTransport(handler)), seen
+
+
+def native(status: int, message: str, **extra: object) -> httpx.Response:
+    return httpx.Response(
+        status, json={"error": {"type": "x", "message": message, **extra}}, headers={"Retry-After": "0"}
+    )
+
+
+def test_refusals_are_retried_until_accepted() -> None:
+    client, seen = scripted(native(503, "queue full"), native(429, "slow down"), httpx.Response(201, json={"id": "1"}))
+    assert send(client, SETTINGS, "POST", "/v1/runs", json={}).status_code == 201
+    assert len(seen) == 3
+
+
+def test_retries_end_with_the_servers_error_and_its_retry_after() -> None:
+    client, seen = scripted(*[native(503, "queue is full") for _ in range(4)])
+    with pytest.raises(ServerUnavailableError) as err:
+        send(client, SETTINGS, "POST", "/v1/runs", json={})
+    assert err.value.message == "queue is full" and err.value.retry_after == 0 and len(seen) == 4
+
+
+def test_a_request_that_may_have_arrived_is_never_sent_again() -> None:
+    client, seen = scripted(httpx.ReadTimeout("no answer"))
+    with pytest.raises(httpx.ReadTimeout):
+        send(client, SETTINGS, "POST", "/v1/runs", json={})
+    assert len(seen) == 1
+    client, seen = scripted(native(500, "boom"))
+    with pytest.raises(ServerError):
+        send(client, SETTINGS, "POST", "/v1/runs", json={})
+    assert len(seen) == 1
+
+
+def test_a_connection_never_made_is_retried() -> None:
+    client, seen = scripted(httpx.ConnectError("refused"), httpx.Response(200, json=[]))
+    assert send(client, SETTINGS, "GET", "/v1/languages").json() == []
+    assert len(seen) == 2
+
+
+@pytest.mark.parametrize(
+    ("response", "kind"),
+    [
+        (native(401, "no key"), AuthenticationError),
+        (native(404, "run x not found"), NotFoundError),
+        (native(409, "sandbox is stopped; start it first"), ConflictError),
+        (native(409, "sandbox quota reached: 4 of 4"), LimitExceededError),
+        (
+            native(
+                422,
+                "limits.memory_bytes: too big",
+                fields=[{"field": "limits.memory_bytes", "rule": "le", "message": "too big", "limit": 5}],
+            ),
+            LimitExceededError,
+        ),
+        (
+            native(422, "language: unknown", fields=[{"field": "language", "rule": "exists", "message": "unknown"}]),
+            InvalidRequestError,
+        ),
+        (native(429, "slow down"), RateLimitedError),
+        (httpx.Response(502, text="<html>bad gateway</html>"), ServerError),
+    ],
+)
+def test_errors_carry_the_servers_words(response: httpx.Response, kind: Callable[..., Exception]) -> None:
+    error = error_for(response)
+    assert type(error) is kind
+    assert error.message and error.status == response.status_code
+
+
+def test_key_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RUNYARD_URL", "http://from-env:1/")
+    monkeypatch.setenv("RUNYARD_KEY", "ry_env")
+    client = Runyard()
+    assert (
+        str(client._http.base_url) == "http://from-env:1" and client._http.headers["authorization"] == "Bearer ry_env"
+    )
+    client.close()
