@@ -67,9 +67,21 @@ class JobClaim:
 
 def snapshot(row: Sandbox) -> SandboxSnapshot:
     return SandboxSnapshot(
-        row.id, row.tenant_id, row.name, row.state, row.image, row.template, row.host, row.container_id,
-        row.volume, dict(row.env or {}), row.cpus, row.memory_bytes, row.disk_bytes, row.network,
-    )  # fmt: skip
+        row.id,
+        row.tenant_id,
+        row.name,
+        row.state,
+        row.image,
+        row.template,
+        row.host,
+        row.container_id,
+        row.volume,
+        dict(row.env or {}),
+        row.cpus,
+        row.memory_bytes,
+        row.disk_bytes,
+        row.network,
+    )
 
 
 def lease_s(timeout_ms: int | None, settings: Settings) -> float:
@@ -110,8 +122,16 @@ def claim_job(session: Session, job_id: uuid.UUID, worker: str, settings: Settin
     job.started_at = now
     job.lease_expires_at = now + timedelta(seconds=lease_s(job.timeout_ms, settings))
     sandbox.last_activity_at = now
-    return JobClaim(job.id, job.attempt_id, job.attempts, job.kind, dict(job.payload or {}), job.timeout_ms,
-                    snapshot(sandbox), job.callback_url)  # fmt: skip
+    return JobClaim(
+        job.id,
+        job.attempt_id,
+        job.attempts,
+        job.kind,
+        dict(job.payload or {}),
+        job.timeout_ms,
+        snapshot(sandbox),
+        job.callback_url,
+    )
 
 
 def finish(session: Session, job: Job, state: JobState, result: dict[str, Any], error: str | None) -> None:
@@ -249,12 +269,78 @@ def due_for_housekeeping(session: Session, hosts: set[str]) -> list[Due]:
 def add_system_job(session: Session, tenant_id: uuid.UUID, sandbox_id: uuid.UUID, host: str, kind: str) -> uuid.UUID:
     """A job Runyard itself decided on (housekeeping), in the sandbox's tenant's name."""
     job = Job(
-        tenant_id=tenant_id, kind=kind, queue=c.host_queue(host), protocol="system", state=JobState.QUEUED.value,
-        attempts=0, callback_attempts=0, enqueued_at=func.now(), sandbox_id=sandbox_id, payload={},
-    )  # fmt: skip
+        tenant_id=tenant_id,
+        kind=kind,
+        queue=c.host_queue(host),
+        protocol="system",
+        state=JobState.QUEUED.value,
+        attempts=0,
+        callback_attempts=0,
+        enqueued_at=func.now(),
+        sandbox_id=sandbox_id,
+        payload={},
+    )
     session.add(job)
     session.flush()
     return job.id
+
+
+@dataclass(frozen=True)
+class LostHost:
+    host: str
+    sandboxes: list[uuid.UUID]
+    jobs: list[uuid.UUID]
+
+
+def mark_host_lost(session: Session, host: str) -> LostHost:
+    """A host that stopped for good: its sandboxes are errored (deleting ones deleted), their jobs failed.
+
+    The container ids are kept: if the host comes back, a start replaces the old container on the
+    same workspace volume.
+    """
+    now = func.now()
+    reason = f"its host {host} stopped answering; start it again once the host is back"
+    errored = session.execute(
+        update(Sandbox)
+        .where(
+            Sandbox.host == host,
+            Sandbox.state.in_(
+                [SandboxState.CREATING, SandboxState.STARTED, SandboxState.STARTING, SandboxState.STOPPING]
+            ),
+        )
+        .values(state=SandboxState.ERROR.value, error=reason, updated_at=now)
+        .returning(Sandbox.id)
+    ).scalars()
+    lost = list(errored)
+    session.execute(
+        update(Sandbox)
+        .where(Sandbox.host == host, Sandbox.state == SandboxState.DELETING)
+        .values(state=SandboxState.DELETED.value, container_id=None, updated_at=now)
+    )
+    failed = session.execute(
+        update(Job)
+        .where(Job.queue == c.host_queue(host), Job.state.in_([JobState.QUEUED, JobState.RUNNING]))
+        .values(
+            state=JobState.FAILED.value,
+            error=reason,
+            result={"error": {"kind": "sandbox_lost", "message": reason}},
+            finished_at=now,
+            lease_expires_at=None,
+            callback_state=case((Job.callback_url.is_not(None), CallbackState.PENDING.value), else_=None),
+        )
+        .returning(Job.id)
+    ).scalars()
+    return LostHost(host, lost, list(failed))
+
+
+def hosts_with_work(session: Session) -> set[str]:
+    """Hosts that hold live sandboxes or have jobs waiting."""
+    holding = session.execute(
+        select(Sandbox.host)
+        .where(Sandbox.state.not_in([SandboxState.DELETED, SandboxState.ERROR, SandboxState.STOPPED]))
+        .distinct()
+    ).scalars()
+    return set(holding)
 
 
 # ------------------------------------------------------------------ blobs

@@ -81,6 +81,8 @@ class QueueSettings(BaseModel):
     max_queued: int = 10_000
     # A queued job untouched this long is sent to the broker again (its message may be lost).
     requeue_after_s: float = 300.0
+    # A worker host silent this long is lost: its sandboxes become errored and their waiting jobs fail.
+    host_lost_after_s: float = 300.0
     # A job whose enqueue failed is sent again after this long.
     enqueue_retry_after_s: float = 5.0
     lease_margin_s: float = 30.0

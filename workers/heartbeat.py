@@ -44,7 +44,13 @@ class Heartbeat:
     def _beat(self) -> None:
         try:
             payload = {**self._identity, **self._info(), "at": time.time()}
-            self._client.set(self._key, json.dumps(payload), ex=max(1, int(self._ttl_s)))
+            pipe = self._client.pipeline(transaction=False)
+            pipe.set(self._key, json.dumps(payload), ex=max(1, int(self._ttl_s)))
+            if payload.get("host"):
+                # When the host was last heard of; kept after the heartbeat expires, so the sweep can tell
+                # a host that is restarting from one that is gone.
+                pipe.hset(c.KEY_HOSTS_SEEN, str(payload["host"]), str(payload["at"]))
+            pipe.execute()
         except redis.RedisError as exc:
             log.warning("heartbeat not written", extra={"error": repr(exc)})
 

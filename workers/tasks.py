@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 import uuid
 from typing import Any
 
@@ -181,7 +182,36 @@ def sweep() -> None:
         queue.send(ctx.settings, c.TASK_SANDBOX_JOB, jid, job_queue)
     for jid in result.failed_sandbox:
         publish_done(ctx.redis, jid, "failed")
+    _lost_hosts(ctx)
     _housekeeping(ctx)
+
+
+def _lost_hosts(ctx: WorkerContext) -> None:
+    """Hosts silent past host_lost_after_s: their sandboxes are errored, their waiting jobs failed and announced."""
+    try:
+        raw = ctx.redis.hgetall(c.KEY_HOSTS_SEEN)
+        seen = {(k.decode() if isinstance(k, bytes) else str(k)): float(v) for k, v in raw.items()}
+    except (redis.RedisError, ValueError) as exc:
+        log.warning("could not read when hosts were last seen", extra={"error": str(exc)})
+        return
+    # Never less than a few heartbeats: a live host is only heard from every heartbeat_interval_s.
+    limit = max(ctx.settings.queue.host_lost_after_s, 3 * ctx.settings.worker.heartbeat_interval_s)
+    now = time.time()
+    with transaction(ctx.settings) as session:
+        candidates = sandbox_store.hosts_with_work(session)
+        lost = [
+            sandbox_store.mark_host_lost(session, host)
+            for host in candidates
+            if host in seen and now - seen[host] > limit
+        ]
+    for result in lost:
+        if result.sandboxes or result.jobs:
+            log.error(
+                "host lost", extra={"host": result.host, "sandboxes": len(result.sandboxes), "jobs": len(result.jobs)}
+            )
+        for jid in result.jobs:
+            publish_done(ctx.redis, jid, "failed")
+            queue.send_callback(ctx.settings, jid)
 
 
 def _housekeeping(ctx: WorkerContext) -> None:

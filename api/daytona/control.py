@@ -188,7 +188,9 @@ async def _change(
 ) -> dict[str, Any]:
     async with state.sessions() as session:
         sandbox = await svc.get_sandbox(session, principal, ident)
-        job_id = await svc.change_state(session, principal, sandbox, kind, state.settings, archive=archive)
+        job_id = await svc.change_state(
+            session, principal, sandbox, kind, state.settings, archive=archive, client=state.redis
+        )
     if job_id is not None:
         job = await svc.wait_for_job(
             state.sessions, state.hub, principal, job_id, state.settings.sandboxes.lifecycle_wait_s

@@ -122,7 +122,7 @@ async def delete_sandbox(
     space: str, name: str, state: StateDep, session: SessionDep, principal: PrincipalDep
 ) -> Response:
     sandbox = await _find(session, principal, space, name)
-    job_id = await svc.change_state(session, principal, sandbox, svc.KIND_DELETE, state.settings)
+    job_id = await svc.change_state(session, principal, sandbox, svc.KIND_DELETE, state.settings, client=state.redis)
     if job_id is not None:
         await svc.wait_for_job(state.sessions, state.hub, principal, job_id, state.settings.sandboxes.lifecycle_wait_s)
     return Response(status_code=204)

@@ -174,7 +174,7 @@ async def get_sandbox(ident: str, session: SessionDep, principal: PrincipalDep) 
 
 async def _change(ident: str, kind: str, state: StateDep, session: SessionDep, principal: Principal, wait: bool) -> Any:
     sandbox = await svc.get_sandbox(session, principal, ident)
-    job_id = await svc.change_state(session, principal, sandbox, kind, state.settings)
+    job_id = await svc.change_state(session, principal, sandbox, kind, state.settings, client=state.redis)
     return await _lifecycle(state, principal, sandbox.id, job_id, wait)
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import re
 import secrets
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -331,6 +332,13 @@ _ALREADY = {
 }
 
 
+async def host_lost(client: aioredis.Redis, host: str, settings: Settings) -> bool:
+    """Silent past host_lost_after_s (the sweep's rule): never heard of, or last heard of too long ago."""
+    seen = await client.hget(c.KEY_HOSTS_SEEN, host)
+    limit = max(settings.queue.host_lost_after_s, 3 * settings.worker.heartbeat_interval_s)
+    return seen is None or time.time() - float(seen) > limit
+
+
 async def change_state(
     session: AsyncSession,
     principal: Principal,
@@ -338,6 +346,7 @@ async def change_state(
     kind: str,
     settings: Settings,
     archive: bool = False,
+    client: aioredis.Redis | None = None,
 ) -> uuid.UUID | None:
     """Start, stop or delete: mark the transition (a compare-and-set) and queue its job; None if nothing to do.
 
@@ -345,6 +354,16 @@ async def change_state(
     """
     allowed, transient = _FROM[kind]
     current = SandboxState(sandbox.state)
+    gone = kind == KIND_DELETE and current is SandboxState.ERROR and client is not None
+    if gone and client is not None and await host_lost(client, sandbox.host, settings):
+        # Its host is gone: nothing there can run a job; if it returns, it removes what nobody owns.
+        await session.execute(
+            update(Sandbox)
+            .where(Sandbox.id == sandbox.id, Sandbox.state == current.value)
+            .values(state=SandboxState.DELETED.value, container_id=None, updated_at=func.now())
+        )
+        await session.commit()
+        return None
     if kind in (KIND_STOP, KIND_START):
         marked = archive if kind == KIND_STOP else False
         if sandbox.archived != marked and current not in (SandboxState.DELETED, SandboxState.DELETING):

@@ -489,3 +489,39 @@ def test_a_websocket_server_inside_the_sandbox_through_the_port_proxy(api: httpx
     first, second, subprotocol = eventually(attempt, timeout=60, interval=1)
     assert first == b"yranib\x01\x00" and second == "txet" * 5000 and subprotocol == "binary"
     api.delete(f"/v1/sandboxes/{box['id']}")
+
+
+def test_a_host_that_is_gone_for_good(database: None) -> None:
+    """Host b dies and stays dead: its sandboxes become errored, its waiting jobs fail, and host a carries on."""
+    env = {
+        "RUNYARD_SANDBOXES__POOL_SIZE": "0",
+        "RUNYARD_QUEUE__HOST_LOST_AFTER_S": "4",
+        "RUNYARD_WORKER__HEARTBEAT_INTERVAL_S": "1",
+        "RUNYARD_WORKER__HEARTBEAT_TTL_S": "3",
+    }
+    with (
+        running_stack(10, env, workers=HOSTS, beat=True) as s,
+        httpx.Client(base_url=s.url, headers={"X-Auth-Token": make_tenant().key}, timeout=120) as api,
+    ):
+        boxes = [create(api), create(api)]
+        on_b = next(b for b in boxes if str(b["host"]).endswith("-b"))
+        on_a = next(b for b in boxes if str(b["host"]).endswith("-a"))
+        s.kill("b", signal.SIGKILL)
+        stuck = api.post(f"/v1/sandboxes/{on_b['id']}/exec", params={"wait": "false"}, json={"command": "true"}).json()
+        errored = eventually(lambda: (b := api.get(f"/v1/sandboxes/{on_b['id']}").json())["state"] == "error" and b,
+                             timeout=60)  # fmt: skip
+        assert "stopped answering" in errored["error"]
+        job = api.get(f"/v1/jobs/{stuck['id']}", params={"wait": 10}).json()
+        assert job["state"] == "failed" and "stopped answering" in job["error"]
+        assert sh(api, on_a, "echo still here")["stdout"] == "still here\n"
+        assert (
+            api.post("/v1/runs", params={"wait": "true"}, json={"language": "python", "source": "print(7)"}).json()[
+                "stdout"
+            ]
+            == "7\n"
+        )  # runs go on, on the host that is left
+        fresh = create(api)
+        assert fresh["host"] == on_a["host"]  # new sandboxes go to hosts that are alive
+        gone = api.delete(f"/v1/sandboxes/{on_b['id']}")
+        assert gone.status_code == 200, gone.text
+        eventually(lambda: api.get(f"/v1/sandboxes/{on_b['id']}").json()["state"] == "deleted", timeout=30)
