@@ -7,11 +7,15 @@ the figures say nothing about any tenant's work.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 from fastapi import APIRouter, Response
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Gauge, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Gauge, Metric, generate_latest
+from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily
 from sqlalchemy import func, select
 
 from api.deps import StateDep
+from core import metrics_store
 from core.models import Job, JobState, Sandbox, SandboxState
 from core.services.system import live_workers
 
@@ -42,6 +46,25 @@ SANDBOX_HOST_GAUGES = {
 }
 
 
+class _Recorded:
+    """What workers recorded in Redis, as Prometheus histograms and counters."""
+
+    def __init__(self, histograms: list[metrics_store.Histogram], callbacks: dict[str, float]) -> None:
+        self.histograms, self.callbacks = histograms, callbacks
+
+    def collect(self) -> Iterator[Metric]:
+        for name, text in metrics_store.HISTOGRAMS.items():
+            family = HistogramMetricFamily(f"runyard_job_{name}_seconds", text, labels=["kind"])
+            for h in self.histograms:
+                if h.name == name:
+                    family.add_metric([h.kind], h.cumulative, h.total)
+            yield family
+        counter = CounterMetricFamily("runyard_callbacks", metrics_store.COUNTERS["callbacks"], labels=["result"])
+        for result in ("delivered", "retry", "failed"):
+            counter.add_metric([result], self.callbacks.get(result, 0.0))
+        yield counter
+
+
 @router.get("/metrics", include_in_schema=False)
 async def metrics(state: StateDep) -> Response:
     registry = CollectorRegistry()
@@ -62,8 +85,25 @@ async def metrics(state: StateDep) -> Response:
     for worker in workers:
         for key, gauge in host_gauges.items():
             gauge.labels(host=worker.get("host", "?")).set(float((worker.get("sandboxes") or {}).get(key, 0)))
-    live = Gauge("runyard_sandboxes", "Sandboxes by host and state (deleted ones left out)", ["host", "state"],
-                 registry=registry)  # fmt: skip
+    live = Gauge(
+        "runyard_sandboxes", "Sandboxes by host and state (deleted ones left out)", ["host", "state"], registry=registry
+    )
+    containers = Gauge(
+        "runyard_containers",
+        "Containers a worker holds: warm and busy run sandboxes, and persistent ones it serves",
+        ["worker"],
+        registry=registry,
+    )
+    for worker in workers:
+        pools = worker.get("pools") or {}
+        held = sum(int(p.get(k, 0)) for p in pools.values() for k in ("idle", "busy", "resetting", "starting"))
+        boxes = worker.get("sandboxes") or {}
+        containers.labels(worker=worker.get("name", "?")).set(
+            held + int(boxes.get("pool_idle", 0)) + int(boxes.get("attached", 0))
+        )
+    registry.register(
+        _Recorded(await metrics_store.histograms(state.redis), await metrics_store.counters(state.redis, "callbacks"))
+    )
     depth = Gauge("runyard_jobs", "Jobs by queue and state (queued, running)", ["queue", "state"], registry=registry)
     async with state.sessions() as session:
         rows = await session.execute(

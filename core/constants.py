@@ -20,6 +20,7 @@ CHANNEL_JOB_DONE: Final = KEY_PREFIX + "done:"  # + job id; a message when a job
 KEY_WORKER_HEARTBEAT: Final = KEY_PREFIX + "worker:"  # + worker name; JSON, with a TTL
 KEY_RATE: Final = KEY_PREFIX + "rate:"  # + tenant id + ":" + minute
 KEY_HOSTS_SEEN: Final = KEY_PREFIX + "hosts-seen"  # hash: host -> unix time of its last heartbeat
+KEY_METRICS: Final = KEY_PREFIX + "metrics:"  # latency histograms and counters (core/metrics_store.py)
 KEY_STREAM: Final = KEY_PREFIX + "stream:"  # + channel + ":in" / ":out"; a live terminal or tunnel
 
 # Docker labels on everything a worker creates

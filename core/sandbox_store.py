@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, case, delete, func, or_, select, update
@@ -63,6 +63,7 @@ class JobClaim:
     timeout_ms: int | None
     sandbox: SandboxSnapshot
     callback_url: str | None = None
+    queued_since: datetime | None = None
 
 
 def snapshot(row: Sandbox) -> SandboxSnapshot:
@@ -131,6 +132,7 @@ def claim_job(session: Session, job_id: uuid.UUID, worker: str, settings: Settin
         job.timeout_ms,
         snapshot(sandbox),
         job.callback_url,
+        job.enqueued_at or job.created_at,
     )
 
 

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from typing import Any
 
 from core import constants as c
-from core import queue, sandbox_store
+from core import metrics_store, queue, sandbox_store
 from core.db import transaction
 from core.models import JobState, SandboxState
 from core.notify import publish_done
@@ -16,7 +17,7 @@ from workers.celery_app import app
 from workers.context import WorkerContext, get_context
 from workers.runtime.base import RuntimeFailure
 from workers.sandbox_host import SandboxLost
-from workers.tasks import db_retry
+from workers.tasks import db_retry, observe_wait
 
 log = logging.getLogger(__name__)
 LIFECYCLE = {"sandbox.create", "sandbox.start", "sandbox.stop", "sandbox.delete"}
@@ -91,8 +92,12 @@ def execute_sandbox_job(self: Any, job_id: str) -> None:
             if claim.callback_url:
                 queue.send_callback(ctx.settings, jid)
         return
+    if claim.queued_since is not None:
+        observe_wait(ctx, claim.kind, claim.queued_since)
+    started = time.monotonic()
     try:
         result = ctx.ops.execute(claim)
+        metrics_store.observe(ctx.redis, "execution", claim.kind, time.monotonic() - started)
     except AgentError as exc:
         state, error = JobState.FAILED, exc.message
         result = exc.as_result()

@@ -6,6 +6,7 @@ import json
 import logging
 import time
 import uuid
+from datetime import UTC, datetime
 from typing import Any
 
 import redis
@@ -13,7 +14,7 @@ from sqlalchemy.exc import OperationalError
 from tenacity import retry, retry_if_exception_type, stop_after_delay, wait_exponential
 
 from core import constants as c
-from core import jobstore, queue, sandbox_store
+from core import jobstore, metrics_store, queue, sandbox_store
 from core.db import transaction
 from core.models import CallbackState
 from core.notify import publish_done
@@ -53,6 +54,10 @@ def _release(ctx: WorkerContext, claim: jobstore.Claim, error: str) -> bool:
         return jobstore.release(session, claim, error)
 
 
+def observe_wait(ctx: WorkerContext, kind: str, since: datetime) -> None:
+    metrics_store.observe(ctx.redis, "queue_wait", kind, (datetime.now(UTC) - since).total_seconds())
+
+
 def _announce(ctx: WorkerContext, job_id: uuid.UUID, state: str, has_callback: bool) -> None:
     publish_done(ctx.redis, job_id, state)
     if has_callback:
@@ -78,10 +83,13 @@ def execute_run(self: Any, job_id: str) -> None:
     if claim is None:
         return
     language = ctx.language(claim.record.language_id)
+    observe_wait(ctx, "run", claim.record.enqueued_at or claim.record.created_at)
+    started = time.monotonic()
     try:
         if language is None:
             raise RuntimeFailure(f"language {claim.record.language_id} is not available on worker {ctx.name}")
         outcome = ctx.executor.execute(claim, language)
+        metrics_store.observe(ctx.redis, "execution", "run", time.monotonic() - started)
     except Exception as exc:
         if isinstance(exc, RuntimeFailure):
             log.warning("run attempt failed", extra={"job_id": job_id, "attempt": claim.attempt, "error": str(exc)})
@@ -140,6 +148,7 @@ def deliver_callback(self: Any, job_id: str) -> None:
         state = CallbackState.FAILED
     with transaction(ctx.settings) as session:
         jobstore.record_callback(session, jid, state, None if state is CallbackState.DELIVERED else attempt.detail)
+    metrics_store.count(ctx.redis, "callbacks", "retry" if state is CallbackState.PENDING else state.value)
     log.info(
         "callback attempt",
         extra={"job_id": job_id, "attempt": attempt_no, "result": state.value, "detail": attempt.detail},

@@ -525,3 +525,22 @@ def test_a_host_that_is_gone_for_good(database: None) -> None:
         gone = api.delete(f"/v1/sandboxes/{on_b['id']}")
         assert gone.status_code == 200, gone.text
         eventually(lambda: api.get(f"/v1/sandboxes/{on_b['id']}").json()["state"] == "deleted", timeout=30)
+
+
+def test_metrics_record_latency_per_kind_callbacks_and_containers(api: httpx.Client, two_hosts: Stack) -> None:
+    box = create(api)
+    sh(api, box, "true")
+    api.post("/v1/runs", params={"wait": "true"}, json={"language": "python", "source": "print(1)"})
+    text = httpx.get(f"{two_hosts.url}/metrics").text
+
+    def value(line_start: str) -> float:
+        line = next(ln for ln in text.splitlines() if ln.startswith(line_start))
+        return float(line.rsplit(" ", 1)[1])
+
+    for name in ("queue_wait", "execution"):
+        for kind in ("run", "sandbox.exec", "sandbox.create"):
+            assert value(f'runyard_job_{name}_seconds_count{{kind="{kind}"}}') >= 1
+            assert value(f'runyard_job_{name}_seconds_bucket{{kind="{kind}",le="+Inf"}}') >= 1
+    assert value('runyard_callbacks_total{result="delivered"}') >= 1  # the callback test's delivery
+    assert value(f'runyard_containers{{worker="{two_hosts.worker_name("a")}"}}') >= 1
+    api.delete(f"/v1/sandboxes/{box['id']}")
