@@ -3,7 +3,7 @@ SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: up down test test-unit lint images bench bench-sandboxes status logs docs
+.PHONY: up down test test-unit lint images bench bench-sandboxes bench-scaling status logs docs
 
 up:  ## install what is missing, build images, start API, workers, beat and Flower
 	@bash scripts/up.sh
@@ -29,6 +29,9 @@ images:  ## (re)build the sandbox images
 bench:  ## latency and throughput against raw docker exec / docker run --rm (needs `make up`)
 	@$(VENV)/bin/pip install -q -e ".[bench]"
 	@$(PY) -m bench.run $(BENCH_ARGS)
+
+bench-scaling:  ## throughput with 1 and 2 worker processes (restarts the local installation)
+	@$(PY) -m bench.scaling $(BENCH_ARGS)
 
 bench-sandboxes:  ## sandbox exec and create latency, and exec throughput, against raw docker exec (needs `make up`)
 	@$(PY) -m bench.sandboxes $(BENCH_ARGS)

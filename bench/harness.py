@@ -87,9 +87,9 @@ def runyard_native(client: httpx.Client, n: int) -> Series:
     return sequential("Runyard, /v1 API, wait=true", once, n)
 
 
-async def _load(url: str, key: str, clients: int, seconds: float) -> Series:
+async def _load(url: str, key: str, clients: int, seconds: float, source: str = "print(1)") -> Series:
     series = Series(f"Runyard, {clients} clients")
-    body = {"source_code": "print(1)", "language_id": 71}
+    body = {"source_code": source, "language_id": 71}
     limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
     async with httpx.AsyncClient(base_url=url, headers={"X-Auth-Token": key}, timeout=120, limits=limits) as client:
         await asyncio.gather(*(client.post("/submissions", params={"wait": "true"}, json=body) for _ in range(clients)))
@@ -114,8 +114,8 @@ async def _load(url: str, key: str, clients: int, seconds: float) -> Series:
     return series
 
 
-def runyard_load(url: str, key: str, clients: int, seconds: float) -> Series:
-    return asyncio.run(_load(url, key, clients, seconds))
+def runyard_load(url: str, key: str, clients: int, seconds: float, source: str = "print(1)") -> Series:
+    return asyncio.run(_load(url, key, clients, seconds, source))
 
 
 def run_rm_load(engine: docker.DockerClient, clients: int, seconds: float) -> Series:
