@@ -12,11 +12,11 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from sqlalchemy import and_, case, func, or_, select, update
+from sqlalchemy import and_, case, delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from core import sandbox_store
-from core.models import Base, CallbackState, Job, JobState, Run, Tenant
+from core.models import Base, Blob, CallbackState, Job, JobState, Run, Sandbox, SandboxState, Tenant
 from core.records import run_record
 from core.schemas import RunOutcome, RunRecord
 from core.settings import Settings
@@ -212,8 +212,9 @@ def sweep(session: Session, settings: Settings) -> SweepResult:
     for job in stale_sandbox_jobs:
         if job.attempts >= sandbox_store.max_attempts(job.kind, settings):
             reason = "the worker executing this operation stopped; it may have partly run, and was not repeated"
-            sandbox_store.finish(session, job, JobState.FAILED, {"error": {"kind": "worker_lost", "message": reason}},
-                                 reason)  # fmt: skip
+            sandbox_store.finish(
+                session, job, JobState.FAILED, {"error": {"kind": "worker_lost", "message": reason}}, reason
+            )
             failed_sandbox.append(job.id)
         else:
             job.state, job.attempt_id, job.lease_expires_at, job.enqueued_at = JobState.QUEUED.value, None, None, now
@@ -248,9 +249,12 @@ def sweep(session: Session, settings: Settings) -> SweepResult:
     if requeue or failed or callbacks or requeue_sandbox or failed_sandbox:
         log.info(
             "sweep",
-            extra={"requeued": len(requeue) + len(requeue_sandbox), "failed": len(failed) + len(failed_sandbox),
-                   "callbacks": len(callbacks)},
-        )  # fmt: skip
+            extra={
+                "requeued": len(requeue) + len(requeue_sandbox),
+                "failed": len(failed) + len(failed_sandbox),
+                "callbacks": len(callbacks),
+            },
+        )
     return SweepResult(requeue, failed, callbacks, requeue_sandbox, failed_sandbox)
 
 
@@ -269,3 +273,53 @@ def record_callback(session: Session, job_id: uuid.UUID, state: CallbackState, e
         .where(Job.id == job_id)
         .values(callback_state=state.value, callback_attempts=Job.callback_attempts + 1, callback_last_error=error)
     )
+
+
+@dataclass(frozen=True)
+class Purged:
+    runs: int
+    sandbox_jobs: int
+    sandboxes: int
+    blobs: int
+
+
+def purge_expired(session: Session, settings: Settings) -> Purged:
+    """Delete finished work older than its retention (a batch per kind per sweep; never a pending callback)."""
+    r = settings.retention
+    now = session.execute(select(func.now())).scalar_one()
+    finished = [JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED]
+
+    def jobs(ttl_s: float, sandbox: bool) -> int:
+        if ttl_s <= 0:
+            return 0
+        kind = Job.sandbox_id.is_not(None) if sandbox else Job.sandbox_id.is_(None)
+        doomed = (
+            select(Job.id)
+            .where(
+                kind,
+                Job.state.in_(finished),
+                Job.finished_at < now - timedelta(seconds=ttl_s),
+                or_(Job.callback_state.is_(None), Job.callback_state != CallbackState.PENDING),
+            )
+            .limit(r.batch)
+        )
+        return len(session.execute(delete(Job).where(Job.id.in_(doomed)).returning(Job.id)).all())
+
+    runs, sandbox_jobs = jobs(r.runs_ttl_s, False), jobs(r.sandbox_jobs_ttl_s, True)
+    sandboxes = blobs = 0
+    if r.deleted_sandboxes_ttl_s > 0:
+        old = (
+            select(Sandbox.id)
+            .where(
+                Sandbox.state == SandboxState.DELETED,
+                Sandbox.updated_at < now - timedelta(seconds=r.deleted_sandboxes_ttl_s),
+            )
+            .limit(r.batch)
+        )
+        sandboxes = len(session.execute(delete(Sandbox).where(Sandbox.id.in_(old)).returning(Sandbox.id)).all())
+    if r.blobs_ttl_s > 0:
+        stale = select(Blob.id).where(Blob.created_at < now - timedelta(seconds=r.blobs_ttl_s)).limit(r.batch)
+        blobs = len(session.execute(delete(Blob).where(Blob.id.in_(stale)).returning(Blob.id)).all())
+    if runs or sandbox_jobs or sandboxes or blobs:
+        log.info("purged", extra={"runs": runs, "sandbox_jobs": sandbox_jobs, "sandboxes": sandboxes, "blobs": blobs})
+    return Purged(runs, sandbox_jobs, sandboxes, blobs)

@@ -167,6 +167,20 @@ class SandboxSettings(BaseModel):
     pool_size: int = 2
 
 
+class RetentionSettings(BaseModel):
+    """How long finished work is kept (seconds; 0 keeps it forever). Purged by the sweep, in batches."""
+
+    # Finished runs, with their source, input and output.
+    runs_ttl_s: float = 30 * 86400
+    # Finished sandbox jobs (their results hold command output).
+    sandbox_jobs_ttl_s: float = 7 * 86400
+    # Rows of deleted sandboxes (their containers and volumes are gone already).
+    deleted_sandboxes_ttl_s: float = 30 * 86400
+    # File bodies a crash left behind (they are normally removed once delivered).
+    blobs_ttl_s: float = 86400
+    batch: int = 1000
+
+
 class CallbackSettings(BaseModel):
     # Hostnames, IP addresses or CIDR blocks a callback may reach although they are not public.
     allow_hosts: list[str] = []
@@ -209,6 +223,7 @@ class Settings(BaseSettings):
     worker: WorkerSettings = WorkerSettings()
     callbacks: CallbackSettings = CallbackSettings()
     sandboxes: SandboxSettings = SandboxSettings()
+    retention: RetentionSettings = RetentionSettings()
     rate: RateSettings = RateSettings()
     flower: FlowerSettings = FlowerSettings()
 

@@ -193,6 +193,8 @@ def sweep() -> None:
         publish_done(ctx.redis, jid, "failed")
     _lost_hosts(ctx)
     _housekeeping(ctx)
+    with transaction(ctx.settings) as session:
+        jobstore.purge_expired(session, ctx.settings)
 
 
 def _lost_hosts(ctx: WorkerContext) -> None:
