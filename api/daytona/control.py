@@ -17,7 +17,7 @@ from api.daytona.dto import (
     snapshot_dto,
     toolbox_url,
 )
-from api.daytona.errors import DaytonaRenderer, not_implemented
+from api.daytona.errors import DaytonaRenderer, unsupported
 from api.deps import PrincipalDep, SessionDep, StateDep
 from api.errors import route_class
 from core.errors import InvalidInput, NotFound
@@ -43,12 +43,12 @@ class CreateSandbox(BaseModel):
     env: dict[str, str] | None = None
     labels: dict[str, str] | None = None
     public: bool = False
-    cpu: float | None = None
-    memory: float | None = Field(None, description="GiB")
-    disk: float | None = Field(None, description="GiB")
-    auto_stop_interval: int | None = Field(None, alias="autoStopInterval")
-    auto_archive_interval: int | None = Field(None, alias="autoArchiveInterval")
-    auto_delete_interval: int | None = Field(None, alias="autoDeleteInterval")
+    cpu: float | None = Field(None, ge=0, le=1024, allow_inf_nan=False)
+    memory: float | None = Field(None, ge=0, le=1 << 20, allow_inf_nan=False, description="GiB")
+    disk: float | None = Field(None, ge=0, le=1 << 20, allow_inf_nan=False, description="GiB")
+    auto_stop_interval: int | None = Field(None, alias="autoStopInterval", ge=0, le=525_600)
+    auto_archive_interval: int | None = Field(None, alias="autoArchiveInterval", ge=0, le=525_600)
+    auto_delete_interval: int | None = Field(None, alias="autoDeleteInterval", ge=-1, le=525_600)
     network_block_all: bool | None = Field(None, alias="networkBlockAll")
     build_info: BuildInfo | None = Field(None, alias="buildInfo")
 
@@ -145,7 +145,7 @@ async def list_paginated(
     session: SessionDep,
     principal: PrincipalDep,
     labels: str | None = None,
-    page: Annotated[int, Query(ge=1)] = 1,
+    page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
     limit: Annotated[int, Query(ge=1, le=200)] = 100,
 ) -> dict[str, Any]:
     rows, total = await svc.list_sandboxes(session, principal, _labels_query(labels), False, (page - 1) * limit, limit)
@@ -168,7 +168,7 @@ async def list_sandboxes(
     cursor: str | None = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 100,
 ) -> dict[str, Any]:
-    offset = int(cursor) if cursor and cursor.isdigit() else 0
+    offset = int(cursor) if cursor and cursor.isdigit() and len(cursor) < 10 else 0
     rows, total = await svc.list_sandboxes(session, principal, _labels_query(labels), False, offset, limit)
     toolbox = toolbox_url(request, state.settings)
     following = offset + len(rows)
@@ -297,7 +297,7 @@ def _snapshots(state: StateDep) -> dict[str, str]:
 async def list_snapshots(
     state: StateDep,
     principal: PrincipalDep,
-    page: Annotated[int, Query(ge=1)] = 1,
+    page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
     limit: Annotated[int, Query(ge=1, le=200)] = 100,
 ) -> dict[str, Any]:
     """Runyard's templates and their aliases, as Daytona snapshots."""
@@ -315,5 +315,6 @@ async def get_snapshot(name: str, state: StateDep, principal: PrincipalDep) -> d
 
 
 @router.api_route("/{path:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"], include_in_schema=False)
-async def unsupported(path: str, request: Request, principal: PrincipalDep) -> Response:
-    return not_implemented(f"{request.method} /{path}")
+async def unsupported_call(path: str, request: Request, principal: PrincipalDep) -> Response:
+    known = [r for r in router.routes if getattr(r, "name", "") != "unsupported_call"]
+    return unsupported(request, known, f"{request.method} /{path}")

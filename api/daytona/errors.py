@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from http import HTTPStatus
+from typing import Any
 
 from fastapi import Request, Response
 from fastapi.exceptions import RequestValidationError
@@ -30,6 +31,23 @@ class DaytonaRenderer:
             loc = ".".join(str(p) for p in err.get("loc", ()) if p not in ("body", "query", "path"))
             parts.append(f"{loc or 'body'}: {err.get('msg', 'invalid')}")
         return JSONResponse(error_body(400, "; ".join(parts)), status_code=400)
+
+
+def unsupported(request: Request, routes: list[Any], feature: str) -> JSONResponse:
+    """405 for a known path asked with another method; otherwise the deliberate 501 naming the call."""
+    path = request.url.path
+    allowed = sorted(
+        {
+            m
+            for r in routes
+            if getattr(r, "path_regex", None) is not None and r.path_regex.match(path)
+            for m in (getattr(r, "methods", None) or ())
+        }
+    )
+    if allowed:
+        body = error_body(405, f"{request.method} is not allowed on {path}; use {', '.join(allowed)}")
+        return JSONResponse(body, status_code=405, headers={"Allow": ", ".join(allowed)})
+    return not_implemented(feature)
 
 
 def not_implemented(feature: str) -> JSONResponse:

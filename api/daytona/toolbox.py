@@ -293,9 +293,9 @@ async def set_permissions(
     owner: str | None = None,
     group: str | None = None,
 ) -> Response:
+    tb = await toolbox(sandbox_id, state, session, principal)  # an unknown sandbox is a 404 first
     if owner not in (None, "", "sandbox") or group not in (None, "", "sandbox"):
         return not_implemented("changing a file's owner or group (sandboxed code has one user, 'sandbox')")
-    tb = await toolbox(sandbox_id, state, session, principal)
     if mode:
         await tb.run("sandbox.files.chmod", {"path": path, "mode": _mode(mode, 0o644)})
     return Response(status_code=200)

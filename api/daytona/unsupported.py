@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
 
-from api.daytona.errors import DaytonaRenderer, not_implemented
+from api.daytona import pty, toolbox
+from api.daytona.errors import DaytonaRenderer, unsupported
 from api.deps import PrincipalDep
 from api.errors import route_class
 
@@ -13,4 +14,4 @@ router = APIRouter(prefix="/daytona/toolbox/{sandbox_id}", route_class=route_cla
 
 @router.api_route("/{path:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"], include_in_schema=False)
 async def unsupported_toolbox(sandbox_id: str, path: str, request: Request, principal: PrincipalDep) -> Response:
-    return not_implemented(f"toolbox {request.method} /{path}")
+    return unsupported(request, [*toolbox.router.routes, *pty.router.routes], f"toolbox {request.method} /{path}")

@@ -223,7 +223,7 @@ async def list_submissions(
 ) -> Any:
     """Your own submissions, newest first, paginated as Judge0 does."""
     page_no, size = _int_param(page, 1), _int_param(per_page, 20)
-    if page_no is None or page_no <= 0:
+    if page_no is None or not 0 < page_no <= 10_000_000:
         return JSONResponse({"error": f"invalid page: {page}"}, status_code=400)
     if size is None or not 1 <= size <= 200:
         return JSONResponse({"error": f"invalid per_page: {per_page} (1 to 200)"}, status_code=400)

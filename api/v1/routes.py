@@ -107,7 +107,7 @@ async def list_runs(
     state: StateDep,
     session: SessionDep,
     principal: PrincipalDep,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=1_000_000_000)] = 0,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> RunPage:
     """List your runs, newest first."""

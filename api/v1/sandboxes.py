@@ -153,7 +153,7 @@ async def list_sandboxes(
     principal: PrincipalDep,
     label: Annotated[list[str] | None, Query(description="key=value; repeat to require several")] = None,
     include_deleted: bool = False,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=1_000_000_000)] = 0,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> SandboxPage:
     labels: dict[str, str] = {}
