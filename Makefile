@@ -3,7 +3,7 @@ SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: up down test test-unit lint images bench bench-sandboxes bench-scaling status logs docs
+.PHONY: up down test test-unit lint images bench bench-sandboxes bench-scaling soak status logs docs
 
 up:  ## install what is missing, build images, start API, workers, beat and Flower
 	@bash scripts/up.sh
@@ -32,6 +32,9 @@ bench:  ## latency and throughput against raw docker exec / docker run --rm (nee
 
 bench-scaling:  ## throughput with 1 and 2 worker processes (restarts the local installation)
 	@$(PY) -m bench.scaling $(BENCH_ARGS)
+
+soak:  ## 32 clients of mixed work for 10 minutes, and whether anything grows (needs `make up`)
+	@$(PY) -m bench.soak $(BENCH_ARGS)
 
 bench-sandboxes:  ## sandbox exec and create latency, and exec throughput, against raw docker exec (needs `make up`)
 	@$(PY) -m bench.sandboxes $(BENCH_ARGS)
