@@ -8,10 +8,11 @@ h11 accepts, and a broken response ends the body early rather than hanging.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass
 
 import h11
+from starlette.responses import Response, StreamingResponse
 
 from core.services.streams import Closed, LiveStream
 
@@ -96,3 +97,25 @@ async def request(
 
     headers_out = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in response.headers]
     return UpstreamResponse(response.status_code, headers_out, body_chunks())
+
+
+async def forward(
+    stream: LiveStream,
+    method: str,
+    target: str,
+    port: int,
+    headers: list[tuple[str, str]],
+    body: bytes,
+    broken: Callable[[str], Response],
+) -> Response:
+    """The sandbox's answer streamed back with its own headers, or `broken(reason)` if it gave none."""
+    try:
+        upstream = await request(stream, method, target, port, headers, body)
+    except TunnelBroken as exc:
+        await stream.close()
+        return broken(str(exc))
+    response = StreamingResponse(upstream.body, status_code=upstream.status)
+    response.raw_headers = [
+        (k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in forwardable(upstream.headers, set())
+    ]
+    return response

@@ -116,3 +116,21 @@ async def relay(client: WebSocket, upstream: UpstreamSocket) -> None:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await task
+
+
+async def serve(client: WebSocket, stream: LiveStream, port: int, target: str) -> None:
+    """Handshake with the sandbox's server, accept the client with the subprotocol it chose, relay, close."""
+    offered = [p.strip() for p in client.headers.get("sec-websocket-protocol", "").split(",") if p.strip()]
+    upstream = UpstreamSocket(stream, port, target, offered)
+    try:
+        try:
+            await upstream.handshake()
+        except HandshakeFailed as exc:
+            await client.close(code=4502, reason=str(exc)[:120])
+            return
+        await client.accept(subprotocol=upstream.accepted_subprotocol)
+        await relay(client, upstream)
+    finally:
+        await stream.close()
+        with contextlib.suppress(RuntimeError):
+            await client.close()

@@ -91,6 +91,11 @@ def lease_s(timeout_ms: int | None, settings: Settings) -> float:
     return own + settings.worker.exec_margin_s + settings.queue.lease_margin_s
 
 
+def host_lost_after_s(settings: Settings) -> float:
+    """Silence that makes a host lost: never less than a few heartbeats (a live host is heard every interval)."""
+    return max(settings.queue.host_lost_after_s, 3 * settings.worker.heartbeat_interval_s)
+
+
 def max_attempts(kind: str, settings: Settings) -> int:
     return settings.queue.max_attempts if kind in IDEMPOTENT else 1
 

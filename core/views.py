@@ -223,3 +223,8 @@ def run_view(record: RunRecord, language_name: str | None, as_base64: bool = Fal
         attempts=record.attempts,
         callback=CallbackView(**record.callback.model_dump()) if record.callback else None,
     )
+
+
+def b64_text(encoded: str | None) -> str:
+    """Base64 from the agent (command output) as text; bytes that are not UTF-8 become U+FFFD."""
+    return base64.b64decode(encoded or "").decode("utf-8", errors="replace")

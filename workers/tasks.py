@@ -205,8 +205,7 @@ def _lost_hosts(ctx: WorkerContext) -> None:
     except (redis.RedisError, ValueError) as exc:
         log.warning("could not read when hosts were last seen", extra={"error": str(exc)})
         return
-    # Never less than a few heartbeats: a live host is only heard from every heartbeat_interval_s.
-    limit = max(ctx.settings.queue.host_lost_after_s, 3 * ctx.settings.worker.heartbeat_interval_s)
+    limit = sandbox_store.host_lost_after_s(ctx.settings)
     now = time.time()
     with transaction(ctx.settings) as session:
         candidates = sandbox_store.hosts_with_work(session)

@@ -221,9 +221,7 @@ async def delete(ident: str, request: Request, state: StateDep, principal: Princ
     return await _change(ident, svc.KIND_DELETE, request, state, principal)
 
 
-async def _update(
-    ident: str, request: Request, state: StateDep, session: SessionDep, principal: Principal, **values: Any
-) -> Sandbox:
+async def _update(ident: str, session: SessionDep, principal: Principal, **values: Any) -> Sandbox:
     sandbox = await svc.get_sandbox(session, principal, ident)
     return await svc.update_settings(session, sandbox, **values)
 
@@ -232,7 +230,7 @@ async def _update(
 async def set_labels(
     ident: str, body: Labels, request: Request, state: StateDep, session: SessionDep, principal: PrincipalDep
 ) -> dict[str, Any]:
-    sandbox = await _update(ident, request, state, session, principal, labels=body.labels)
+    sandbox = await _update(ident, session, principal, labels=body.labels)
     return {"labels": dict(sandbox.labels or {})}
 
 
@@ -240,7 +238,7 @@ async def set_labels(
 async def set_autostop(
     ident: str, interval: int, request: Request, state: StateDep, session: SessionDep, principal: PrincipalDep
 ) -> dict[str, Any]:
-    sandbox = await _update(ident, request, state, session, principal, auto_stop_s=max(0, interval) * 60)
+    sandbox = await _update(ident, session, principal, auto_stop_s=max(0, interval) * 60)
     return sandbox_dto(sandbox, toolbox_url(request, state.settings))
 
 
@@ -248,7 +246,7 @@ async def set_autostop(
 async def set_autoarchive(
     ident: str, interval: int, request: Request, state: StateDep, session: SessionDep, principal: PrincipalDep
 ) -> dict[str, Any]:
-    sandbox = await _update(ident, request, state, session, principal, auto_archive_s=max(0, interval) * 60)
+    sandbox = await _update(ident, session, principal, auto_archive_s=max(0, interval) * 60)
     return sandbox_dto(sandbox, toolbox_url(request, state.settings))
 
 
@@ -256,7 +254,7 @@ async def set_autoarchive(
 async def set_autodelete(
     ident: str, interval: int, request: Request, state: StateDep, session: SessionDep, principal: PrincipalDep
 ) -> dict[str, Any]:
-    sandbox = await _update(ident, request, state, session, principal, auto_delete_s=auto_delete_seconds(interval))
+    sandbox = await _update(ident, session, principal, auto_delete_s=auto_delete_seconds(interval))
     return sandbox_dto(sandbox, toolbox_url(request, state.settings))
 
 
@@ -264,7 +262,7 @@ async def set_autodelete(
 async def set_public(
     ident: str, public: bool, request: Request, state: StateDep, session: SessionDep, principal: PrincipalDep
 ) -> dict[str, Any]:
-    sandbox = await _update(ident, request, state, session, principal, public=public)
+    sandbox = await _update(ident, session, principal, public=public)
     return sandbox_dto(sandbox, toolbox_url(request, state.settings))
 
 

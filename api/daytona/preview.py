@@ -7,20 +7,19 @@ is public. Requests reach 127.0.0.1:<port> inside that one sandbox and nowhere e
 
 from __future__ import annotations
 
-import contextlib
 import hmac
 import uuid
 
 from fastapi import APIRouter, Request, Response, WebSocket
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import JSONResponse
 from starlette.requests import HTTPConnection
 
 from api.daytona.errors import DaytonaRenderer, error_body
 from api.deps import StateDep
 from api.errors import route_class, status_of
 from api.state import AppState
-from api.tunnel_http import TunnelBroken, forwardable, request
-from api.tunnel_ws import HandshakeFailed, UpstreamSocket, relay
+from api.tunnel_http import forward, forwardable
+from api.tunnel_ws import serve
 from core.errors import NotFound, PermissionDenied, RunyardError
 from core.models import Sandbox, SandboxState
 from core.services.auth import Principal
@@ -70,9 +69,15 @@ async def _tunnel(state: AppState, sandbox: Sandbox, port: int) -> LiveStream:
         fresh = await session.get(Sandbox, sandbox.id)
         assert fresh is not None
         return await open_stream(
-            session, state.sessions, state.hub, state.redis, _owner(fresh), fresh, {"kind": "tcp", "port": port},
+            session,
+            state.sessions,
+            state.hub,
+            state.redis,
+            _owner(fresh),
+            fresh,
+            {"kind": "tcp", "port": port},
             state.settings,
-        )  # fmt: skip
+        )
 
 
 def _headers(conn: HTTPConnection) -> list[tuple[str, str]]:
@@ -98,45 +103,33 @@ async def preview(sandbox_id: str, port: int, path: str, request_in: Request, st
     sandbox, set_cookie = await _authorise(state, request_in, sandbox_id, port)
     payload = await request_in.body()
     stream = await _tunnel(state, sandbox, port)
-    try:
-        upstream = await request(
-            stream, request_in.method, _target(request_in, path), port, _headers(request_in), payload
-        )
-    except TunnelBroken as exc:
-        await stream.close()
-        return JSONResponse(error_body(502, str(exc)), status_code=502)
-    response = StreamingResponse(upstream.body, status_code=upstream.status)
-    response.raw_headers = [
-        (k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in forwardable(upstream.headers, set())
-    ]
+    response = await forward(
+        stream,
+        request_in.method,
+        _target(request_in, path),
+        port,
+        _headers(request_in),
+        payload,
+        lambda reason: JSONResponse(error_body(502, reason), status_code=502),
+    )
     if set_cookie:
         response.set_cookie(
-            _cookie(sandbox.id), sandbox.preview_token or "", httponly=True, samesite="lax",
+            _cookie(sandbox.id),
+            sandbox.preview_token or "",
+            httponly=True,
+            samesite="lax",
             path=f"/daytona/preview/{sandbox.id}/",
-        )  # fmt: skip
+        )
     return response
 
 
 @router.websocket("/{sandbox_id}/{port}/{path:path}")
 async def preview_websocket(ws: WebSocket, sandbox_id: str, port: int, path: str) -> None:
     state: AppState = ws.app.state.runyard
-    subprotocols = [p.strip() for p in ws.headers.get("sec-websocket-protocol", "").split(",") if p.strip()]
     try:
         sandbox, _ = await _authorise(state, ws, sandbox_id, port)
         stream = await _tunnel(state, sandbox, port)
     except RunyardError as exc:
         await ws.close(code=4000 + status_of(exc), reason=exc.message[:120])
         return
-    upstream = UpstreamSocket(stream, port, _target(ws, path), subprotocols)
-    try:
-        try:
-            await upstream.handshake()
-        except HandshakeFailed as exc:
-            await ws.close(code=4502, reason=str(exc)[:120])
-            return
-        await ws.accept(subprotocol=upstream.accepted_subprotocol)
-        await relay(ws, upstream)
-    finally:
-        await stream.close()
-        with contextlib.suppress(RuntimeError):
-            await ws.close()
+    await serve(ws, stream, port, _target(ws, path))

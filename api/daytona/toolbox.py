@@ -7,7 +7,6 @@ Session output for older SDKs travels multiplexed in one stream, stdout after
 from __future__ import annotations
 
 import asyncio
-import base64
 import json
 import stat
 import uuid
@@ -29,13 +28,10 @@ from core.models import Sandbox
 from core.services import blobs
 from core.services import sandboxes as svc
 from core.services.auth import Principal, authenticate
+from core.views import b64_text
 
 router = APIRouter(prefix="/daytona/toolbox/{sandbox_id}", tags=["daytona"], route_class=route_class(DaytonaRenderer()))
 STDOUT, STDERR = "\x01\x01\x01", "\x02\x02\x02"
-
-
-def _text(b64: str | None) -> str:
-    return base64.b64decode(b64 or "").decode("utf-8", errors="replace")
 
 
 def muxed(stdout: str, stderr: str) -> str:
@@ -81,7 +77,7 @@ async def execute(
                "timeout_ms": timeout_ms, "merge_output": True}  # fmt: skip
     result = await tb.run("sandbox.exec", payload, timeout_ms)
     exit_code = result.get("exit_code")
-    return {"exitCode": 124 if result.get("timed_out") else exit_code, "result": _text(result.get("stdout"))}
+    return {"exitCode": 124 if result.get("timed_out") else exit_code, "result": b64_text(result.get("stdout"))}
 
 
 @router.get("/user-home-dir")
@@ -163,7 +159,7 @@ async def session_exec(
     view = await tb.run("sandbox.session.exec", payload, timeout_ms)
     if run_async:
         return JSONResponse({"cmdId": view["id"]}, status_code=202)
-    stdout, stderr = _text(view.get("stdout")), _text(view.get("stderr"))
+    stdout, stderr = b64_text(view.get("stdout")), b64_text(view.get("stderr"))
     answer = {"cmdId": view["id"], "exitCode": view.get("exit_code"), "output": muxed(stdout, stderr),
               "stdout": stdout, "stderr": stderr}  # fmt: skip
     return JSONResponse(answer)
@@ -190,7 +186,7 @@ async def command_logs(
     """JSON for SDKs that ask for it, otherwise the multiplexed text Daytona's toolbox sends."""
     tb = await toolbox(sandbox_id, state, session, principal)
     view = await tb.run("sandbox.session.command", {"session": name, "command_id": command_id})
-    stdout, stderr = _text(view.get("stdout")), _text(view.get("stderr"))
+    stdout, stderr = b64_text(view.get("stdout")), b64_text(view.get("stderr"))
     if "application/json" in request.headers.get("accept", ""):
         return JSONResponse({"output": stdout + stderr, "stdout": stdout, "stderr": stderr})
     return Response(muxed(stdout, stderr), media_type="text/plain")
@@ -208,7 +204,7 @@ async def follow_command_logs(ws: WebSocket, sandbox_id: str, name: str, command
             sent_out = sent_err = 0
             while True:
                 view = await tb.run("sandbox.session.command", {"session": name, "command_id": command_id})
-                stdout, stderr = _text(view.get("stdout")), _text(view.get("stderr"))
+                stdout, stderr = b64_text(view.get("stdout")), b64_text(view.get("stderr"))
                 chunk = muxed(stdout[sent_out:], stderr[sent_err:])
                 sent_out, sent_err = len(stdout), len(stderr)
                 if chunk:

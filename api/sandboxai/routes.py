@@ -7,7 +7,6 @@ Errors are SandboxAI's {"message": ...} with the status the client expects.
 
 from __future__ import annotations
 
-import base64
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
@@ -22,6 +21,7 @@ from core.models import JobState, Sandbox, SandboxState
 from core.services import sandboxes as svc
 from core.services.auth import Principal
 from core.services.sandbox_errors import raise_for_job
+from core.views import b64_text
 
 SPACE_LABEL = "sandboxai.space"
 
@@ -139,18 +139,9 @@ async def _tool(
     timeout_ms: int,
 ) -> dict[str, Any]:
     sandbox = await _find(session, principal, space, name)
-    job_id = await svc.submit_op(
-        session, principal, sandbox, kind, payload, state.settings, timeout_ms, None, "sandboxai"
+    return await svc.run_op(
+        session, state.sessions, state.hub, principal, sandbox, kind, payload, state.settings, timeout_ms, "sandboxai"
     )
-    budget = timeout_ms / 1000 + state.settings.api.wait_margin_s
-    job = await svc.wait_for_job(state.sessions, state.hub, principal, job_id, budget)
-    if job.state != JobState.SUCCEEDED:
-        raise_for_job(job)
-    return dict(job.result or {})
-
-
-def _text(b64: str | None) -> str:
-    return base64.b64decode(b64 or "").decode("utf-8", errors="replace")
 
 
 @router.post("/spaces/{space}/sandboxes/{name}/tools:run_shell_command", response_model=ToolResult)
@@ -161,8 +152,8 @@ async def run_shell_command(
     payload = {"command": body.command, "timeout_ms": timeout_ms, "merge_output": not body.split_output}
     result = await _tool(state, session, principal, space, name, "sandbox.exec", payload, timeout_ms)
     if body.split_output:
-        return ToolResult(stdout=_text(result.get("stdout")), stderr=_text(result.get("stderr")))
-    return ToolResult(output=_text(result.get("stdout")))
+        return ToolResult(stdout=b64_text(result.get("stdout")), stderr=b64_text(result.get("stderr")))
+    return ToolResult(output=b64_text(result.get("stdout")))
 
 
 @router.post("/spaces/{space}/sandboxes/{name}/tools:run_ipython_cell", response_model=ToolResult)

@@ -7,17 +7,16 @@ forwarded to the sandbox.
 
 from __future__ import annotations
 
-import contextlib
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Request, Response, WebSocket
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import JSONResponse
 
 from api.deps import PrincipalDep, SessionDep, StateDep, api_key_from
 from api.errors import route_class, status_of
 from api.state import AppState
-from api.tunnel_http import TunnelBroken, forwardable, request
-from api.tunnel_ws import HandshakeFailed, UpstreamSocket, relay
+from api.tunnel_http import forward, forwardable
+from api.tunnel_ws import serve
 from api.v1.errors import NativeRenderer, body
 from core.errors import RunyardError
 from core.services import sandboxes as svc
@@ -48,20 +47,25 @@ async def proxy(
     )
     target = "/" + path + (f"?{query}" if query else "")
     stream = await open_stream(
-        session, state.sessions, state.hub, state.redis, principal, sandbox, {"kind": "tcp", "port": port},
+        session,
+        state.sessions,
+        state.hub,
+        state.redis,
+        principal,
+        sandbox,
+        {"kind": "tcp", "port": port},
         state.settings,
-    )  # fmt: skip
+    )
     headers = forwardable(request_in.headers.items(), OUR_HEADERS)
-    try:
-        upstream = await request(stream, request_in.method, target, port, headers, payload)
-    except TunnelBroken as exc:
-        await stream.close()
-        return JSONResponse(body("bad_gateway", str(exc)), status_code=502)
-    response = StreamingResponse(upstream.body, status_code=upstream.status)
-    response.raw_headers = [
-        (k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in forwardable(upstream.headers, set())
-    ]
-    return response
+    return await forward(
+        stream,
+        request_in.method,
+        target,
+        port,
+        headers,
+        payload,
+        lambda reason: JSONResponse(body("bad_gateway", reason), status_code=502),
+    )
 
 
 @router.websocket("/sandboxes/{ident}/ports/{port}/{path:path}")
@@ -73,28 +77,21 @@ async def proxy_websocket(ws: WebSocket, ident: str, port: int, path: str) -> No
         return
     query = "&".join(p for p in ws.url.query.split("&") if p and not p.lower().startswith("x-auth-token="))
     target = "/" + path + (f"?{query}" if query else "")
-    subprotocols = [p.strip() for p in ws.headers.get("sec-websocket-protocol", "").split(",") if p.strip()]
     try:
         async with state.sessions() as session:
             principal = await authenticate(session, api_key_from(ws), state.keys)
             sandbox = await svc.get_sandbox(session, principal, ident)
             stream = await open_stream(
-                session, state.sessions, state.hub, state.redis, principal, sandbox, {"kind": "tcp", "port": port},
+                session,
+                state.sessions,
+                state.hub,
+                state.redis,
+                principal,
+                sandbox,
+                {"kind": "tcp", "port": port},
                 state.settings,
-            )  # fmt: skip
+            )
     except RunyardError as exc:
         await ws.close(code=4000 + status_of(exc), reason=exc.message[:120])
         return
-    upstream = UpstreamSocket(stream, port, target, subprotocols)
-    try:
-        try:
-            await upstream.handshake()
-        except HandshakeFailed as exc:
-            await ws.close(code=4502, reason=str(exc)[:120])
-            return
-        await ws.accept(subprotocol=upstream.accepted_subprotocol)
-        await relay(ws, upstream)
-    finally:
-        await stream.close()
-        with contextlib.suppress(RuntimeError):
-            await ws.close()
+    await serve(ws, stream, port, target)

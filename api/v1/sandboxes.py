@@ -43,6 +43,7 @@ from core.services import sandboxes as svc
 from core.services.auth import Principal
 from core.services.runs import check_callback
 from core.services.sandbox_errors import raise_for_job
+from core.views import b64_text
 
 router = APIRouter(prefix="/v1", tags=["sandboxes"], route_class=route_class(NativeRenderer()))
 WaitQuery = Annotated[bool, Query(description="Answer with the outcome (default), or at once with the job (202)")]
@@ -128,10 +129,6 @@ def _timeout(settings: Any, timeout_ms: int | None) -> int:
             s.max_exec_timeout_s * 1000,
         )  # fmt: skip
     return timeout_ms
-
-
-def _text(b64: str | None) -> str:
-    return base64.b64decode(b64 or "").decode("utf-8", errors="replace")
 
 
 # ------------------------------------------------------------------ lifecycle
@@ -236,7 +233,7 @@ async def exec_command(
         return result
     return ExecOut(
         exit_code=result.get("exit_code"), signal=result.get("signal"), timed_out=bool(result.get("timed_out")),
-        stdout=_text(result.get("stdout")), stderr=_text(result.get("stderr")),
+        stdout=b64_text(result.get("stdout")), stderr=b64_text(result.get("stderr")),
         stdout_truncated=bool(result.get("stdout_truncated")), stderr_truncated=bool(result.get("stderr_truncated")),
         wall_ms=float(result.get("wall_ms") or 0),
     )  # fmt: skip
@@ -246,7 +243,8 @@ def _command(view: dict[str, Any]) -> CommandOut:
     has_logs = "stdout" in view
     return CommandOut(
         id=view["id"], command=view["command"], exit_code=view.get("exit_code"), running=bool(view.get("running")),
-        stdout=_text(view.get("stdout")) if has_logs else None, stderr=_text(view.get("stderr")) if has_logs else None,
+        stdout=b64_text(view.get("stdout")) if has_logs else None,
+        stderr=b64_text(view.get("stderr")) if has_logs else None,
         stdout_truncated=view.get("stdout_truncated"), stderr_truncated=view.get("stderr_truncated"),
     )  # fmt: skip
 

@@ -25,6 +25,7 @@ from core import queue
 from core.errors import Conflict, FieldError, InvalidInput, NotFound, Unavailable
 from core.models import Base, Job, JobState, Sandbox, SandboxState, Tenant
 from core.notify import CompletionHub
+from core.sandbox_store import host_lost_after_s
 from core.services.auth import Principal
 from core.services.sandbox_errors import raise_for_job
 from core.services.system import live_workers
@@ -335,8 +336,7 @@ _ALREADY = {
 async def host_lost(client: aioredis.Redis, host: str, settings: Settings) -> bool:
     """Silent past host_lost_after_s (the sweep's rule): never heard of, or last heard of too long ago."""
     seen = await client.hget(c.KEY_HOSTS_SEEN, host)
-    limit = max(settings.queue.host_lost_after_s, 3 * settings.worker.heartbeat_interval_s)
-    return seen is None or time.time() - float(seen) > limit
+    return seen is None or time.time() - float(seen) > host_lost_after_s(settings)
 
 
 async def change_state(
