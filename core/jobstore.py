@@ -167,6 +167,17 @@ def release(session: Session, claim: Claim, error: str) -> bool:
     return bool(result.rowcount == 1)  # type: ignore[attr-defined]
 
 
+def expire_leases_of(session: Session, worker: str) -> int:
+    """End the leases a worker's previous life held: the sweep then repeats or fails those jobs now,
+    not when the leases would have run out. Worker names are unique per installation."""
+    result = session.execute(
+        update(Job)
+        .where(Job.state == JobState.RUNNING, Job.worker == worker, Job.lease_expires_at > func.now())
+        .values(lease_expires_at=func.now())
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
 @dataclass(frozen=True)
 class SweepResult:
     requeue: list[uuid.UUID]

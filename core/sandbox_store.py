@@ -26,6 +26,8 @@ IDEMPOTENT = {
     "sandbox.stop",
     "sandbox.delete",
     "sandbox.files.download",
+    # Written aside and renamed into place: a repeat replaces the file with the same whole bytes.
+    "sandbox.files.upload",
     "sandbox.files.list",
     "sandbox.files.stat",
     "sandbox.files.find",

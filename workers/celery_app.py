@@ -15,7 +15,7 @@ from typing import Any
 from celery import Celery, signals
 
 from core import constants as c
-from core import logs, sandbox_store
+from core import jobstore, logs, sandbox_store
 from core.db import transaction
 from core.models import SandboxState
 from core.settings import Settings, get_settings
@@ -89,6 +89,10 @@ def _on_worker_init(**_: Any) -> None:
     removed = runtime.remove_labelled(mine)
     if removed:
         log.warning("removed containers left behind by a dead worker", extra={"count": removed})
+    with transaction(ctx.settings) as session:
+        held = jobstore.expire_leases_of(session, ctx.name)
+    if held:
+        log.warning("jobs held by this worker's previous life are released to the sweep", extra={"count": held})
     languages = [lang for image in ctx.settings.worker.images for lang in catalog.read_catalog(runtime, image)]
     with transaction(ctx.settings) as session:
         catalog.publish(session, languages)

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from core import constants as c
 from core.sandbox_store import SandboxSnapshot
 from core.settings import Settings
-from workers.agent_link import AgentLink
+from workers.agent_link import AgentError, AgentLink
 from workers.runtime.base import ContainerLimits, Runtime, RuntimeFailure, WorkspaceSpec
 
 log = logging.getLogger(__name__)
@@ -236,8 +236,21 @@ class SandboxHost:
             if status != "running":
                 raise SandboxLost(f"the sandbox's container is {status or 'gone'}")
             link = AgentLink(self.runtime.attach(sandbox.container_id), sandbox.container_id)
+            self._abort_earlier_transfers(link, sandbox)
             self._links[sandbox.container_id] = link
             return link
+
+    @staticmethod
+    def _abort_earlier_transfers(link: AgentLink, sandbox: SandboxSnapshot) -> None:
+        """Transfers opened through an earlier attachment have no one to finish them: drop their temporary files."""
+        extra: dict[str, object] = {"sandbox_id": str(sandbox.id)}
+        try:
+            aborted = link.call("file.abort_transfers", timeout_s=30)
+        except AgentError as exc:
+            log.warning("could not abort earlier transfers", extra={**extra, "error": str(exc)})
+            return
+        if aborted["uploads"] or aborted["downloads"]:
+            log.info("aborted transfers of an earlier attachment", extra={**extra, **aborted})
 
     def _remove(self, container_id: str, volume: str | None) -> None:
         with contextlib.suppress(RuntimeFailure):

@@ -873,6 +873,30 @@ def op_read_close(req: dict[str, Any]) -> dict[str, Any]:
     return {"closed": True}
 
 
+@file_op  # unlink as the sandbox user: the temporary file's directory is theirs to have replaced
+def op_abort_transfers(req: dict[str, Any]) -> dict[str, Any]:
+    """Forget every open upload and download: a new attachment means whoever opened them is gone."""
+    uploads = 0
+    for handle in list(UPLOADS):
+        upload = UPLOADS.pop(handle, None)
+        if upload is None:
+            continue
+        with upload.lock:
+            if upload.fd >= 0:
+                os.close(upload.fd)
+                upload.fd = -1
+            with contextlib.suppress(OSError):
+                os.unlink(upload.temp)
+        uploads += 1
+    downloads = 0
+    for handle in list(DOWNLOADS):
+        entry = DOWNLOADS.pop(handle, None)
+        if entry is not None:
+            os.close(entry[0])
+            downloads += 1
+    return {"uploads": uploads, "downloads": downloads}
+
+
 @file_op
 def op_list(req: dict[str, Any]) -> dict[str, Any]:
     path = resolve(str(req.get("path") or WORKSPACE))
@@ -1251,6 +1275,7 @@ OPERATIONS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
     "file.read_open": op_read_open,
     "file.read_chunk": op_read_chunk,
     "file.read_close": op_read_close,
+    "file.abort_transfers": op_abort_transfers,
     "file.list": op_list,
     "file.stat": op_stat,
     "file.mkdir": op_mkdir,

@@ -115,11 +115,12 @@ def test_nul_is_refused_anywhere_in_a_payload(value: object) -> None:
         _refuse_nul(value, "payload")
 
 
-def test_side_effects_run_at_most_once_reads_and_lifecycle_are_retried() -> None:
+def test_side_effects_run_at_most_once_reads_lifecycle_and_whole_file_writes_are_retried() -> None:
     settings = Settings()
     assert max_attempts("sandbox.exec", settings) == 1
-    assert max_attempts("sandbox.files.upload", settings) == 1
+    assert max_attempts("sandbox.files.replace", settings) == 1
     assert max_attempts("sandbox.kernel.run", settings) == 1
+    assert max_attempts("sandbox.files.upload", settings) == settings.queue.max_attempts
     assert max_attempts("sandbox.create", settings) == settings.queue.max_attempts
     assert max_attempts("sandbox.files.download", settings) == settings.queue.max_attempts
     assert lease_s(10_000, settings) == 10 + settings.worker.exec_margin_s + settings.queue.lease_margin_s
