@@ -208,6 +208,17 @@ def set_sandbox(session: Session, sandbox_id: uuid.UUID, only_if: SandboxState |
     session.execute(stmt.values(updated_at=func.now(), **values))
 
 
+def mark_lost(session: Session, sandbox_id: uuid.UUID, container_id: str, reason: str) -> bool:
+    """A started sandbox whose container stopped becomes error, its container forgotten (its workspace is kept).
+    Only if it still names that container: a stop or start that got there first wins."""
+    result = session.execute(
+        update(Sandbox)
+        .where(Sandbox.id == sandbox_id, Sandbox.state == SandboxState.STARTED, Sandbox.container_id == container_id)
+        .values(state=SandboxState.ERROR.value, container_id=None, error=reason, updated_at=func.now())
+    )
+    return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+
+
 def host_sandboxes(session: Session, host: str) -> list[SandboxSnapshot]:
     rows = session.execute(select(Sandbox).where(Sandbox.host == host, Sandbox.state != SandboxState.DELETED)).scalars()
     return [snapshot(r) for r in rows]

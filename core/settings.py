@@ -165,6 +165,9 @@ class SandboxSettings(BaseModel):
     lifecycle_wait_s: float = 60.0
     # Ready sandboxes each worker keeps of the default template, for a fast create.
     pool_size: int = 2
+    # Seconds between a host's looks at its started sandboxes' containers: one that stopped behind
+    # its back (the Docker engine restarted, say) is marked error then, not when the next operation fails.
+    watch_interval_s: float = 10.0
 
 
 class RetentionSettings(BaseModel):

@@ -63,3 +63,27 @@ def require(*checks: str) -> None:
         problem = problems[name]()
         if problem:
             missing(problem)
+
+
+def restart_docker_engine(timeout_s: float = 120) -> None:
+    """Stop the Docker engine (it stops every container) and start it again, as bootstrap started it."""
+    import subprocess
+    import time
+
+    if os.path.isdir("/run/systemd/system"):
+        subprocess.run(["systemctl", "restart", "docker"], check=True, timeout=timeout_s)
+    else:
+        pids = subprocess.run(["pidof", "dockerd"], capture_output=True, text=True).stdout.split()
+        subprocess.run(["kill", "-TERM", *pids], check=True)
+        deadline = time.monotonic() + timeout_s
+        while any(os.path.exists(f"/proc/{pid}") for pid in pids):
+            if time.monotonic() > deadline:
+                raise TimeoutError("dockerd did not stop")
+            time.sleep(0.2)
+        subprocess.run(["bash", "-c", "nohup setsid dockerd >>/var/log/runyard-dockerd.log 2>&1 &"], check=True)
+    # Waited for with the CLI: docker-py leaves a socket open for each refused connection.
+    deadline = time.monotonic() + timeout_s
+    while subprocess.run(["docker", "info"], capture_output=True, check=False).returncode != 0:
+        if time.monotonic() > deadline:
+            raise TimeoutError("the Docker engine did not come back")
+        time.sleep(0.5)

@@ -17,9 +17,8 @@ from celery import Celery, signals
 from core import constants as c
 from core import jobstore, logs, sandbox_store
 from core.db import transaction
-from core.models import SandboxState
 from core.settings import Settings, get_settings
-from workers import catalog
+from workers import catalog, sandbox_watch
 from workers.context import WorkerContext, get_context
 from workers.heartbeat import Heartbeat
 
@@ -105,6 +104,7 @@ def _on_worker_init(**_: Any) -> None:
     ctx.pools.start()
     _adopt_sandboxes(ctx)
     ctx.sandbox_host.start()
+    ctx.sandbox_watch.start()
 
 
 def _adopt_sandboxes(ctx: WorkerContext) -> None:
@@ -112,18 +112,7 @@ def _adopt_sandboxes(ctx: WorkerContext) -> None:
     with transaction(ctx.settings) as session:
         known = sandbox_store.host_sandboxes(session, ctx.settings.worker.host_name)
         volumes = sandbox_store.referenced_volumes(session, ctx.settings.worker.host_name)
-    lost = ctx.sandbox_host.reconcile(known, volumes)
-    if lost:
-        with transaction(ctx.settings) as session:
-            for sandbox_id in lost:
-                sandbox_store.set_sandbox(
-                    session,
-                    sandbox_id,
-                    state=SandboxState.ERROR.value,
-                    container_id=None,
-                    error="its container stopped while no worker held it; start it again",
-                )
-        log.warning("sandboxes lost their containers", extra={"count": len(lost)})
+    sandbox_watch.mark_lost(ctx.settings, ctx.sandbox_host, ctx.sandbox_host.reconcile(known, volumes))
 
 
 @signals.celeryd_after_setup.connect
@@ -160,5 +149,6 @@ def _on_ready(sender: Any = None, **_: Any) -> None:
 def _on_shutdown(**_: Any) -> None:
     if _heartbeat is not None:
         _heartbeat.stop()
+    get_context().sandbox_watch.close()
     get_context().pools.close()
     get_context().sandbox_host.close()

@@ -24,6 +24,7 @@ from workers.runtime.base import Runtime
 from workers.runtime.docker_runtime import DockerRuntime
 from workers.sandbox_host import SandboxHost
 from workers.sandbox_ops import Ops
+from workers.sandbox_watch import SandboxWatch
 
 CATALOG_TTL_S = 30.0
 
@@ -51,6 +52,10 @@ class WorkerContext:
     @cached_property
     def sandbox_host(self) -> SandboxHost:
         return SandboxHost(self.runtime, self.settings)
+
+    @cached_property
+    def sandbox_watch(self) -> SandboxWatch:
+        return SandboxWatch(self.settings, self.sandbox_host)
 
     @cached_property
     def ops(self) -> Ops:

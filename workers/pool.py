@@ -82,6 +82,15 @@ class SandboxPool:
     def acquire(self, timeout_s: float) -> Sandbox:
         """A clean sandbox, warm if one is waiting; starts one if the pool is below its size."""
         deadline = time.monotonic() + timeout_s
+        while True:
+            sandbox = self._take(deadline, timeout_s)
+            if sandbox.alive():
+                return sandbox
+            # Its container stopped while it waited (the engine restarted, say): replace it, take another.
+            log.warning("a pooled sandbox had stopped", extra={"pool": self.name, "container": sandbox.id[:12]})
+            self.discard(sandbox)
+
+    def _take(self, deadline: float, timeout_s: float) -> Sandbox:
         with self._cond:
             if self._idle:
                 self._stats.hits += 1
@@ -176,7 +185,7 @@ class SandboxPool:
                 self._stats.starting += 1
             try:
                 sandbox = self.runtime.start(self.spec)
-            except RuntimeFailure as exc:
+            except Exception as exc:  # noqa: BLE001 - the filler must outlive any failure, or the pool stays empty
                 with self._cond:
                     self._stats.starting -= 1
                 log.error("cannot start a sandbox", extra={"pool": self.name, "error": str(exc)})

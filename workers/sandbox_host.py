@@ -127,7 +127,7 @@ class SandboxHost:
                     return
             try:
                 ready = self._launch(self.default_image, None, network=False)
-            except RuntimeFailure as exc:
+            except Exception as exc:  # noqa: BLE001 - the filler must outlive any failure, or the pool stays empty
                 log.error("cannot start a pooled sandbox", extra={"error": str(exc)})
                 time.sleep(backoff)
                 backoff = min(backoff * 2, 30)
@@ -169,13 +169,20 @@ class SandboxHost:
 
     def create(self, sandbox: SandboxSnapshot) -> Placed:
         """Claim a pooled container (same image, no network) or start a new one; configure it."""
-        ready = None
+        ready, dead = None, []
         if sandbox.image == self.default_image and not sandbox.network:
             with self._cond:
-                if self._pool:
-                    ready = self._pool.popleft()
-                    self._stats.pool_hits += 1
+                while self._pool and ready is None:
+                    candidate = self._pool.popleft()
                     self._cond.notify_all()
+                    if candidate[2].alive:
+                        ready = candidate
+                        self._stats.pool_hits += 1
+                    else:  # its container stopped while it waited (the engine restarted, say)
+                        dead.append(candidate)
+        for container_id, volume, link in dead:
+            link.close()
+            self._remove(container_id, volume)
         from_pool = ready is not None
         if ready is None:
             self._stats.pool_misses += 1
@@ -261,7 +268,7 @@ class SandboxHost:
 
     # ------------------------------------------------------------ after a restart
 
-    def reconcile(self, known: list[SandboxSnapshot], volumes_in_use: set[str]) -> list[uuid.UUID]:
+    def reconcile(self, known: list[SandboxSnapshot], volumes_in_use: set[str]) -> list[SandboxSnapshot]:
         """Remove this host's containers and volumes no sandbox owns.
 
         Returns the started sandboxes whose container is gone.
@@ -276,12 +283,29 @@ class SandboxHost:
             if volume not in volumes_in_use:
                 with contextlib.suppress(RuntimeFailure):
                     self.runtime.remove_volume(volume)
-        lost = []
-        for sandbox in known:
-            container = sandbox.container_id
-            if sandbox.state == "started" and container and self.runtime.container_status(container) != "running":
-                lost.append(sandbox.id)
-        return lost
+        return self.stopped(known)
+
+    def stopped(self, known: list[SandboxSnapshot]) -> list[SandboxSnapshot]:
+        """The started sandboxes whose container is not running (it stopped, or the engine lost it).
+
+        Stopped containers no sandbox names any more (one whose removal failed) are removed on the way."""
+        owned = {s.container_id for s in known if s.container_id}
+        running = set()
+        for info in self.runtime.list_containers(self.labels("sandbox")):
+            if info.status == "running":
+                running.add(info.id)
+            elif info.status in ("exited", "dead") and info.id not in owned:
+                with contextlib.suppress(RuntimeFailure):
+                    self.runtime.remove_container(info.id)
+        return [s for s in known if s.state == "started" and s.container_id and s.container_id not in running]
+
+    def forget(self, container_id: str) -> None:
+        """Drop a stopped sandbox's link and container; its volume stays for the next start."""
+        with self._lock:
+            link = self._links.pop(container_id, None)
+        if link is not None:
+            link.close()
+        self._remove(container_id, None)
 
 
 class SandboxLost(RuntimeFailure):

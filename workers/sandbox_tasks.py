@@ -12,6 +12,7 @@ from core import metrics_store, queue, sandbox_store
 from core.db import transaction
 from core.models import JobState, SandboxState
 from core.notify import publish_done
+from workers import sandbox_watch
 from workers.agent_link import AgentError
 from workers.celery_app import app
 from workers.context import WorkerContext, get_context
@@ -48,15 +49,7 @@ def _release(ctx: WorkerContext, claim: sandbox_store.JobClaim, error: str) -> b
 
 @db_retry
 def _mark_lost(ctx: WorkerContext, claim: sandbox_store.JobClaim, error: str) -> None:
-    with transaction(ctx.settings) as session:
-        sandbox_store.set_sandbox(
-            session,
-            claim.sandbox.id,
-            only_if=SandboxState.STARTED,
-            state=SandboxState.ERROR.value,
-            container_id=None,
-            error=error,
-        )
+    sandbox_watch.mark_lost(ctx.settings, ctx.sandbox_host, [claim.sandbox], error)
 
 
 @app.task(

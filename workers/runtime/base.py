@@ -73,6 +73,9 @@ class Sandbox(Protocol):
     def call(self, message: bytes, timeout_s: float) -> bytes:
         """Send one message to the agent and return its reply. Raises RuntimeFailure."""
 
+    def alive(self) -> bool:
+        """False once the connection to the agent has ended (its container stopped): a cheap look, no call."""
+
     def set_limits(self, limits: ContainerLimits) -> None: ...
 
     def remove(self) -> None: ...

@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
+import select
 import socket
 import struct
 import tarfile
@@ -23,6 +24,7 @@ import time
 from typing import Any
 
 import docker
+import requests
 from docker.errors import APIError, DockerException, ImageNotFound, NotFound
 
 from core import constants as c
@@ -37,6 +39,9 @@ SANDBOX_AGENT_CMD = ["python3", "-I", "-S", c.SANDBOX_AGENT_PATH, "serve"]
 AGENT_CAPS = ["SETUID", "SETGID", "SETPCAP", "KILL"]
 STDOUT, STDERR = 1, 2
 LENGTH = struct.Struct(">I")
+# docker-py raises requests' own exceptions, not DockerException, when the engine cannot be reached
+# (its socket is gone while dockerd restarts).
+ENGINE_ERRORS = (DockerException, requests.exceptions.RequestException)
 
 
 def _nano_cpus(cpus: float) -> int:
@@ -61,7 +66,7 @@ def _update_limits(client: docker.DockerClient, container_id: str, limits: Conta
     try:
         response = api._post_json(api._url("/containers/{0}/update", container_id), data=body)
         api._raise_for_status(response)
-    except DockerException as exc:
+    except ENGINE_ERRORS as exc:
         raise RuntimeFailure(f"could not change the container's limits: {exc}") from exc
 
 
@@ -147,6 +152,14 @@ class DockerSandbox:
         except OSError as exc:
             raise RuntimeFailure(f"lost the connection to the agent: {exc}") from exc
 
+    def alive(self) -> bool:
+        # Between calls the agent sends nothing, so a readable socket means end-of-file (or a broken one).
+        try:
+            readable, _, _ = select.select([self._raw], [], [], 0)
+            return not readable or self._raw.recv(1, socket.MSG_PEEK) != b""
+        except (OSError, ValueError):
+            return False
+
     def _take_message(self) -> bytes | None:
         if len(self._stdout) < LENGTH.size:
             return None
@@ -195,7 +208,7 @@ class DockerSandbox:
             self._container.remove(force=True, v=True)
         except NotFound:
             pass
-        except DockerException as exc:
+        except ENGINE_ERRORS as exc:
             log.warning("container not removed", extra={"container": self.id[:12], "error": repr(exc)})
 
 
@@ -206,7 +219,7 @@ class DockerRuntime:
                 self._client = docker.DockerClient(base_url=base_url, max_pool_size=max_connections)
             else:
                 self._client = docker.from_env(max_pool_size=max_connections)
-        except DockerException as exc:
+        except ENGINE_ERRORS as exc:
             raise RuntimeFailure(f"cannot reach the Docker engine: {exc}") from exc
 
     def start(self, spec: SandboxSpec) -> DockerSandbox:
@@ -251,7 +264,7 @@ class DockerRuntime:
             container = self._client.containers.get(created["Id"])
         except ImageNotFound as exc:
             raise RuntimeFailure(f"image {spec.image} is not on this worker's engine") from exc
-        except DockerException as exc:
+        except ENGINE_ERRORS as exc:
             raise RuntimeFailure(f"could not create a container: {exc}") from exc
         try:
             sock = self._client.api.attach_socket(
@@ -259,7 +272,7 @@ class DockerRuntime:
             )
             raw: socket.socket = getattr(sock, "_sock", sock)
             container.start()
-        except DockerException as exc:
+        except ENGINE_ERRORS as exc:
             container.remove(force=True)
             raise RuntimeFailure(f"could not start a container: {exc}") from exc
         return DockerSandbox(self._client, container, raw, limits)
@@ -276,7 +289,7 @@ class DockerRuntime:
         try:
             # sparse: the state the listing saw, not a later inspection's
             found = self._client.containers.list(all=True, filters=filters, sparse=True)
-        except DockerException as exc:
+        except ENGINE_ERRORS as exc:
             raise RuntimeFailure(f"could not list containers: {exc}") from exc
         return [ContainerInfo(c.id, c.status, dict(c.attrs.get("Labels") or {}), _age_s(c)) for c in found]
 
@@ -288,14 +301,14 @@ class DockerRuntime:
         except APIError as exc:
             if exc.status_code != 409:  # 409: someone else is removing it right now
                 raise RuntimeFailure(f"could not remove container {container_id[:12]}: {exc}") from exc
-        except DockerException as exc:
+        except ENGINE_ERRORS as exc:
             raise RuntimeFailure(f"could not remove container {container_id[:12]}: {exc}") from exc
 
     def read_image_file(self, image: str, path: str) -> bytes:
         """Read one file out of an image without starting anything."""
         try:
             container = self._client.containers.create(image, command=["true"], network_mode="none")
-        except DockerException as exc:
+        except ENGINE_ERRORS as exc:
             raise RuntimeFailure(f"cannot open image {image}: {exc}") from exc
         try:
             stream, _ = container.get_archive(path)
@@ -305,7 +318,7 @@ class DockerRuntime:
                 if extracted is None:
                     raise RuntimeFailure(f"{path} in {image} is not a regular file")
                 return extracted.read()
-        except DockerException as exc:
+        except ENGINE_ERRORS as exc:
             raise RuntimeFailure(f"cannot read {path} from {image}: {exc}") from exc
         finally:
             container.remove(force=True)
@@ -315,7 +328,7 @@ class DockerRuntime:
             self._client.networks.get(name)
         except NotFound:
             return False
-        except DockerException as exc:
+        except ENGINE_ERRORS as exc:
             raise RuntimeFailure(f"cannot inspect network {name}: {exc}") from exc
         return True
 
@@ -363,7 +376,7 @@ class DockerRuntime:
             api.start(created["Id"])
         except ImageNotFound as exc:
             raise RuntimeFailure(f"image {spec.image} is not on this worker's engine") from exc
-        except DockerException as exc:
+        except ENGINE_ERRORS as exc:
             raise RuntimeFailure(f"could not start a sandbox container: {exc}") from exc
         return str(created["Id"])
 
@@ -374,7 +387,7 @@ class DockerRuntime:
             )
         except NotFound as exc:
             raise RuntimeFailure(f"container {container_id[:12]} is gone") from exc
-        except DockerException as exc:
+        except ENGINE_ERRORS as exc:
             raise RuntimeFailure(f"could not attach to container {container_id[:12]}: {exc}") from exc
         return AttachedStream(container_id, getattr(sock, "_sock", sock))
 
@@ -383,24 +396,31 @@ class DockerRuntime:
             return str(self._client.api.inspect_container(container_id)["State"]["Status"])
         except NotFound:
             return None
-        except DockerException as exc:
+        except ENGINE_ERRORS as exc:
             raise RuntimeFailure(f"could not inspect container {container_id[:12]}: {exc}") from exc
 
     def set_container_limits(self, container_id: str, limits: ContainerLimits) -> None:
         _update_limits(self._client, container_id, limits)
 
     def remove_volume(self, name: str) -> None:
+        """Remove a volume, and first any container of ours still naming it (one left stopped behind
+        when the engine restarted would otherwise hold it for ever)."""
         try:
+            holders = self._client.api.containers(
+                all=True, filters={"volume": name, "label": f"{c.LABEL_MANAGED}=1"}, quiet=True
+            )
+            for holder in holders:
+                self.remove_container(holder["Id"])
             self._client.api.remove_volume(name, force=True)
         except NotFound:
             pass
-        except DockerException as exc:
+        except ENGINE_ERRORS as exc:
             raise RuntimeFailure(f"could not remove volume {name}: {exc}") from exc
 
     def list_volumes(self, labels: dict[str, str]) -> list[str]:
         try:
             found = self._client.api.volumes(filters={"label": [f"{k}={v}" for k, v in labels.items()]})
-        except DockerException as exc:
+        except ENGINE_ERRORS as exc:
             raise RuntimeFailure(f"could not list volumes: {exc}") from exc
         return [str(v["Name"]) for v in (found.get("Volumes") or [])]
 
