@@ -71,7 +71,10 @@ _STATUS: dict[type[RunyardError], int] = {
 
 
 def status_of(exc: RunyardError) -> int:
-    return _STATUS.get(type(exc), 400)
+    for kind in type(exc).__mro__:
+        if kind in _STATUS:
+            return _STATUS[kind]
+    return 400
 
 
 def retry_headers(exc: RunyardError) -> dict[str, str]:

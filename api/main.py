@@ -22,6 +22,7 @@ from api.judge0 import info as judge0_info
 from api.judge0 import submissions as judge0_submissions
 from api.limits import BodySizeLimit
 from api.sandboxai import routes as sandboxai_routes
+from api.shutdown import drain_on_signals
 from api.state import AppState
 from api.v1 import admin as v1_admin
 from api.v1 import ports as v1_ports
@@ -46,6 +47,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         client = aioredis.from_url(settings.redis.url, socket_timeout=settings.redis.socket_timeout_s)
         hub = CompletionHub(settings.redis.url)
         hub.start()
+        restore_signals = drain_on_signals(hub)
         app.state.runyard = AppState(
             settings=settings,
             sessions=async_session_factory(settings),
@@ -57,6 +59,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             yield
         finally:
+            restore_signals()
             await hub.stop()
             await client.aclose()
             await dispose_async_engines()

@@ -9,6 +9,8 @@ RunyardError
 ├── Conflict                  the object's state forbids the operation
 ├── RateLimited               the tenant's request budget is spent (carries retry_after)
 └── Unavailable               a dependency is down or the queue is full (carries retry_after)
+    └── Interrupted           this API process is stopping before the work it waited for finished;
+                              the work was accepted and goes on (carries its id)
 """
 
 from __future__ import annotations
@@ -77,3 +79,14 @@ class Unavailable(RunyardError):
     def __init__(self, message: str, retry_after: int = 5) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
+class Interrupted(Unavailable):
+    def __init__(self, what: str, ident: str) -> None:
+        super().__init__(
+            f"this API server is restarting before {what} {ident} finished; it was accepted and goes on: "
+            f"read it by its id",
+            retry_after=1,
+        )
+        self.what = what
+        self.ident = ident

@@ -37,6 +37,8 @@ class CompletionHub:
         self._waiters: dict[str, set[asyncio.Future[str]]] = defaultdict(set)
         self._task: asyncio.Task[None] | None = None
         self.connected = asyncio.Event()
+        # Set when the server is told to stop: waiters are answered at once instead of holding shutdown up.
+        self.draining = False
 
     def start(self) -> None:
         if self._task is None:
@@ -54,6 +56,8 @@ class CompletionHub:
         """Register before checking the database, so a completion in between is not missed."""
         key = str(job_id)
         fut: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        if self.draining:
+            fut.set_result("draining")
         self._waiters[key].add(fut)
         try:
             yield fut
@@ -89,6 +93,14 @@ class CompletionHub:
                 with contextlib.suppress(Exception):
                     await pubsub.aclose()  # type: ignore[no-untyped-call]
                     await client.aclose()
+
+    def drain(self) -> None:
+        """Wake every waiter now; the server is stopping."""
+        self.draining = True
+        for futures in self._waiters.values():
+            for fut in futures:
+                if not fut.done():
+                    fut.set_result("draining")
 
     def _wake(self, job_id: str, state: str) -> None:
         for fut in self._waiters.pop(job_id, set()):

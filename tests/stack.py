@@ -83,8 +83,9 @@ class Stack:
         path = Path(STATE_DIR) / f"{self.tag}-{name}.log"
         return path.read_text(errors="replace") if path.exists() else ""
 
-    def start_api(self, **extra: str) -> None:
-        if "RUNYARD_REDIS__URL" not in self.env_extra:  # start from an empty broker: no stale jobs or heartbeats
+    def start_api(self, fresh: bool = True, **extra: str) -> None:
+        """Start the API; `fresh` first empties this stack's Redis database (not for a restart)."""
+        if fresh and "RUNYARD_REDIS__URL" not in self.env_extra:  # no stale jobs or heartbeats
             client = redis.Redis(db=self.redis_db)
             client.flushdb()
             client.close()

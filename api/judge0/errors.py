@@ -9,7 +9,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from api.errors import retry_headers, status_of
-from core.errors import Conflict, FieldError, InvalidInput, RunyardError
+from core.errors import Conflict, FieldError, Interrupted, InvalidInput, RunyardError
 
 # Core field names -> (Judge0 name, divisor applied to the core's value to get Judge0's unit)
 FIELD_MAP: dict[str, tuple[str, float]] = {
@@ -52,7 +52,10 @@ class Judge0Renderer:
         if isinstance(exc, InvalidInput):
             return JSONResponse(field_messages(exc.errors), status_code=422)
         status = 400 if isinstance(exc, Conflict) else status_of(exc)  # Judge0 answers 400 for state conflicts
-        return JSONResponse({"error": exc.message}, status_code=status, headers=retry_headers(exc))
+        content = {"error": exc.message}
+        if isinstance(exc, Interrupted):  # the submission goes on: its token reads it
+            content["token"] = exc.ident
+        return JSONResponse(content, status_code=status, headers=retry_headers(exc))
 
     def validation(self, request: Request, exc: RequestValidationError) -> Response:
         out: dict[str, list[str]] = {}

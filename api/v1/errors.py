@@ -10,7 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from api.errors import retry_headers, status_of
-from core.errors import FieldError, InvalidInput, RunyardError
+from core.errors import FieldError, Interrupted, InvalidInput, RunyardError
 
 # Core field names and units -> this API's (name, multiplier applied to the core's limit value).
 FIELD_MAP: dict[str, tuple[str, float]] = {
@@ -59,7 +59,11 @@ class NativeRenderer:
         fields = [field_entry(e) for e in exc.errors] if isinstance(exc, InvalidInput) else None
         message = "; ".join(f"{f['field']}: {f['message']}" for f in fields) if fields else exc.message
         kind = re.sub(r"(?<!^)(?=[A-Z])", "_", type(exc).__name__).lower()
-        return JSONResponse(body(kind, message, fields), status_code=status_of(exc), headers=retry_headers(exc))
+        content, headers = body(kind, message, fields), retry_headers(exc)
+        if isinstance(exc, Interrupted):  # the work goes on: say where to read it
+            content["error"]["id"] = exc.ident
+            headers["Location"] = f"/v1/{'runs' if exc.what == 'run' else 'jobs'}/{exc.ident}"
+        return JSONResponse(content, status_code=status_of(exc), headers=headers)
 
     def validation(self, request: Request, exc: RequestValidationError) -> Response:
         fields = []

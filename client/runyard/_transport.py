@@ -1,7 +1,9 @@
 """HTTP for both clients: the key, retries on 429 and 503 (as the server's Retry-After says), and errors.
 
 Only refusals are retried: a 429 or 503 means the server did not take the request, so sending it again
-cannot run anything twice. A request that may have reached the server is never repeated.
+cannot run anything twice. A request that may have reached the server is never repeated, but for reads
+(GET), which change nothing: those are sent again after a dropped connection too (an API restarting).
+A 503 "interrupted" is not a refusal: the work was accepted, and its body names it.
 """
 
 from __future__ import annotations
@@ -118,18 +120,39 @@ def checked(response: httpx.Response) -> httpx.Response:
     return response
 
 
+def may_resend(response: httpx.Response, method: str) -> bool:
+    """The server did not take the request, or it only read: it may be sent again."""
+    if response.status_code not in RETRY_STATUSES:
+        return False
+    if method.upper() == "GET":
+        return True
+    try:
+        error = response.json().get("error")
+    except (ValueError, AttributeError):
+        return True
+    return not (isinstance(error, dict) and error.get("type") == "interrupted")
+
+
+def _resendable(exc: httpx.TransportError, method: str) -> bool:
+    return isinstance(exc, httpx.ConnectError) or (
+        method.upper() == "GET" and not isinstance(exc, httpx.TimeoutException)
+    )
+
+
 def send(client: httpx.Client, s: Settings, method: str, path: str, **kwargs: Any) -> httpx.Response:
     attempt = 0
     while True:
         try:
             response = client.request(method, path, **kwargs)
-        except httpx.ConnectError as exc:  # nothing was sent: safe to try again
+        except httpx.TransportError as exc:
+            if not _resendable(exc, method):
+                raise
             if attempt >= s.max_retries:
                 raise ServerUnavailableError(f"cannot reach Runyard at {s.url}: {exc}", 0) from exc
             time.sleep(delay(None, attempt, s))
             attempt += 1
             continue
-        if response.status_code in RETRY_STATUSES and attempt < s.max_retries:
+        if may_resend(response, method) and attempt < s.max_retries:
             time.sleep(delay(response, attempt, s))
             attempt += 1
             continue
@@ -141,13 +164,15 @@ async def send_async(client: httpx.AsyncClient, s: Settings, method: str, path: 
     while True:
         try:
             response = await client.request(method, path, **kwargs)
-        except httpx.ConnectError as exc:
+        except httpx.TransportError as exc:
+            if not _resendable(exc, method):
+                raise
             if attempt >= s.max_retries:
                 raise ServerUnavailableError(f"cannot reach Runyard at {s.url}: {exc}", 0) from exc
             await asyncio.sleep(delay(None, attempt, s))
             attempt += 1
             continue
-        if response.status_code in RETRY_STATUSES and attempt < s.max_retries:
+        if may_resend(response, method) and attempt < s.max_retries:
             await asyncio.sleep(delay(response, attempt, s))
             attempt += 1
             continue

@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from core import constants as c
 from core import limits as limit_rules
 from core import queue
-from core.errors import Conflict, FieldError, InvalidInput, NotFound, Unavailable
+from core.errors import Conflict, FieldError, Interrupted, InvalidInput, NotFound, Unavailable
 from core.models import Base, Job, JobState, Run
 from core.notify import CompletionHub
 from core.records import run_record
@@ -382,4 +382,8 @@ async def wait_for_runs(
             await asyncio.wait(pending, timeout=timeout_s)
             async with sessions() as session:
                 records = await get_runs(session, principal, run_ids)
+    if hub.draining:
+        unfinished = [rid for rid in run_ids if rid in records and not records[rid].status.finished]
+        if unfinished:
+            raise Interrupted("run", str(unfinished[0]))
     return records

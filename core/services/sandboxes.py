@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core import constants as c
 from core import queue
-from core.errors import Conflict, FieldError, InvalidInput, NotFound, Unavailable
+from core.errors import Conflict, FieldError, Interrupted, InvalidInput, NotFound, Unavailable
 from core.models import Base, Job, JobState, Sandbox, SandboxState, Tenant
 from core.notify import CompletionHub
 from core.sandbox_store import host_lost_after_s
@@ -448,7 +448,10 @@ async def wait_for_job(
             return job
         await asyncio.wait([fut], timeout=timeout_s)
         async with sessions() as session:
-            return await get_job(session, principal, job_id)
+            job = await get_job(session, principal, job_id)
+    if hub.draining and not JobState(job.state).terminal:
+        raise Interrupted("job", str(job_id))
+    return job
 
 
 async def run_op(

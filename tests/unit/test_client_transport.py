@@ -72,6 +72,25 @@ def test_a_connection_never_made_is_retried() -> None:
     assert len(seen) == 2
 
 
+def test_accepted_work_is_never_submitted_again_but_may_be_read_again() -> None:
+    interrupted = {"type": "interrupted", "message": "restarting", "id": "r1"}
+    client, seen = scripted(httpx.Response(503, json={"error": interrupted}, headers={"Retry-After": "0"}))
+    with pytest.raises(ServerUnavailableError) as err:
+        send(client, SETTINGS, "POST", "/v1/runs", params={"wait": "true"}, json={})
+    assert err.value.body["error"]["id"] == "r1" and len(seen) == 1  # the run exists: not sent twice
+    client, seen = scripted(
+        httpx.Response(503, json={"error": interrupted}, headers={"Retry-After": "0"}),
+        httpx.RemoteProtocolError("server disconnected"),
+        httpx.Response(200, json={"id": "r1"}),
+    )
+    assert send(client, SETTINGS, "GET", "/v1/runs/r1", params={"wait": "5"}).json() == {"id": "r1"}
+    assert len(seen) == 3
+    client, seen = scripted(httpx.RemoteProtocolError("server disconnected"))
+    with pytest.raises(httpx.RemoteProtocolError):
+        send(client, SETTINGS, "POST", "/v1/runs", json={})
+    assert len(seen) == 1
+
+
 @pytest.mark.parametrize(
     ("response", "kind"),
     [

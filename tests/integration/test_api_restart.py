@@ -1,0 +1,114 @@
+"""The API is restarted (SIGTERM, as a deploy or `docker compose restart` sends) while requests wait for
+their work with wait=true: each is answered at once with a clear 503 that names the accepted work, the
+process exits without waiting for that work, and after the restart the work is read, finished, by its id.
+Runyard's own client, waiting on a handle meanwhile, carries on across the restart by itself."""
+
+from __future__ import annotations
+
+import base64
+import signal
+import threading
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import httpx
+import pytest
+from runyard import Runyard
+from sqlalchemy import select
+
+from core.db import transaction
+from core.models import Job, Sandbox
+from core.settings import get_settings
+from tests.integration.conftest import make_tenant
+from tests.integration.helpers import eventually
+from tests.stack import Stack, running_stack
+
+SLOW = "import time; time.sleep(6); print('finished')"
+
+
+@pytest.fixture(scope="module")
+def restart_stack(database: None) -> Iterator[Stack]:
+    with running_stack(12, workers=("worker",)) as s:
+        yield s
+
+
+def _jobs_of(sandbox_id: uuid.UUID) -> tuple[int, int]:
+    """(runs, sandbox commands) of the sandbox's tenant."""
+    with transaction(get_settings()) as session:
+        tenant = select(Sandbox.tenant_id).where(Sandbox.id == sandbox_id).scalar_subquery()
+        kinds = session.execute(select(Job.kind).where(Job.tenant_id == tenant)).scalars().all()
+    return sum(k == "run" for k in kinds), sum(k == "sandbox.exec" for k in kinds)
+
+
+def _in_background(results: dict[str, Any], name: str, call: Callable[[], Any]) -> threading.Thread:
+    def run() -> None:
+        try:
+            results[name] = call()
+        except Exception as exc:  # noqa: BLE001 - the test reads it
+            results[name] = exc
+
+    thread = threading.Thread(target=run, name=name)
+    thread.start()
+    return thread
+
+
+def test_api_restart_during_wait_requests(restart_stack: Stack) -> None:
+    key = make_tenant().key
+    url, headers = restart_stack.url, {"X-Auth-Token": key}
+    with httpx.Client(base_url=url, headers=headers, timeout=60) as api:
+        box = api.post("/v1/sandboxes", json={}).json()
+        exec_path = f"/v1/sandboxes/{box['id']}/exec"
+        results: dict[str, Any] = {}
+        client = Runyard(url, key, max_retries=30, max_retry_wait=1)
+        handle = client.submit(SLOW)
+        threads = [
+            _in_background(
+                results,
+                "judge0",
+                lambda: api.post(
+                    "/submissions", params={"wait": "true"}, json={"language_id": 71, "source_code": SLOW}
+                ),
+            ),
+            _in_background(
+                results,
+                "native",
+                lambda: api.post("/v1/runs", params={"wait": "true"}, json={"language": "python", "source": SLOW}),
+            ),
+            _in_background(results, "exec", lambda: api.post(exec_path, json={"command": "sleep 6; echo finished"})),
+            _in_background(results, "client", lambda: handle.wait(120)),
+        ]
+        # Every request has been accepted and is waiting: its job exists.
+        eventually(lambda: _jobs_of(uuid.UUID(box["id"])) == (3, 1), timeout=30)
+
+        restart_stack.kill("api", signal.SIGTERM)  # returns once the process has exited
+        for thread in threads[:3]:
+            thread.join(timeout=30)
+
+        judge0, native, exec_reply = results["judge0"], results["native"], results["exec"]
+        assert judge0.status_code == 503 and judge0.headers["retry-after"], judge0.text
+        token = judge0.json()["token"]
+        assert "restarting" in judge0.json()["error"]
+        assert native.status_code == 503, native.text
+        error = native.json()["error"]
+        assert error["type"] == "interrupted" and native.headers["location"] == f"/v1/runs/{error['id']}"
+        assert exec_reply.status_code == 503, exec_reply.text
+        job_id = exec_reply.json()["error"]["id"]
+        assert exec_reply.headers["location"] == f"/v1/jobs/{job_id}"
+
+        restart_stack.start_api(fresh=False)
+        done = eventually(
+            lambda: (s := api.get(f"/submissions/{token}").json())["status"]["id"] == 3 and s, timeout=60, interval=0.5
+        )
+        assert done["stdout"] == "finished\n"
+        run = eventually(lambda: (r := api.get(f"/v1/runs/{error['id']}").json())["status"] == "accepted" and r)
+        assert run["stdout"] == "finished\n"
+        job = eventually(lambda: (j := api.get(f"/v1/jobs/{job_id}").json())["state"] == "succeeded" and j)
+        assert base64.b64decode(job["result"]["stdout"]) == b"finished\n"
+
+        threads[3].join(timeout=120)
+        waited = results["client"]
+        assert not isinstance(waited, Exception), repr(waited)
+        assert waited.status == "accepted" and waited.stdout == "finished\n"
+        client.close()
+        api.delete(f"/v1/sandboxes/{box['id']}")
