@@ -76,12 +76,13 @@ def test_upload_interrupted_by_a_dead_worker_never_leaves_a_half_written_file(cr
             target=lambda: replies.append(api.put(f"{base}/files/content", params=target, content=body))
         )
         upload.start()
+
         # Kill the worker once part of the new bytes is on the sandbox's disk, still aside.
-        eventually(
-            lambda: int(_workspace(container, "find /workspace -name '.runyard-upload-*' -size +1M | wc -l")),
-            timeout=120,
-            interval=0.05,
-        )
+        def partly_written() -> bool:  # (an exec under load may come back without its output: look again)
+            found = _workspace(container, "find /workspace -name '.runyard-upload-*' -size +1M | wc -l").strip()
+            return found.isdigit() and int(found) > 0
+
+        eventually(partly_written, timeout=120, interval=0.05)
         crash_stack.kill("a", signal.SIGKILL)
         assert _workspace(container, "cat /workspace/data.bin") == "old\n"  # the old file, whole, until the end
 
