@@ -3,7 +3,8 @@
 Many requests may be in flight at once: each carries an id, and a reader
 thread hands every reply to the request that carries the same id. Replies
 start with a magic marker, so a link attached in the middle of a reply meant
-for a previous worker skips to the next whole one.
+for a previous worker skips to the next whole one; requests start with one
+too, so the agent drops a request a dead worker left half-sent.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ from workers.runtime.base import RuntimeFailure, Stream
 log = logging.getLogger(__name__)
 
 MAGIC = b"\x00RY1"
+# Requests start with their own marker, so the agent can drop one whose sender died halfway through it.
+REQUEST_MAGIC = b"\x00RYREQ1\x00"
 LENGTH = struct.Struct(">I")
 MAX_REPLY_BYTES = 64 << 20
 
@@ -69,7 +72,7 @@ class AgentLink:
             self._pending[request_id] = future
         body = json.dumps({"id": request_id, "op": op, **fields}).encode()
         try:
-            self._stream.send(LENGTH.pack(len(body)) + body)
+            self._stream.send(REQUEST_MAGIC + LENGTH.pack(len(body)) + body)
             reply = future.result(timeout=timeout_s)
         except FutureTimeout as exc:
             raise RuntimeFailure(f"the sandbox agent did not answer {op} within {timeout_s:.0f}s") from exc

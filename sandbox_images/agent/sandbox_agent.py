@@ -4,10 +4,13 @@ The container's main process (under tini) is `python3 -I -S sandbox_agent.py
 serve`, root with only SETUID, SETGID, SETPCAP and KILL. It outlives any one
 worker: the worker attaches to the container's stdin and stdout, and a
 restarted worker attaches again, so sessions, kernels and background servers
-keep running. Requests are a 4-byte big-endian length and a JSON body with an
-"id"; replies are MAGIC, a length and a JSON body carrying the same id. The
-magic lets a worker that attached in the middle of a reply find the next one.
-Requests run concurrently, each on its own thread.
+keep running. Requests are REQUEST_MAGIC, a 4-byte big-endian length and a
+JSON body with an "id"; replies are MAGIC, a length and a JSON body carrying
+the same id. Both markers hold a NUL byte, which JSON text never does:
+a worker that attached in the middle of a reply skips to the next marker, and
+the agent drops a request whose worker died halfway through sending it as
+soon as the next request's marker arrives. Requests run concurrently, each on
+its own thread.
 
 Everything sandboxed runs as the sandbox user through /opt/runyard/spawn (empty
 capability bounding set, no privileges to regain). File operations run on a
@@ -46,6 +49,9 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, BinaryIO
 
 MAGIC = b"\x00RY1"
+# NUL at both ends: JSON text never holds one, so no marker can be found inside a request's length and
+# body, and a request torn anywhere (even inside its length) is cut at the next request's marker.
+REQUEST_MAGIC = b"\x00RYREQ1\x00"
 SPAWN = "/opt/runyard/spawn"
 KERNEL = "/opt/runyard/kernel.py"
 RUN_DIR = "/run/runyard"  # a root-owned tmpfs: session scripts and pipes the sandbox user cannot replace
@@ -1323,15 +1329,64 @@ def handle(req: dict[str, Any], replies: Replies) -> None:
         replies.send(reply)
 
 
-def read_message(stream: BinaryIO) -> dict[str, Any] | None:
-    header = stream.read(4)
-    if len(header) < 4:
-        return None
-    (size,) = struct.unpack(">I", header)
-    body = stream.read(size)
-    if len(body) < size:
-        return None
-    return dict(json.loads(body))
+class RequestReader:
+    """Whole requests out of the worker's byte stream, whatever a dead worker left half-sent in it."""
+
+    HEADER = len(REQUEST_MAGIC) + 4
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self.buf = bytearray()
+        self.scanned = 0  # how far the current request's body has been searched for a marker
+
+    def next(self) -> dict[str, Any] | None:
+        """The next request; None when the stream ends (the container is stopping)."""
+        while True:
+            request = self._take()
+            if request is not None:
+                return request
+            chunk = os.read(self.fd, 1 << 20)
+            if not chunk:
+                return None
+            self.buf += chunk
+
+    def _take(self) -> dict[str, Any] | None:
+        while True:
+            start = self.buf.find(REQUEST_MAGIC)
+            if start < 0:
+                del self.buf[: max(0, len(self.buf) - len(REQUEST_MAGIC) + 1)]
+                self.scanned = 0
+                return None
+            if start:
+                del self.buf[:start]  # the tail of a request whose sender died
+                self.scanned = 0
+            if len(self.buf) < self.HEADER:
+                return None
+            (size,) = struct.unpack_from(">I", self.buf, len(REQUEST_MAGIC))
+            end = self.HEADER + size
+            # A marker starting before the body's end means its sender died mid-request: the next request
+            # starts there. (A whole request's length and body cannot hold one: the marker has two NULs.)
+            since = max(len(REQUEST_MAGIC), self.scanned - len(REQUEST_MAGIC))
+            cut = self.buf.find(REQUEST_MAGIC, since, end + len(REQUEST_MAGIC) - 1)
+            if cut >= 0:
+                del self.buf[:cut]
+                self.scanned = 0
+                continue
+            if len(self.buf) < end:
+                self.scanned = len(self.buf)
+                return None
+            body = bytes(self.buf[self.HEADER : end])
+            nul = body.find(b"\x00")
+            if nul >= 0:  # a marker whose rest has not arrived yet: the request before it was torn
+                del self.buf[: self.HEADER + nul]
+                self.scanned = 0
+                continue
+            del self.buf[:end]
+            self.scanned = 0
+            try:
+                return dict(json.loads(body))
+            except ValueError:
+                continue
 
 
 def main(argv: list[str]) -> int:
@@ -1347,12 +1402,9 @@ def main(argv: list[str]) -> int:
     replies = Replies(sys.stdout.buffer)
     OUT = replies
     pool = ThreadPoolExecutor(max_workers=64, thread_name_prefix="op")
-    stdin = sys.stdin.buffer
+    requests = RequestReader(sys.stdin.fileno())
     while True:
-        try:
-            req = read_message(stdin)
-        except ValueError:
-            continue  # a worker died mid-message; the next one starts clean
+        req = requests.next()
         if req is None:
             # stdin is kept open by Docker between attachments; an end means the container is stopping.
             break

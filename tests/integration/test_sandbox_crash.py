@@ -8,6 +8,7 @@ import hashlib
 import os
 import signal
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 
@@ -54,10 +55,15 @@ def test_command_interrupted_by_a_dead_worker_fails_once_and_is_not_repeated(cra
 
 
 def _workspace(container: docker.models.containers.Container, script: str) -> str:
-    """A look inside the sandbox that needs no worker: straight from the engine, as root."""
-    code, out = container.exec_run(["sh", "-c", script], user="0")
-    assert code == 0, out
-    return out.decode()
+    """A look inside the sandbox that needs no worker: straight from the engine, as root. Every script
+    here prints something; an exec under load sometimes comes back without its output, so look again."""
+    for _ in range(10):
+        code, out = container.exec_run(["sh", "-c", script], user="0")
+        assert code == 0, out
+        if out:
+            return str(out.decode())
+        time.sleep(0.2)
+    raise AssertionError(f"no output from {script!r}")
 
 
 def test_upload_interrupted_by_a_dead_worker_never_leaves_a_half_written_file(crash_stack: Stack) -> None:
@@ -78,11 +84,11 @@ def test_upload_interrupted_by_a_dead_worker_never_leaves_a_half_written_file(cr
         upload.start()
 
         # Kill the worker once part of the new bytes is on the sandbox's disk, still aside.
-        def partly_written() -> bool:  # (an exec under load may come back without its output: look again)
-            found = _workspace(container, "find /workspace -name '.runyard-upload-*' -size +1M | wc -l").strip()
-            return found.isdigit() and int(found) > 0
-
-        eventually(partly_written, timeout=120, interval=0.05)
+        eventually(
+            lambda: int(_workspace(container, "find /workspace -name '.runyard-upload-*' -size +1M | wc -l")),
+            timeout=120,
+            interval=0.05,
+        )
         crash_stack.kill("a", signal.SIGKILL)
         assert _workspace(container, "cat /workspace/data.bin") == "old\n"  # the old file, whole, until the end
 

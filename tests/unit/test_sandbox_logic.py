@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import queue
 import struct
 import threading
@@ -15,7 +16,7 @@ from core.errors import InvalidInput
 from core.sandbox_store import lease_s, max_attempts
 from core.services.sandboxes import _refuse_nul, resolve_template
 from core.settings import Settings
-from workers.agent_link import MAGIC, AgentError, AgentLink
+from workers.agent_link import MAGIC, REQUEST_MAGIC, AgentError, AgentLink
 from workers.runtime.base import RuntimeFailure
 
 
@@ -29,7 +30,8 @@ class FakeStream:
             self.incoming.put(preamble)
 
     def send(self, data: bytes) -> None:
-        request = json.loads(data[4:])
+        assert data.startswith(REQUEST_MAGIC)
+        request = json.loads(data[len(REQUEST_MAGIC) + 4 :])
         if request["op"] == "fail":
             reply = {"id": request["id"], "ok": False, "error": {"kind": "not_found", "message": "gone", "path": "/x"}}
         else:
@@ -162,3 +164,34 @@ def test_session_logs_keep_the_newest_bytes(chunks: list[bytes], limit: int) -> 
     everything = b"".join(chunks)
     assert bytes(log.buf) == everything[-limit:] if everything else bytes(log.buf) == b""
     assert log.dropped == max(0, len(everything) - limit)
+
+
+def _request(body: dict[str, object]) -> bytes:
+    raw = json.dumps(body).encode()
+    return sandbox_agent.REQUEST_MAGIC + struct.pack(">I", len(raw)) + raw  # type: ignore[attr-defined]
+
+
+def test_worker_and_agent_agree_on_the_request_marker() -> None:
+    assert sandbox_agent.REQUEST_MAGIC == REQUEST_MAGIC  # type: ignore[attr-defined]
+
+
+@given(st.lists(st.integers(min_value=0, max_value=200), max_size=4), st.integers(min_value=1, max_value=300_000))
+def test_the_agent_drops_requests_a_dead_worker_left_half_sent(cuts: list[int], big: int) -> None:
+    """Whatever prefix of a request a worker sent before dying, the next whole request is read intact."""
+    wanted = [{"id": "a", "op": "ping"}, {"id": "b", "op": "file.write_chunk", "data": "x" * big}, {"id": "c"}]
+    stream = b""
+    for i, body in enumerate(wanted):
+        whole = _request(body)
+        if i < len(cuts):  # a torn copy first: its sender died after this many bytes
+            stream += whole[: min(cuts[i], len(whole) - 1)]
+        stream += whole
+    read_fd, write_fd = os.pipe()
+    writer = threading.Thread(target=lambda: (os.write(write_fd, stream), os.close(write_fd)))
+    writer.start()
+    reader = sandbox_agent.RequestReader(read_fd)  # type: ignore[attr-defined]
+    got = []
+    while (request := reader.next()) is not None:
+        got.append(request)
+    writer.join()
+    os.close(read_fd)
+    assert got == wanted
