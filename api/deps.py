@@ -7,7 +7,7 @@ import binascii
 from collections.abc import AsyncIterator
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Header, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import HTTPConnection
 
@@ -60,3 +60,15 @@ async def get_principal(request: Request, state: StateDep, session: SessionDep) 
 
 
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
+
+# Printable ASCII, as HTTP header values go; a UUID per request is what clients usually send.
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        min_length=1,
+        max_length=200,
+        pattern=r"^[\x21-\x7e]+$",
+        description="Names this request: sent again with the same key, it answers with what the first one created",
+    ),
+]

@@ -124,6 +124,13 @@ class Job(Base):
         Index("ix_jobs_tenant_seq", "tenant_id", text("seq DESC")),
         Index("ix_jobs_queued", "enqueued_at", postgresql_where=text("state = 'queued'")),
         Index("ix_jobs_running_lease", "lease_expires_at", postgresql_where=text("state = 'running'")),
+        Index(
+            "ux_jobs_tenant_idempotency_key",
+            "tenant_id",
+            "idempotency_key",
+            unique=True,
+            postgresql_where=text("idempotency_key IS NOT NULL"),
+        ),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
@@ -134,6 +141,8 @@ class Job(Base):
     queue: Mapped[str] = mapped_column(String(100))
     # Which API created it: callbacks answer in the same protocol.
     protocol: Mapped[str] = mapped_column(String(20), default="v1")
+    # The client's name for the request that created it: the same key again gets this job, not a new one.
+    idempotency_key: Mapped[str | None] = mapped_column(String(200))
     state: Mapped[str] = mapped_column(String(20), default=JobState.QUEUED.value)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     attempt_id: Mapped[uuid.UUID | None] = mapped_column()

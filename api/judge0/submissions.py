@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
-from api.deps import PrincipalDep, SessionDep, StateDep
+from api.deps import IdempotencyKey, PrincipalDep, SessionDep, StateDep
 from api.errors import route_class
 from api.judge0.convert import to_run_request
 from api.judge0.errors import Judge0Renderer, field_messages
@@ -99,8 +99,11 @@ async def create_submission(
     wanted: FieldsDep,
     base64_encoded: Base64Param = None,
     wait: WaitParam = None,
+    idempotency_key: IdempotencyKey = None,
 ) -> Any:
-    """Create a submission (Judge0). With wait=true the answer comes when it has finished."""
+    """Create a submission (Judge0). With wait=true the answer comes when it has finished.
+
+    Beyond Judge0: an Idempotency-Key makes sending the same submission again return its first token."""
     body = await _json_object(request)
     if isinstance(body, JSONResponse):
         return body
@@ -109,7 +112,9 @@ async def create_submission(
         prepared = await _parse(session, state, body, encoded)
     except _Judge0Invalid as exc:
         return JSONResponse(exc.messages, status_code=422)
-    [run_id] = await run_service.create_runs(session, principal, [prepared], state.settings, protocol="judge0")
+    [run_id] = await run_service.create_runs(
+        session, principal, [prepared], state.settings, protocol="judge0", idempotency_key=idempotency_key
+    )
     if not _flag(wait):
         return JSONResponse({"token": str(run_id)}, status_code=201)
     budget = run_service.wait_budget_s(prepared.limits, state.settings, bool(prepared.language.compile_cmd))

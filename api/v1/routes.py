@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
-from api.deps import PrincipalDep, SessionDep, StateDep
+from api.deps import IdempotencyKey, PrincipalDep, SessionDep, StateDep
 from api.errors import route_class
 from api.v1.convert import to_run_request
 from api.v1.errors import NativeRenderer
@@ -49,12 +49,18 @@ async def create_run(
     state: StateDep,
     session: SessionDep,
     principal: PrincipalDep,
+    idempotency_key: IdempotencyKey = None,
     wait: WaitQuery = False,
     as_base64: Base64Query = False,
 ) -> RunView:
-    """Submit a run. With wait=true the answer comes when it finishes, or at its time budget."""
+    """Submit a run. With wait=true the answer comes when it finishes, or at its time budget.
+
+    With an Idempotency-Key, sending the same request again (after a dropped connection, say) answers
+    with the run the first one created, waiting for it again if asked, instead of creating another."""
     prepared = await _prepare(body, state, session)
-    [run_id] = await run_service.create_runs(session, principal, [prepared], state.settings, protocol="v1")
+    [run_id] = await run_service.create_runs(
+        session, principal, [prepared], state.settings, protocol="v1", idempotency_key=idempotency_key
+    )
     if wait:
         budget = run_service.wait_budget_s(prepared.limits, state.settings, bool(prepared.language.compile_cmd))
         records = await run_service.wait_for_runs(state.sessions, state.hub, principal, [run_id], budget)

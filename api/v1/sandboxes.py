@@ -16,7 +16,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
 
-from api.deps import PrincipalDep, SessionDep, StateDep
+from api.deps import IdempotencyKey, PrincipalDep, SessionDep, StateDep
 from api.errors import route_class
 from api.v1.errors import NativeRenderer
 from api.v1.sandbox_schemas import (
@@ -136,11 +136,20 @@ def _timeout(settings: Any, timeout_ms: int | None) -> int:
 
 @router.post("/sandboxes", status_code=201, response_model=SandboxOut)
 async def create_sandbox(
-    body: SandboxCreateBody, state: StateDep, session: SessionDep, principal: PrincipalDep, wait: WaitQuery = True
+    body: SandboxCreateBody,
+    state: StateDep,
+    session: SessionDep,
+    principal: PrincipalDep,
+    idempotency_key: IdempotencyKey = None,
+    wait: WaitQuery = True,
 ) -> Any:
-    """Create a sandbox (from the warm pool when one is ready)."""
+    """Create a sandbox (from the warm pool when one is ready).
+
+    With an Idempotency-Key, the same request sent again answers with the sandbox the first one created."""
     req = svc.SandboxCreate(**body.model_dump())
-    sandbox_id, job_id = await svc.create_sandbox(session, state.redis, principal, req, state.settings)
+    sandbox_id, job_id = await svc.create_sandbox(
+        session, state.redis, principal, req, state.settings, idempotency_key=idempotency_key
+    )
     return await _lifecycle(state, principal, sandbox_id, job_id, wait)
 
 

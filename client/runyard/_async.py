@@ -168,7 +168,9 @@ class AsyncSandboxes:
         body = _calls.sandbox_body(template=template, name=name, env=env, labels=labels, cpus=cpus,
                                    memory_bytes=memory_bytes, disk_bytes=disk_bytes, network=network,
                                    auto_stop_s=auto_stop_s, auto_delete_s=auto_delete_s)  # fmt: skip
-        answer = (await self._client.request("POST", "/v1/sandboxes", json=body, timeout=120)).json()
+        answer = (
+            await self._client.request("POST", "/v1/sandboxes", json=body, headers=_calls.idempotent(), timeout=120)
+        ).json()
         return AsyncSandboxHandle(self._client, Sandbox.model_validate(answer))
 
     async def get(self, id_or_name: str) -> AsyncSandboxHandle:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from runyard.models import b64
@@ -45,8 +46,13 @@ def run_body(
     return body
 
 
+def idempotent() -> dict[str, str]:
+    """A fresh key for one creating request: the transport may then send it again without creating twice."""
+    return {"Idempotency-Key": str(uuid.uuid4())}
+
+
 def create_run(body: dict[str, Any], wait: bool) -> Call:
-    return "POST", "/v1/runs", {"json": body, "params": {"wait": "true" if wait else "false"}}
+    return "POST", "/v1/runs", {"json": body, "params": {"wait": "true" if wait else "false"}, "headers": idempotent()}
 
 
 def get_run(run_id: str, wait_s: float = 0) -> Call:

@@ -164,7 +164,9 @@ class Sandboxes:
         body = _calls.sandbox_body(template=template, name=name, env=env, labels=labels, cpus=cpus,
                                    memory_bytes=memory_bytes, disk_bytes=disk_bytes, network=network,
                                    auto_stop_s=auto_stop_s, auto_delete_s=auto_delete_s)  # fmt: skip
-        answer = self._client.request("POST", "/v1/sandboxes", json=body, timeout=120).json()
+        answer = self._client.request(
+            "POST", "/v1/sandboxes", json=body, headers=_calls.idempotent(), timeout=120
+        ).json()
         return SandboxHandle(self._client, Sandbox.model_validate(answer))
 
     def get(self, id_or_name: str) -> SandboxHandle:

@@ -1,9 +1,10 @@
 """HTTP for both clients: the key, retries on 429 and 503 (as the server's Retry-After says), and errors.
 
 Only refusals are retried: a 429 or 503 means the server did not take the request, so sending it again
-cannot run anything twice. A request that may have reached the server is never repeated, but for reads
-(GET), which change nothing: those are sent again after a dropped connection too (an API restarting).
-A 503 "interrupted" is not a refusal: the work was accepted, and its body names it.
+cannot run anything twice. A request that may have reached the server is never repeated, unless it
+cannot do anything twice: reads (GET), and requests that carry an Idempotency-Key (the server answers
+a repeat with what the first one created). Those are also sent again after a dropped connection (an
+API restarting). A 503 "interrupted" is not a refusal: the work was accepted, and its body names it.
 """
 
 from __future__ import annotations
@@ -120,11 +121,15 @@ def checked(response: httpx.Response) -> httpx.Response:
     return response
 
 
-def may_resend(response: httpx.Response, method: str) -> bool:
-    """The server did not take the request, or it only read: it may be sent again."""
+def _repeatable(request: httpx.Request) -> bool:
+    return request.method == "GET" or "idempotency-key" in request.headers
+
+
+def may_resend(response: httpx.Response) -> bool:
+    """The server did not take the request, or taking it twice changes nothing: it may be sent again."""
     if response.status_code not in RETRY_STATUSES:
         return False
-    if method.upper() == "GET":
+    if _repeatable(response.request):
         return True
     try:
         error = response.json().get("error")
@@ -133,10 +138,15 @@ def may_resend(response: httpx.Response, method: str) -> bool:
     return not (isinstance(error, dict) and error.get("type") == "interrupted")
 
 
-def _resendable(exc: httpx.TransportError, method: str) -> bool:
-    return isinstance(exc, httpx.ConnectError) or (
-        method.upper() == "GET" and not isinstance(exc, httpx.TimeoutException)
-    )
+def _resendable(exc: httpx.TransportError) -> bool:
+    """Nothing was sent, or the request may be repeated (a timeout is the caller's to decide on)."""
+    if isinstance(exc, httpx.ConnectError):
+        return True
+    try:
+        request = exc.request
+    except RuntimeError:  # raised before a request existed
+        return False
+    return _repeatable(request) and not isinstance(exc, httpx.TimeoutException)
 
 
 def send(client: httpx.Client, s: Settings, method: str, path: str, **kwargs: Any) -> httpx.Response:
@@ -145,14 +155,14 @@ def send(client: httpx.Client, s: Settings, method: str, path: str, **kwargs: An
         try:
             response = client.request(method, path, **kwargs)
         except httpx.TransportError as exc:
-            if not _resendable(exc, method):
+            if not _resendable(exc):
                 raise
             if attempt >= s.max_retries:
                 raise ServerUnavailableError(f"cannot reach Runyard at {s.url}: {exc}", 0) from exc
             time.sleep(delay(None, attempt, s))
             attempt += 1
             continue
-        if may_resend(response, method) and attempt < s.max_retries:
+        if may_resend(response) and attempt < s.max_retries:
             time.sleep(delay(response, attempt, s))
             attempt += 1
             continue
@@ -165,14 +175,14 @@ async def send_async(client: httpx.AsyncClient, s: Settings, method: str, path: 
         try:
             response = await client.request(method, path, **kwargs)
         except httpx.TransportError as exc:
-            if not _resendable(exc, method):
+            if not _resendable(exc):
                 raise
             if attempt >= s.max_retries:
                 raise ServerUnavailableError(f"cannot reach Runyard at {s.url}: {exc}", 0) from exc
             await asyncio.sleep(delay(None, attempt, s))
             attempt += 1
             continue
-        if may_resend(response, method) and attempt < s.max_retries:
+        if may_resend(response) and attempt < s.max_retries:
             await asyncio.sleep(delay(response, attempt, s))
             attempt += 1
             continue

@@ -14,6 +14,7 @@ from datetime import datetime
 
 import anyio
 from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core import constants as c
@@ -24,6 +25,7 @@ from core.models import Base, Job, JobState, Run
 from core.notify import CompletionHub
 from core.records import run_record
 from core.schemas import LanguageInfo, RunLimits, RunRecord, RunRequest
+from core.services import idempotency
 from core.services.auth import Principal
 from core.services.languages import Catalog
 from core.settings import Settings
@@ -202,9 +204,22 @@ async def _ensure_capacity(session: AsyncSession, settings: Settings, adding: in
 
 
 async def create_runs(
-    session: AsyncSession, principal: Principal, runs: list[PreparedRun], settings: Settings, protocol: str
+    session: AsyncSession,
+    principal: Principal,
+    runs: list[PreparedRun],
+    settings: Settings,
+    protocol: str,
+    idempotency_key: str | None = None,
 ) -> list[uuid.UUID]:
-    """Persist, commit, then enqueue: a run is in Postgres before anything else knows of it."""
+    """Persist, commit, then enqueue: a run is in Postgres before anything else knows of it.
+
+    With an idempotency key (one run only), a key the tenant used before gives that run back, unchanged."""
+    if idempotency_key is not None:
+        if len(runs) != 1:
+            raise ValueError("an idempotency key names one run")
+        existing = await idempotency.existing_job(session, principal, idempotency_key, KIND_RUN)
+        if existing is not None:
+            return [existing]
     await _ensure_capacity(session, settings, len(runs))
     now = datetime.now().astimezone()
     ids = [uuid.uuid4() for _ in runs]
@@ -223,6 +238,7 @@ async def create_runs(
                 "callback_attempts": 0,
                 "enqueued_at": now,
                 "callback_url": req.callback_url,
+                "idempotency_key": idempotency_key,
             }
         )
         payloads.append(
@@ -251,9 +267,18 @@ async def create_runs(
             }
         )
     # Core inserts: this is the hot path of every submission, and no ORM object is needed afterwards.
-    await session.execute(insert(JOBS), jobs)
-    await session.execute(insert(RUNS), payloads)
-    await session.commit()
+    try:
+        await session.execute(insert(JOBS), jobs)
+        await session.execute(insert(RUNS), payloads)
+        await session.commit()
+    except IntegrityError:
+        if idempotency_key is None:
+            raise
+        await session.rollback()  # the same key, sent twice at once: the other request created it
+        existing = await idempotency.existing_job(session, principal, idempotency_key, KIND_RUN)
+        if existing is None:
+            raise
+        return [existing]
 
     def publish() -> list[uuid.UUID]:
         return [job_id for job_id in ids if not queue.send_run(settings, job_id)]

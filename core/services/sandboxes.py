@@ -18,6 +18,7 @@ from typing import Any
 import anyio
 import redis.asyncio as aioredis
 from sqlalchemy import func, insert, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core import constants as c
@@ -26,6 +27,7 @@ from core.errors import Conflict, FieldError, Interrupted, InvalidInput, NotFoun
 from core.models import Base, Job, JobState, Sandbox, SandboxState, Tenant
 from core.notify import CompletionHub
 from core.sandbox_store import host_lost_after_s
+from core.services import idempotency
 from core.services.auth import Principal
 from core.services.sandbox_errors import raise_for_job
 from core.services.system import live_workers
@@ -135,8 +137,13 @@ async def create_sandbox(
     req: SandboxCreate,
     settings: Settings,
     protocol: str = "v1",
+    idempotency_key: str | None = None,
 ) -> tuple[uuid.UUID, uuid.UUID]:
-    """Persist the sandbox (creating) and its create job, then enqueue; returns (sandbox id, job id)."""
+    """Persist the sandbox (creating) and its create job, then enqueue; returns (sandbox id, job id).
+
+    With an idempotency key the tenant used before, the sandbox that request created, not a second one."""
+    if idempotency_key is not None and (earlier := await _created_under(session, principal, idempotency_key)):
+        return earlier
     s = settings.sandboxes
     errors: list[FieldError] = []
     template = image = ""
@@ -193,10 +200,28 @@ async def create_sandbox(
             preview_token=secrets.token_urlsafe(24),
         )
     )
-    job_id = await _insert_job(session, principal, sandbox_id, host, KIND_CREATE, {}, protocol, None, None)
-    await session.commit()
+    job_id = await _insert_job(
+        session, principal, sandbox_id, host, KIND_CREATE, {}, protocol, None, None, idempotency_key
+    )
+    try:
+        await session.commit()
+    except IntegrityError:
+        await session.rollback()  # the same key, sent twice at once: the other request created it
+        if idempotency_key is None or not (earlier := await _created_under(session, principal, idempotency_key)):
+            raise
+        return earlier
     await _enqueue(settings, job_id, host)
     return sandbox_id, job_id
+
+
+async def _created_under(
+    session: AsyncSession, principal: Principal, idempotency_key: str
+) -> tuple[uuid.UUID, uuid.UUID] | None:
+    job_id = await idempotency.existing_job(session, principal, idempotency_key, KIND_CREATE)
+    if job_id is None:
+        return None
+    sandbox_id = (await session.execute(select(Job.sandbox_id).where(Job.id == job_id))).scalar_one()
+    return (sandbox_id, job_id) if sandbox_id is not None else None
 
 
 def storable(text: str) -> str | None:
@@ -233,6 +258,7 @@ async def _insert_job(
     protocol: str,
     timeout_ms: int | None,
     callback_url: str | None,
+    idempotency_key: str | None = None,
 ) -> uuid.UUID:
     job_id = uuid.uuid4()
     await session.execute(
@@ -250,6 +276,7 @@ async def _insert_job(
             payload=payload,
             timeout_ms=timeout_ms,
             callback_url=callback_url,
+            idempotency_key=idempotency_key,
         )
     )
     return job_id

@@ -112,3 +112,62 @@ def test_api_restart_during_wait_requests(restart_stack: Stack) -> None:
         assert waited.status == "accepted" and waited.stdout == "finished\n"
         client.close()
         api.delete(f"/v1/sandboxes/{box['id']}")
+
+
+def _jobs_with_key(key: str) -> list[uuid.UUID]:
+    with transaction(get_settings()) as session:
+        return list(session.execute(select(Job.id).where(Job.idempotency_key == key)).scalars())
+
+
+def test_a_killed_api_costs_nothing_to_a_client_that_sends_an_idempotency_key(restart_stack: Stack) -> None:
+    """SIGKILL leaves no chance to answer; the client sends its request again with the same key and gets
+    the run its first request created, finished, not a second run."""
+    url, idempotency = restart_stack.url, f"test-{uuid.uuid4()}"
+    headers = {"X-Auth-Token": make_tenant().key, "Idempotency-Key": idempotency}
+    body = {"language": "python", "source": SLOW}
+    results: dict[str, Any] = {}
+    first = _in_background(
+        results,
+        "first",
+        lambda: httpx.post(f"{url}/v1/runs", params={"wait": "true"}, json=body, headers=headers, timeout=60),
+    )
+    [run_id] = eventually(lambda: _jobs_with_key(idempotency), timeout=30)
+    restart_stack.kill("api", signal.SIGKILL)
+    first.join(timeout=30)
+    assert isinstance(results["first"], httpx.TransportError), results["first"]  # no answer at all
+
+    restart_stack.start_api(fresh=False)
+    again = httpx.post(f"{url}/v1/runs", params={"wait": "true"}, json=body, headers=headers, timeout=60)
+    assert again.status_code == 201 and again.json()["id"] == str(run_id), again.text
+    assert again.json()["status"] == "accepted" and again.json()["stdout"] == "finished\n"
+    # Judge0's API honours the same key (same tenant, same kind of request): the same run's token.
+    judge0 = httpx.post(f"{url}/submissions", json={"language_id": 71, "source_code": SLOW}, headers=headers)
+    assert judge0.json() == {"token": str(run_id)}
+
+    # Sent many times at once with a new key: one run, and every answer names it.
+    racing = f"test-{uuid.uuid4()}"
+    answers: dict[str, Any] = {}
+    threads = [
+        _in_background(
+            answers,
+            str(i),
+            lambda: httpx.post(f"{url}/v1/runs", json=body, headers={**headers, "Idempotency-Key": racing}),
+        )
+        for i in range(6)
+    ]
+    for thread in threads:
+        thread.join(timeout=30)
+    ids = {answer.json()["id"] for answer in answers.values()}
+    assert len(ids) == 1 and [uuid.UUID(i) for i in ids] == _jobs_with_key(racing), answers
+
+    # A sandbox create sent twice under one key: one sandbox. The key names a create, not a run.
+    box_key = {**headers, "Idempotency-Key": f"test-{uuid.uuid4()}"}
+    boxes = [httpx.post(f"{url}/v1/sandboxes", json={}, headers=box_key, timeout=60) for _ in range(2)]
+    assert boxes[0].status_code == boxes[1].status_code == 201, [b.text for b in boxes]
+    assert boxes[0].json()["id"] == boxes[1].json()["id"]
+    reused = httpx.post(f"{url}/v1/runs", json=body, headers=box_key)
+    assert reused.status_code == 409 and "another kind of request" in reused.text, reused.text
+    httpx.delete(f"{url}/v1/sandboxes/{boxes[0].json()['id']}", headers=headers, timeout=60)
+
+    bad = httpx.post(f"{url}/v1/runs", json=body, headers={**headers, "Idempotency-Key": "x" * 201})
+    assert bad.status_code == 422 and bad.json()["error"]["fields"][0]["field"] == "Idempotency-Key", bad.text

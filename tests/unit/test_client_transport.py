@@ -91,6 +91,29 @@ def test_accepted_work_is_never_submitted_again_but_may_be_read_again() -> None:
     assert len(seen) == 1
 
 
+def test_a_request_with_an_idempotency_key_is_sent_again_after_a_dropped_connection() -> None:
+    key = {"Idempotency-Key": "k1"}
+    interrupted = {"type": "interrupted", "message": "restarting", "id": "r1"}
+    client, seen = scripted(
+        httpx.RemoteProtocolError("server disconnected"),
+        httpx.Response(503, json={"error": interrupted}, headers={"Retry-After": "0"}),
+        httpx.Response(201, json={"id": "r1"}),
+    )
+    assert send(client, SETTINGS, "POST", "/v1/runs", headers=key, json={}).json() == {"id": "r1"}
+    assert [r.headers["idempotency-key"] for r in seen] == ["k1", "k1", "k1"]
+    client, seen = scripted(httpx.ReadTimeout("no answer"))  # the caller's own deadline passed: not sent again
+    with pytest.raises(httpx.ReadTimeout):
+        send(client, SETTINGS, "POST", "/v1/runs", headers=key, json={})
+    assert len(seen) == 1
+
+
+def test_every_run_the_client_submits_has_its_own_idempotency_key() -> None:
+    from runyard import _calls
+
+    first, second = (_calls.create_run({}, wait=False)[2]["headers"]["Idempotency-Key"] for _ in range(2))
+    assert first != second
+
+
 @pytest.mark.parametrize(
     ("response", "kind"),
     [
