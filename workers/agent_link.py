@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 
 MAGIC = b"\x00RY1"
 # Requests start with their own marker, so the agent can drop one whose sender died halfway through it.
-REQUEST_MAGIC = b"\x00RYREQ1\x00"
+REQUEST_MAGIC = b"\x00RYREQ1\x01"  # why this shape: see the agent
 LENGTH = struct.Struct(">I")
 MAX_REPLY_BYTES = 64 << 20
 

@@ -49,9 +49,10 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, BinaryIO
 
 MAGIC = b"\x00RY1"
-# NUL at both ends: JSON text never holds one, so no marker can be found inside a request's length and
-# body, and a request torn anywhere (even inside its length) is cut at the next request's marker.
-REQUEST_MAGIC = b"\x00RYREQ1\x00"
+# It starts with a NUL, which JSON text never holds, and holds no other: so it cannot overlap itself, and
+# cannot be found in a request's body, nor in its length (a body starts with "{", which it holds nowhere):
+# a request torn anywhere, even inside its marker or length, is cut at the next request's marker.
+REQUEST_MAGIC = b"\x00RYREQ1\x01"
 SPAWN = "/opt/runyard/spawn"
 KERNEL = "/opt/runyard/kernel.py"
 RUN_DIR = "/run/runyard"  # a root-owned tmpfs: session scripts and pipes the sandbox user cannot replace
@@ -1365,7 +1366,7 @@ class RequestReader:
             (size,) = struct.unpack_from(">I", self.buf, len(REQUEST_MAGIC))
             end = self.HEADER + size
             # A marker starting before the body's end means its sender died mid-request: the next request
-            # starts there. (A whole request's length and body cannot hold one: the marker has two NULs.)
+            # starts there. (A whole request's length and body cannot hold one: see REQUEST_MAGIC.)
             since = max(len(REQUEST_MAGIC), self.scanned - len(REQUEST_MAGIC))
             cut = self.buf.find(REQUEST_MAGIC, since, end + len(REQUEST_MAGIC) - 1)
             if cut >= 0:

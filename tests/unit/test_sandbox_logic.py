@@ -175,16 +175,7 @@ def test_worker_and_agent_agree_on_the_request_marker() -> None:
     assert sandbox_agent.REQUEST_MAGIC == REQUEST_MAGIC  # type: ignore[attr-defined]
 
 
-@given(st.lists(st.integers(min_value=0, max_value=200), max_size=4), st.integers(min_value=1, max_value=300_000))
-def test_the_agent_drops_requests_a_dead_worker_left_half_sent(cuts: list[int], big: int) -> None:
-    """Whatever prefix of a request a worker sent before dying, the next whole request is read intact."""
-    wanted = [{"id": "a", "op": "ping"}, {"id": "b", "op": "file.write_chunk", "data": "x" * big}, {"id": "c"}]
-    stream = b""
-    for i, body in enumerate(wanted):
-        whole = _request(body)
-        if i < len(cuts):  # a torn copy first: its sender died after this many bytes
-            stream += whole[: min(cuts[i], len(whole) - 1)]
-        stream += whole
+def _read_all(stream: bytes) -> list[dict[str, object]]:
     read_fd, write_fd = os.pipe()
     writer = threading.Thread(target=lambda: (os.write(write_fd, stream), os.close(write_fd)))
     writer.start()
@@ -194,4 +185,28 @@ def test_the_agent_drops_requests_a_dead_worker_left_half_sent(cuts: list[int], 
         got.append(request)
     writer.join()
     os.close(read_fd)
-    assert got == wanted
+    return got
+
+
+def _torn_then_whole(wanted: list[dict[str, object]], cuts: list[int]) -> bytes:
+    """Each request sent whole, the first ones each after a torn copy (its sender died after `cut` bytes)."""
+    stream = b""
+    for i, body in enumerate(wanted):
+        whole = _request(body)
+        if i < len(cuts):
+            stream += whole[: min(cuts[i], len(whole) - 1)]
+        stream += whole
+    return stream
+
+
+def test_the_agent_drops_a_request_torn_at_any_byte() -> None:
+    wanted: list[dict[str, object]] = [{"id": "a", "op": "ping"}, {"id": "b"}]
+    for cut in range(len(_request(wanted[0]))):
+        assert _read_all(_torn_then_whole(wanted, [cut])) == wanted, cut
+
+
+@given(st.lists(st.integers(min_value=0, max_value=200), max_size=4), st.integers(min_value=1, max_value=300_000))
+def test_the_agent_drops_requests_a_dead_worker_left_half_sent(cuts: list[int], big: int) -> None:
+    """Whatever prefix of a request a worker sent before dying, the next whole request is read intact."""
+    wanted = [{"id": "a", "op": "ping"}, {"id": "b", "op": "file.write_chunk", "data": "x" * big}, {"id": "c"}]
+    assert _read_all(_torn_then_whole(wanted, cuts)) == wanted
