@@ -188,8 +188,12 @@ class SweepResult:
     failed_sandbox: list[uuid.UUID] = field(default_factory=list)
 
 
-def sweep(session: Session, settings: Settings) -> SweepResult:
-    """Find work that Redis lost or a dead worker held, and mark it to be sent again."""
+def sweep(session: Session, settings: Settings, host_queues: set[str]) -> SweepResult:
+    """Find work that Redis lost or a dead worker held, and mark it to be sent again.
+
+    Sandbox jobs only for `host_queues`, the hosts this installation's Redis knows: a sandbox job is
+    sent to its host's queue in this Redis, where no worker of another installation sharing the
+    database would ever read it."""
     q = settings.queue
     now = session.execute(select(func.now())).scalar_one()
     failed: list[uuid.UUID] = []
@@ -217,7 +221,12 @@ def sweep(session: Session, settings: Settings) -> SweepResult:
     failed_sandbox: list[uuid.UUID] = []
     stale_sandbox_jobs = session.execute(
         select(Job)
-        .where(Job.state == JobState.RUNNING, Job.sandbox_id.is_not(None), Job.lease_expires_at < now)
+        .where(
+            Job.state == JobState.RUNNING,
+            Job.sandbox_id.is_not(None),
+            Job.queue.in_(sorted(host_queues)),
+            Job.lease_expires_at < now,
+        )
         .with_for_update(skip_locked=True)
     ).scalars()
     for job in stale_sandbox_jobs:
@@ -235,6 +244,7 @@ def sweep(session: Session, settings: Settings) -> SweepResult:
         update(Job)
         .where(
             Job.state == JobState.QUEUED,
+            or_(Job.sandbox_id.is_(None), Job.queue.in_(sorted(host_queues))),
             or_(
                 and_(Job.enqueued_at.is_(None), Job.created_at < now - timedelta(seconds=q.enqueue_retry_after_s)),
                 Job.enqueued_at < now - timedelta(seconds=q.requeue_after_s),

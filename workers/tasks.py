@@ -179,7 +179,7 @@ def sweep() -> None:
     except (RuntimeFailure, redis.RedisError) as exc:
         log.warning("could not look for orphaned sandboxes", extra={"error": str(exc)})
     with transaction(ctx.settings) as session:
-        result = jobstore.sweep(session, ctx.settings)
+        result = jobstore.sweep(session, ctx.settings, {c.host_queue(host) for host in _hosts_seen(ctx)})
     for jid in result.requeue:
         queue.send_run(ctx.settings, jid)
     for jid in result.failed:
@@ -197,13 +197,20 @@ def sweep() -> None:
         jobstore.purge_expired(session, ctx.settings)
 
 
-def _lost_hosts(ctx: WorkerContext) -> None:
-    """Hosts silent past host_lost_after_s: their sandboxes are errored, their waiting jobs failed and announced."""
+def _hosts_seen(ctx: WorkerContext) -> dict[str, float]:
+    """This installation's worker hosts (from its Redis), with the unix time of each one's last heartbeat."""
     try:
         raw = ctx.redis.hgetall(c.KEY_HOSTS_SEEN)
-        seen = {(k.decode() if isinstance(k, bytes) else str(k)): float(v) for k, v in raw.items()}
+        return {(k.decode() if isinstance(k, bytes) else str(k)): float(v) for k, v in raw.items()}
     except (redis.RedisError, ValueError) as exc:
         log.warning("could not read when hosts were last seen", extra={"error": str(exc)})
+        return {}
+
+
+def _lost_hosts(ctx: WorkerContext) -> None:
+    """Hosts silent past host_lost_after_s: their sandboxes are errored, their waiting jobs failed and announced."""
+    seen = _hosts_seen(ctx)
+    if not seen:
         return
     limit = sandbox_store.host_lost_after_s(ctx.settings)
     now = time.time()
