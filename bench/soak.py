@@ -87,7 +87,10 @@ def sample() -> dict[str, float]:
 
 
 async def client(api: httpx.AsyncClient, deadline: float, tally: Tally, n: int) -> None:
-    box = (await api.post("/v1/sandboxes", json={"labels": {"soak": "1"}}, timeout=120)).json()["id"]
+    created = await api.post("/v1/sandboxes", json={"labels": {"soak": "1"}}, timeout=120)
+    if created.status_code != 201:
+        raise RuntimeError(f"client {n} could not create its sandbox: {created.text}")
+    box = created.json()["id"]
     try:
         while time.monotonic() < deadline:
             kind = random.choice(["run", "run", "exec", "file"])
@@ -116,18 +119,33 @@ async def client(api: httpx.AsyncClient, deadline: float, tally: Tally, n: int) 
         await api.delete(f"/v1/sandboxes/{box}", timeout=120)
 
 
-async def soak(url: str, key: str, clients: int, seconds: float, samples: list[dict[str, float]]) -> Tally:
+async def tenant_keys(url: str, admin_key: str, clients: int) -> list[str]:
+    """A tenant per client (soak-0, soak-1, ...), as separate users would be: per-tenant sandbox quotas
+    and request budgets then bound each client, not the soak as a whole."""
+    async with httpx.AsyncClient(base_url=url, headers={"X-Auth-Token": admin_key}, timeout=60) as admin:
+        keys = []
+        for i in range(clients):
+            issued = await admin.post("/v1/admin/keys", json={"tenant": f"soak-{i}", "name": "soak"})
+            issued.raise_for_status()
+            keys.append(str(issued.json()["key"]))
+        return keys
+
+
+async def soak(url: str, admin_key: str, clients: int, seconds: float, samples: list[dict[str, float]]) -> Tally:
     tally = Tally()
-    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
-    async with httpx.AsyncClient(base_url=url, headers={"X-Auth-Token": key}, timeout=120, limits=limits) as api:
-        deadline = time.monotonic() + seconds
+    keys = await tenant_keys(url, admin_key, clients)
+    deadline = time.monotonic() + seconds
 
-        async def sampler() -> None:
-            while time.monotonic() < deadline:
-                await asyncio.sleep(60)
-                samples.append(await asyncio.to_thread(sample))
+    async def sampler() -> None:
+        while time.monotonic() < deadline:
+            await asyncio.sleep(60)
+            samples.append(await asyncio.to_thread(sample))
 
-        await asyncio.gather(sampler(), *(client(api, deadline, tally, i) for i in range(clients)))
+    async def one(n: int) -> None:
+        async with httpx.AsyncClient(base_url=url, headers={"X-Auth-Token": keys[n]}, timeout=120) as api:
+            await client(api, deadline, tally, n)
+
+    await asyncio.gather(sampler(), *(one(i) for i in range(clients)))
     return tally
 
 
