@@ -25,3 +25,10 @@ async def existing_job(session: AsyncSession, principal: Principal, key: str, ki
     if row.kind != kind:
         raise Conflict(f"Idempotency-Key {key!r} was already used for another kind of request ({row.kind})")
     return uuid.UUID(str(row.id))
+
+
+async def after_conflict(session: AsyncSession, principal: Principal, key: str | None, kind: str) -> uuid.UUID | None:
+    """After an insert broke a unique rule: roll back, and the job that another request sent under the same
+    key created meanwhile. None when no key explains the conflict (the caller raises it again)."""
+    await session.rollback()
+    return await existing_job(session, principal, key, kind) if key is not None else None

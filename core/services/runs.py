@@ -271,14 +271,11 @@ async def create_runs(
         await session.execute(insert(JOBS), jobs)
         await session.execute(insert(RUNS), payloads)
         await session.commit()
-    except IntegrityError:
-        if idempotency_key is None:
+    except IntegrityError:  # the same key, sent twice at once: the other request created the run
+        earlier = await idempotency.after_conflict(session, principal, idempotency_key, KIND_RUN)
+        if earlier is None:
             raise
-        await session.rollback()  # the same key, sent twice at once: the other request created it
-        existing = await idempotency.existing_job(session, principal, idempotency_key, KIND_RUN)
-        if existing is None:
-            raise
-        return [existing]
+        return [earlier]
 
     def publish() -> list[uuid.UUID]:
         return [job_id for job_id in ids if not queue.send_run(settings, job_id)]

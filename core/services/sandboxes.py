@@ -142,8 +142,10 @@ async def create_sandbox(
     """Persist the sandbox (creating) and its create job, then enqueue; returns (sandbox id, job id).
 
     With an idempotency key the tenant used before, the sandbox that request created, not a second one."""
-    if idempotency_key is not None and (earlier := await _created_under(session, principal, idempotency_key)):
-        return earlier
+    if idempotency_key is not None:
+        earlier = await idempotency.existing_job(session, principal, idempotency_key, KIND_CREATE)
+        if earlier is not None:
+            return await _sandbox_created_by(session, earlier), earlier
     s = settings.sandboxes
     errors: list[FieldError] = []
     template = image = ""
@@ -177,51 +179,47 @@ async def create_sandbox(
         raise Conflict(f"a sandbox named {name!r} already exists", state="exists")
     await _quota(session, principal, settings)
     host = await _pick_host(client, session, image)
-    await session.execute(
-        insert(SANDBOXES).values(
-            id=sandbox_id,
-            tenant_id=principal.tenant_id,
-            name=name,
-            protocol=protocol,
-            template=template,
-            image=image,
-            state=SandboxState.CREATING.value,
-            host=host,
-            env=dict(req.env or {}),
-            labels=dict(req.labels or {}),
-            cpus=cpus,
-            memory_bytes=int(memory),
-            disk_bytes=int(disk),
-            network=req.network,
-            public=req.public,
-            auto_stop_s=int(auto_stop),
-            auto_delete_s=int(auto_delete),
-            auto_archive_s=max(0, int(req.auto_archive_s or 0)),
-            preview_token=secrets.token_urlsafe(24),
-        )
-    )
-    job_id = await _insert_job(
-        session, principal, sandbox_id, host, KIND_CREATE, {}, protocol, None, None, idempotency_key
-    )
     try:
+        await session.execute(
+            insert(SANDBOXES).values(
+                id=sandbox_id,
+                tenant_id=principal.tenant_id,
+                name=name,
+                protocol=protocol,
+                template=template,
+                image=image,
+                state=SandboxState.CREATING.value,
+                host=host,
+                env=dict(req.env or {}),
+                labels=dict(req.labels or {}),
+                cpus=cpus,
+                memory_bytes=int(memory),
+                disk_bytes=int(disk),
+                network=req.network,
+                public=req.public,
+                auto_stop_s=int(auto_stop),
+                auto_delete_s=int(auto_delete),
+                auto_archive_s=max(0, int(req.auto_archive_s or 0)),
+                preview_token=secrets.token_urlsafe(24),
+            )
+        )
+        job_id = await _insert_job(
+            session, principal, sandbox_id, host, KIND_CREATE, {}, protocol, None, None, idempotency_key
+        )
         await session.commit()
-    except IntegrityError:
-        await session.rollback()  # the same key, sent twice at once: the other request created it
-        if idempotency_key is None or not (earlier := await _created_under(session, principal, idempotency_key)):
+    except IntegrityError:  # the same key, sent twice at once: the other request created the sandbox
+        earlier = await idempotency.after_conflict(session, principal, idempotency_key, KIND_CREATE)
+        if earlier is None:
             raise
-        return earlier
+        return await _sandbox_created_by(session, earlier), earlier
     await _enqueue(settings, job_id, host)
     return sandbox_id, job_id
 
 
-async def _created_under(
-    session: AsyncSession, principal: Principal, idempotency_key: str
-) -> tuple[uuid.UUID, uuid.UUID] | None:
-    job_id = await idempotency.existing_job(session, principal, idempotency_key, KIND_CREATE)
-    if job_id is None:
-        return None
+async def _sandbox_created_by(session: AsyncSession, job_id: uuid.UUID) -> uuid.UUID:
     sandbox_id = (await session.execute(select(Job.sandbox_id).where(Job.id == job_id))).scalar_one()
-    return (sandbox_id, job_id) if sandbox_id is not None else None
+    assert sandbox_id is not None  # a create job always names its sandbox (deleting one deletes the other)
+    return sandbox_id
 
 
 def storable(text: str) -> str | None:

@@ -168,6 +168,19 @@ def test_a_killed_api_costs_nothing_to_a_client_that_sends_an_idempotency_key(re
     reused = httpx.post(f"{url}/v1/runs", json=body, headers=box_key)
     assert reused.status_code == 409 and "another kind of request" in reused.text, reused.text
     httpx.delete(f"{url}/v1/sandboxes/{boxes[0].json()['id']}", headers=headers, timeout=60)
+    # Sent three times at once under a new key: one sandbox, and every answer names it.
+    box_key = {**headers, "Idempotency-Key": f"test-{uuid.uuid4()}"}
+    created: dict[str, Any] = {}
+    creators = [
+        _in_background(created, str(i), lambda: httpx.post(f"{url}/v1/sandboxes", json={}, headers=box_key, timeout=60))
+        for i in range(3)
+    ]
+    for thread in creators:
+        thread.join(timeout=90)
+    assert {answer.status_code for answer in created.values()} == {201}, created
+    [box_id] = {answer.json()["id"] for answer in created.values()}
+    assert len(_jobs_with_key(box_key["Idempotency-Key"])) == 1
+    httpx.delete(f"{url}/v1/sandboxes/{box_id}", headers=headers, timeout=60)
 
     bad = httpx.post(f"{url}/v1/runs", json=body, headers={**headers, "Idempotency-Key": "x" * 201})
     assert bad.status_code == 422 and bad.json()["error"]["fields"][0]["field"] == "Idempotency-Key", bad.text
