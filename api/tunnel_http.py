@@ -12,9 +12,13 @@ from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass
 
 import h11
+from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.responses import Response, StreamingResponse
 
-from core.services.streams import Closed, LiveStream
+from api.state import AppState
+from core.models import Sandbox
+from core.services.auth import Principal
+from core.services.streams import Closed, LiveStream, open_stream
 
 HOP_BY_HOP = {
     "connection",
@@ -28,6 +32,22 @@ HOP_BY_HOP = {
     "host",
     "content-length",
 }
+
+
+async def open_tunnel(
+    state: AppState, session: AsyncSession, principal: Principal, sandbox: Sandbox, port: int
+) -> LiveStream:
+    """A TCP stream to 127.0.0.1:`port` inside the sandbox, as `principal`."""
+    params = {"kind": "tcp", "port": port}
+    return await open_stream(
+        session, state.sessions, state.hub, state.redis, principal, sandbox, params, state.settings
+    )
+
+
+def upstream_target(path: str, query: str, credential: Callable[[str], bool]) -> str:
+    """The path and query to send into the sandbox, less the query parameters that carried our credential."""
+    kept = "&".join(part for part in query.split("&") if part and not credential(part))
+    return "/" + path + (f"?{kept}" if kept else "")
 
 
 class TunnelBroken(Exception):

@@ -18,12 +18,12 @@ from api.daytona.errors import DaytonaRenderer, error_body
 from api.deps import StateDep
 from api.errors import route_class, status_of
 from api.state import AppState
-from api.tunnel_http import forward, forwardable
+from api.tunnel_http import forward, forwardable, open_tunnel, upstream_target
 from api.tunnel_ws import serve
 from core.errors import NotFound, PermissionDenied, RunyardError
 from core.models import Sandbox, SandboxState
 from core.services.auth import Principal
-from core.services.streams import LiveStream, open_stream
+from core.services.streams import LiveStream
 
 router = APIRouter(prefix="/daytona/preview", tags=["daytona"], route_class=route_class(DaytonaRenderer()))
 METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
@@ -68,16 +68,7 @@ async def _tunnel(state: AppState, sandbox: Sandbox, port: int) -> LiveStream:
     async with state.sessions() as session:
         fresh = await session.get(Sandbox, sandbox.id)
         assert fresh is not None
-        return await open_stream(
-            session,
-            state.sessions,
-            state.hub,
-            state.redis,
-            _owner(fresh),
-            fresh,
-            {"kind": "tcp", "port": port},
-            state.settings,
-        )
+        return await open_tunnel(state, session, _owner(fresh), fresh, port)
 
 
 def _headers(conn: HTTPConnection) -> list[tuple[str, str]]:
@@ -94,8 +85,7 @@ def _headers(conn: HTTPConnection) -> list[tuple[str, str]]:
 
 
 def _target(conn: HTTPConnection, path: str) -> str:
-    query = "&".join(p for p in conn.url.query.split("&") if p and not p.startswith("token="))
-    return "/" + path + (f"?{query}" if query else "")
+    return upstream_target(path, conn.url.query, lambda part: part.startswith("token="))
 
 
 @router.api_route("/{sandbox_id}/{port}/{path:path}", methods=METHODS)

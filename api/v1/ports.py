@@ -15,18 +15,22 @@ from fastapi.responses import JSONResponse
 from api.deps import PrincipalDep, SessionDep, StateDep, api_key_from
 from api.errors import route_class, status_of
 from api.state import AppState
-from api.tunnel_http import forward, forwardable
+from api.tunnel_http import forward, forwardable, open_tunnel, upstream_target
 from api.tunnel_ws import serve
 from api.v1.errors import NativeRenderer, body
 from core.errors import RunyardError
 from core.services import sandboxes as svc
 from core.services.auth import authenticate
-from core.services.streams import open_stream
 
 router = APIRouter(prefix="/v1", tags=["sandboxes"], route_class=route_class(NativeRenderer()))
 METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
 OUR_HEADERS = {"x-auth-token", "authorization"}
 PortPath = Annotated[int, Path(ge=1, le=65535)]
+
+
+def _our_key(query_part: str) -> bool:
+    """The API key given as a query parameter: it stays here, never reaches the sandbox."""
+    return query_part.lower().startswith("x-auth-token=")
 
 
 @router.api_route("/sandboxes/{ident}/ports/{port}/{path:path}", methods=METHODS, include_in_schema=True)
@@ -42,20 +46,8 @@ async def proxy(
     """Forward this request to the server listening on `port` inside the sandbox."""
     sandbox = await svc.get_sandbox(session, principal, ident)
     payload = await request_in.body()
-    query = "&".join(
-        part for part in request_in.url.query.split("&") if part and not part.lower().startswith("x-auth-token=")
-    )
-    target = "/" + path + (f"?{query}" if query else "")
-    stream = await open_stream(
-        session,
-        state.sessions,
-        state.hub,
-        state.redis,
-        principal,
-        sandbox,
-        {"kind": "tcp", "port": port},
-        state.settings,
-    )
+    target = upstream_target(path, request_in.url.query, _our_key)
+    stream = await open_tunnel(state, session, principal, sandbox, port)
     headers = forwardable(request_in.headers.items(), OUR_HEADERS)
     return await forward(
         stream,
@@ -75,22 +67,12 @@ async def proxy_websocket(ws: WebSocket, ident: str, port: int, path: str) -> No
     if not 1 <= port <= 65535:
         await ws.close(code=4422, reason="port must be between 1 and 65535")
         return
-    query = "&".join(p for p in ws.url.query.split("&") if p and not p.lower().startswith("x-auth-token="))
-    target = "/" + path + (f"?{query}" if query else "")
+    target = upstream_target(path, ws.url.query, _our_key)
     try:
         async with state.sessions() as session:
             principal = await authenticate(session, api_key_from(ws), state.keys)
             sandbox = await svc.get_sandbox(session, principal, ident)
-            stream = await open_stream(
-                session,
-                state.sessions,
-                state.hub,
-                state.redis,
-                principal,
-                sandbox,
-                {"kind": "tcp", "port": port},
-                state.settings,
-            )
+            stream = await open_tunnel(state, session, principal, sandbox, port)
     except RunyardError as exc:
         await ws.close(code=4000 + status_of(exc), reason=exc.message[:120])
         return
