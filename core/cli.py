@@ -64,18 +64,7 @@ def keys_create(
             session, tenant=tenant, name=name, admin=admin, requests_per_minute=requests_per_minute
         )
     if as_json:
-        typer.echo(
-            json.dumps(
-                {
-                    "key": issued.key,
-                    "key_id": str(issued.key_id),
-                    "tenant": issued.tenant,
-                    "tenant_id": str(issued.tenant_id),
-                    "callback_secret": issued.callback_secret,
-                    "admin": issued.is_admin,
-                }
-            )
-        )
+        typer.echo(json.dumps(issued.as_json()))
     else:
         typer.echo(f"key:             {issued.key}")
         typer.echo(f"tenant:          {issued.tenant}")

@@ -45,14 +45,7 @@ async def create_key(body: KeyCreate, state: StateDep, principal: PrincipalDep) 
             )  # fmt: skip
 
     issued = await anyio.to_thread.run_sync(issue)
-    return {
-        "key": issued.key,
-        "key_id": str(issued.key_id),
-        "tenant": issued.tenant,
-        "tenant_id": str(issued.tenant_id),
-        "callback_secret": issued.callback_secret,
-        "admin": issued.is_admin,
-    }
+    return issued.as_json()
 
 
 @router.delete("/admin/keys/{key}")

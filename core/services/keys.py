@@ -7,6 +7,7 @@ import os
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
@@ -27,6 +28,17 @@ class IssuedKey:
     tenant_id: uuid.UUID
     callback_secret: str
     is_admin: bool
+
+    def as_json(self) -> dict[str, Any]:
+        """What the API and `runyardctl keys create --json` show of a new key."""
+        return {
+            "key": self.key,
+            "key_id": str(self.key_id),
+            "tenant": self.tenant,
+            "tenant_id": str(self.tenant_id),
+            "callback_secret": self.callback_secret,
+            "admin": self.is_admin,
+        }
 
 
 @dataclass(frozen=True)
