@@ -7,9 +7,18 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import docker
 import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def admin_key() -> str:
+    """The admin key `make up` wrote for this checkout."""
+    return (ROOT / ".runyard" / "admin.key").read_text().strip()
+
 
 IMAGE = "runyard/runner:latest"
 PRINT_1 = ["python3", "-c", "print(1)"]

@@ -70,7 +70,7 @@ def main() -> None:
     parser.add_argument("--baseline-seconds", type=float, default=15, help="length of the docker run --rm load phase")
     parser.add_argument("--out", type=Path, default=Path("bench/results"))
     args = parser.parse_args()
-    key = args.key or Path(".runyard/admin.key").read_text().strip()
+    key = args.key or harness.admin_key()
 
     engine = docker.from_env(max_pool_size=args.clients * 2)
     with httpx.Client(base_url=args.url, headers={"X-Auth-Token": key}, timeout=60) as client:

@@ -25,7 +25,7 @@ from pathlib import Path
 import docker
 import httpx
 
-from bench.harness import Series, sequential
+from bench.harness import Series, admin_key, sequential
 from workers.agent_link import AgentLink
 from workers.runtime.base import ContainerLimits, WorkspaceSpec
 from workers.runtime.docker_runtime import DockerRuntime
@@ -155,7 +155,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--out", type=Path, default=Path("bench/results"))
     args = parser.parse_args()
-    key = args.key or Path(".runyard/admin.key").read_text().strip()
+    key = args.key or admin_key()
 
     engine = docker.from_env(max_pool_size=args.clients * 2)
     with httpx.Client(base_url=args.url, headers={"X-Auth-Token": key}, timeout=120) as client:

@@ -19,7 +19,7 @@ import httpx
 
 from bench import harness
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = harness.ROOT
 
 
 def restart(workers: int) -> None:
@@ -55,7 +55,7 @@ def main() -> None:
     results: dict[tuple[str, int], harness.Series] = {}
     for workers in (1, 2):
         restart(workers)
-        key = (ROOT / ".runyard" / "admin.key").read_text().strip()
+        key = harness.admin_key()
         wait_for_workers(args.url, key, workers)
         for name, source in loads.items():
             results[name, workers] = harness.runyard_load(args.url, key, args.clients, args.seconds, source)

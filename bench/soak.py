@@ -22,7 +22,7 @@ import docker
 import httpx
 import redis
 
-ROOT = Path(__file__).resolve().parents[1]
+from bench import harness
 
 
 @dataclass
@@ -156,7 +156,7 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, default=10)
     parser.add_argument("--out", type=Path, default=Path("bench/results"))
     args = parser.parse_args()
-    key = (ROOT / ".runyard" / "admin.key").read_text().strip()
+    key = harness.admin_key()
     samples = [sample()]
     began = time.monotonic()
     tally = asyncio.run(soak(args.url, key, args.clients, args.minutes * 60, samples))
