@@ -178,8 +178,9 @@ def sweep() -> None:
             )
     except (RuntimeFailure, redis.RedisError) as exc:
         log.warning("could not look for orphaned sandboxes", extra={"error": str(exc)})
+    seen = _hosts_seen(ctx)
     with transaction(ctx.settings) as session:
-        result = jobstore.sweep(session, ctx.settings, {c.host_queue(host) for host in _hosts_seen(ctx)})
+        result = jobstore.sweep(session, ctx.settings, {c.host_queue(host) for host in seen})
     for jid in result.requeue:
         queue.send_run(ctx.settings, jid)
     for jid in result.failed:
@@ -191,7 +192,7 @@ def sweep() -> None:
         queue.send(ctx.settings, c.TASK_SANDBOX_JOB, jid, job_queue)
     for jid in result.failed_sandbox:
         publish_done(ctx.redis, jid, "failed")
-    _lost_hosts(ctx)
+    _lost_hosts(ctx, seen)
     _housekeeping(ctx)
     with transaction(ctx.settings) as session:
         jobstore.purge_expired(session, ctx.settings)
@@ -207,9 +208,8 @@ def _hosts_seen(ctx: WorkerContext) -> dict[str, float]:
         return {}
 
 
-def _lost_hosts(ctx: WorkerContext) -> None:
+def _lost_hosts(ctx: WorkerContext, seen: dict[str, float]) -> None:
     """Hosts silent past host_lost_after_s: their sandboxes are errored, their waiting jobs failed and announced."""
-    seen = _hosts_seen(ctx)
     if not seen:
         return
     limit = sandbox_store.host_lost_after_s(ctx.settings)
