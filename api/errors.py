@@ -14,11 +14,12 @@ from typing import Any, Protocol
 import redis.exceptions
 from fastapi import Request, Response
 from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 from core import errors
-from core.errors import RunyardError, Unavailable
+from core.errors import Pending, RunyardError, Unavailable
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +42,8 @@ def route_class(renderer: Renderer) -> type[APIRoute]:
                     return await handler(request)
                 except RequestValidationError as exc:
                     return renderer.validation(request, exc)
+                except Pending as exc:
+                    return pending_response(exc)
                 except RunyardError as exc:
                     return renderer.domain(request, exc)
                 except INFRASTRUCTURE as exc:
@@ -80,3 +83,10 @@ def status_of(exc: RunyardError) -> int:
 def retry_headers(exc: RunyardError) -> dict[str, str]:
     retry_after = getattr(exc, "retry_after", None)
     return {"Retry-After": str(retry_after)} if retry_after is not None else {}
+
+
+def pending_response(exc: Pending) -> JSONResponse:
+    """The same answer in every protocol: accepted and still going, here is the job and where to read it."""
+    job = exc.job
+    headers = {"Location": f"/v1/jobs/{job.id}", "Retry-After": "1"}
+    return JSONResponse(job.model_dump(mode="json"), status_code=202, headers=headers)

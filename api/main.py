@@ -6,7 +6,6 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-import redis.asyncio as aioredis
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -29,7 +28,7 @@ from api.v1 import ports as v1_ports
 from api.v1 import routes as v1_routes
 from api.v1 import sandboxes as v1_sandboxes
 from api.v1 import terminal as v1_terminal
-from core import __version__, logs
+from core import __version__, logs, redis_client
 from core.db import async_session_factory, dispose_async_engines
 from core.notify import CompletionHub
 from core.services.auth import KeyCache
@@ -44,7 +43,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        client = aioredis.from_url(settings.redis.url, socket_timeout=settings.redis.socket_timeout_s)
+        client = redis_client.async_client(settings)
         hub = CompletionHub(settings.redis.url)
         hub.start()
         restore_signals = drain_on_signals(hub)

@@ -27,8 +27,7 @@ import httpx
 
 from bench.harness import Series, admin_key, sequential
 from workers.agent_link import AgentLink
-from workers.runtime.base import ContainerLimits, WorkspaceSpec
-from workers.runtime.docker_runtime import DockerRuntime
+from workers.runtime import ContainerLimits, DockerEngine, DockerWorkspaceRuntime, WorkspaceSpec
 
 IMAGE = "runyard/agent:latest"
 
@@ -72,10 +71,11 @@ def raw_exec_load(engine: docker.DockerClient, clients: int, seconds: float) -> 
 
 
 def agent_series(n: int) -> Series:
-    runtime = DockerRuntime()
+    docker_engine = DockerEngine()
+    runtime = DockerWorkspaceRuntime(docker_engine)
     volume = f"runyard-bench-{uuid.uuid4().hex[:8]}"
     spec = WorkspaceSpec(image=IMAGE, limits=ContainerLimits(1 << 30, 256, 1.0), volume=volume)
-    container = runtime.start_workspace(spec)
+    container = runtime.start(spec)
     link = AgentLink(runtime.attach(container), container)
     try:
         link.call("ping")
@@ -84,7 +84,7 @@ def agent_series(n: int) -> Series:
         link.close()
         runtime.remove_container(container)
         runtime.remove_volume(volume)
-        runtime.close()
+        docker_engine.close()
 
 
 def exec_once(client: httpx.Client, sandbox_id: str) -> None:

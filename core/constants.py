@@ -36,7 +36,7 @@ LABEL_SANDBOX: Final = "org.runyard.sandbox"
 # Where the in-container agent and the image's language catalog live
 AGENT_PATH: Final = "/opt/runyard/agent.py"
 CATALOG_PATH: Final = "/opt/runyard/languages.json"
-SANDBOX_AGENT_PATH: Final = "/opt/runyard/sandbox_agent.py"
+SANDBOX_AGENT_PATH: Final = "/opt/runyard/sandbox_agent.pyz"
 
 
 def host_queue(host: str) -> str:

@@ -1,6 +1,7 @@
 """Domain errors raised by the core; each adapter renders them in its own protocol.
 
 RunyardError
+├── Pending                   a wait ran out before the job finished; it goes on (carries the job, answered 202)
 ├── AuthenticationFailed      no key, or a key that is unknown or revoked
 ├── PermissionDenied          a valid key that may not do this
 ├── NotFound                  no such object for this tenant (other tenants' objects included)
@@ -17,6 +18,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from core.schemas import JobView
+
 
 @dataclass(frozen=True)
 class FieldError:
@@ -32,6 +35,14 @@ class RunyardError(Exception):
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
+
+
+class Pending(RunyardError):
+    """Not a failure: every protocol answers 202 with the job and where to read it."""
+
+    def __init__(self, job: JobView) -> None:
+        super().__init__(f"job {job.id} is still {job.state}; read it at /v1/jobs/{job.id}")
+        self.job = job
 
 
 class AuthenticationFailed(RunyardError):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import uuid
 from datetime import datetime
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -139,3 +140,18 @@ class RunOutcome(BaseModel):
     time_ms: float | None = None
     wall_time_ms: float | None = None
     memory_kb: int | None = None
+
+
+class JobView(BaseModel):
+    """A sandbox job as services hand it out: /v1/jobs, callbacks, and a wait that ran out all show this."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    kind: str
+    state: str
+    sandbox_id: uuid.UUID | None
+    result: dict[str, Any] | None
+    error: str | None
+    created_at: datetime
+    finished_at: datetime | None

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs and starts everything Runyard needs on this machine, idempotently:
-# Debian packages, the Docker engine, Redis, PostgreSQL, the Python venv and
-# the sandbox images. Used by both `make up` and `make test`.
+# Debian packages, the Docker engine, the Python venv and the sandbox images;
+# with --services (`make up`) also the machine's Redis and PostgreSQL. `make test`
+# needs only their binaries: the suite starts a Redis and a PostgreSQL of its own.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
@@ -56,11 +57,9 @@ start_postgres() {
   if [ -z "$(psql_admin "select 1 from pg_roles where rolname='$PG_USER'")" ]; then
     psql_admin "create role $PG_USER login password '$PG_PASSWORD'"
   fi
-  for db in "$PG_DB" "${PG_DB}_test"; do
-    if [ -z "$(psql_admin "select 1 from pg_database where datname='$db'")" ]; then
-      psql_admin "create database $db owner $PG_USER"
-    fi
-  done
+  if [ -z "$(psql_admin "select 1 from pg_database where datname='$PG_DB'")" ]; then
+    psql_admin "create database $PG_DB owner $PG_USER"
+  fi
 }
 
 make_venv() {
@@ -78,8 +77,10 @@ make_venv() {
 
 install_packages
 start_docker
-start_redis
-start_postgres
+if [ "${1:-}" = "--services" ]; then
+  start_redis
+  start_postgres
+fi
 make_venv
 say "building sandbox images"
 bash "$RUNYARD_ROOT/sandbox_images/build.sh"

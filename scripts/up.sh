@@ -3,7 +3,7 @@
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
-bash "$RUNYARD_ROOT/scripts/bootstrap.sh"
+bash "$RUNYARD_ROOT/scripts/bootstrap.sh" --services
 
 API_HOST="${RUNYARD_API__HOST:-127.0.0.1}"
 API_PORT="${RUNYARD_API__PORT:-8000}"

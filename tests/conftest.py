@@ -1,8 +1,8 @@
 """Test configuration shared by every test: the test settings, and service checks.
 
 Settings come from the environment, so they are set here before anything
-imports core.settings. Tests use their own database (runyard_test) and Redis
-databases 10-15, never those of a `make up` installation.
+imports core.settings. The suite has a Redis and a PostgreSQL of its own (tests/services.py),
+started when a test first needs them; never those of a `make up` installation.
 """
 
 from __future__ import annotations
@@ -10,17 +10,23 @@ from __future__ import annotations
 import os
 import tempfile
 
+from tests.services import SUITE_DATABASE, SUITE_POSTGRES, SUITE_REDIS
+
 STATE_DIR = tempfile.mkdtemp(prefix="runyard-test-")
-TEST_DB_URL = os.environ.get(
-    "RUNYARD_TEST_DATABASE_URL", "postgresql+psycopg://runyard:runyard@127.0.0.1:5432/runyard_test"
-)
+TEST_DB_URL = os.environ.get("RUNYARD_TEST_DATABASE_URL", SUITE_POSTGRES.url(SUITE_DATABASE))
 TEST_REDIS_DB = 15
+
+
+def redis_url(db: int) -> str:
+    """A database of the suite's own Redis."""
+    return SUITE_REDIS.url(db)
+
 
 os.environ.update(
     {
         "RUNYARD_ENV": "test",
         "RUNYARD_DATABASE__URL": TEST_DB_URL,
-        "RUNYARD_REDIS__URL": f"redis://127.0.0.1:6379/{TEST_REDIS_DB}",
+        "RUNYARD_REDIS__URL": redis_url(TEST_REDIS_DB),
         "RUNYARD_STATE_DIR": STATE_DIR,
         "RUNYARD_API__AUTH_CACHE_S": "0",
         "RUNYARD_CALLBACKS__ALLOW_HOSTS": '["127.0.0.1", "localhost"]',

@@ -1,17 +1,34 @@
-"""Checks that the real services the integration tests need are there.
+"""The real services the integration tests use, and checks that they are there.
 
-Locally, a missing service skips the tests that need it, saying why; in CI
-(CI=true) it fails them, because nothing on the main path may be skipped there.
+The suite never touches the machine's own Redis, PostgreSQL or Docker engine state that a `make up`
+installation may be using: it starts a Redis and a PostgreSQL of its own (own ports, own data
+directories, removed at the end), and a test that restarts a service starts one more instance of
+that service just for itself, a Docker engine included (own socket, data root and containerd).
+
+Locally, a missing service skips the tests that need it, saying why; in CI (CI=true) it fails
+them, because nothing on the main path may be skipped there.
 """
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import functools
 import os
+import pwd
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
 
 import pytest
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+PG_USER = "runyard"
 
 
 def missing(reason: str) -> None:
@@ -20,12 +37,245 @@ def missing(reason: str) -> None:
     pytest.skip(f"needs a real service: {reason} (run `make test`, which starts them)")
 
 
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_until(check: object, what: str, timeout_s: float = 60) -> None:
+    """A bounded wait for a condition (never a fixed sleep)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        with contextlib.suppress(Exception):
+            if check():  # type: ignore[operator]
+                return
+        time.sleep(0.1)
+    raise TimeoutError(f"{what} not reached within {timeout_s}s")
+
+
+@dataclass
+class PrivateRedis:
+    """A redis-server of the suite's own: nothing persisted, killed and gone at the end."""
+
+    port: int = field(default_factory=free_port)
+    proc: subprocess.Popen[bytes] | None = None
+
+    def url(self, db: int = 0) -> str:
+        return f"redis://127.0.0.1:{self.port}/{db}"
+
+    def start(self) -> None:
+        binary = shutil.which("redis-server")
+        if binary is None:
+            raise FileNotFoundError("redis-server is not installed")
+        argv = [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+        self.proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_until(self.ping, f"Redis on port {self.port}", 20)
+
+    def ping(self) -> bool:
+        import redis
+
+        client = redis.Redis(port=self.port, socket_timeout=1)
+        try:
+            return bool(client.ping())
+        finally:
+            client.close()
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+        self.proc = None
+
+    def restart(self) -> None:
+        """Stop (forgetting everything, as Redis is transport only) and start again on the same port."""
+        self.stop()
+        self.start()
+
+
+def _pg_bin(name: str) -> str:
+    versions = sorted(Path("/usr/lib/postgresql").glob("*/bin"), key=lambda p: int(p.parent.name))
+    if not versions:
+        raise FileNotFoundError("PostgreSQL's server binaries are not installed (/usr/lib/postgresql)")
+    return str(versions[-1] / name)
+
+
+@dataclass
+class PrivatePostgres:
+    """A PostgreSQL cluster of the suite's own, in a temporary directory, owned by the `postgres` user when
+    run as root (PostgreSQL refuses to run as root). Durability is off: nothing here outlives the suite."""
+
+    port: int = field(default_factory=free_port)
+    root: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="runyard-test-pg-")))
+
+    @property
+    def data(self) -> Path:
+        return self.root / "data"
+
+    def url(self, database: str) -> str:
+        return f"postgresql+psycopg://{PG_USER}@127.0.0.1:{self.port}/{database}"
+
+    def _run(self, argv: list[str]) -> None:
+        if os.geteuid() == 0:
+            argv = ["runuser", "-u", "postgres", "--", *argv]
+        subprocess.run(argv, check=True, capture_output=True, timeout=120)
+
+    def start(self, *databases: str) -> None:
+        if not self.data.exists():
+            if os.geteuid() == 0:
+                postgres = pwd.getpwnam("postgres")
+                os.chown(self.root, postgres.pw_uid, postgres.pw_gid)
+            self._run([_pg_bin("initdb"), "-D", str(self.data), "-U", PG_USER, "--auth=trust", "-E", "UTF8"])
+            self.pg_ctl("start")
+            for database in databases:
+                self._run([_pg_bin("createdb"), "-h", "127.0.0.1", "-p", str(self.port), "-U", PG_USER, database])
+        else:
+            self.pg_ctl("start")
+
+    def pg_ctl(self, action: str) -> None:
+        options = (
+            f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.root} -c fsync=off "
+            "-c synchronous_commit=off -c full_page_writes=off -c max_connections=300"
+        )
+        argv = [_pg_bin("pg_ctl"), "-D", str(self.data), "-w", "-t", "60", "-l", str(self.root / "log")]
+        if action == "start":
+            argv += ["-o", options]
+        if action == "stop":
+            argv += ["-m", "fast"]
+        self._run([*argv, action])
+
+    def stop(self) -> None:
+        if (self.data / "postmaster.pid").exists():
+            with contextlib.suppress(subprocess.SubprocessError):
+                self.pg_ctl("stop")
+
+    def remove(self) -> None:
+        self.stop()
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+@dataclass
+class PrivateDockerEngine:
+    """A second dockerd with its own socket, data root, exec root (so its own containerd) and cgroup parent,
+    without bridge or iptables changes: restarting it disturbs no container of the machine's engine."""
+
+    images: tuple[str, ...]
+    root: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="runyard-test-docker-")))
+    proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"unix://{self.root}/docker.sock"
+
+    def start(self) -> None:
+        # The exec root holds containerd's socket, whose path must stay short (a unix socket path is ≤ 108 bytes).
+        exec_root = Path(tempfile.mkdtemp(prefix="ry-x-", dir="/run" if os.geteuid() == 0 else None))
+        self._exec_root = exec_root
+        argv = [
+            "dockerd",
+            "--host", self.url,
+            "--data-root", str(self.root / "data"),
+            "--exec-root", str(exec_root),
+            "--pidfile", str(self.root / "docker.pid"),
+            "--bridge", "none",
+            "--iptables=false",
+            "--ip6tables=false",
+            "--ip-masq=false",
+            "--cgroup-parent", f"runyard-test-{self.root.name}",
+        ]  # reason: one flag and its value per line  # fmt: skip
+        log = open(self.root / "dockerd.log", "ab")  # noqa: SIM115 - kept by the child
+        self.proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        log.close()
+        wait_until(self.answers, "the suite's own Docker engine", 60)
+
+    def answers(self) -> bool:
+        return subprocess.run(["docker", "-H", self.url, "info"], capture_output=True, timeout=10).returncode == 0
+
+    def load_images(self) -> None:
+        """The machine engine's images, copied in (no registry is needed, nor reachable)."""
+        save = subprocess.Popen(["docker", "save", *self.images], stdout=subprocess.PIPE)
+        subprocess.run(["docker", "-H", self.url, "load", "-q"], stdin=save.stdout, check=True, capture_output=True)
+        if save.wait(timeout=600) != 0:
+            raise RuntimeError(f"docker save {' '.join(self.images)} failed")
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=10)
+        self.proc = None
+
+    def restart(self) -> None:
+        """Stop the engine (it stops every one of its containers) and start it again."""
+        self.stop()
+        self.start()
+
+    def remove(self) -> None:
+        if self.proc is not None and self.answers():
+            ids = subprocess.run(["docker", "-H", self.url, "ps", "-aq"], capture_output=True, text=True).stdout.split()
+            if ids:
+                subprocess.run(["docker", "-H", self.url, "rm", "-f", "-v", *ids], capture_output=True)
+        self.stop()
+        with contextlib.suppress(OSError):
+            subprocess.run(["umount", "-R", str(self._exec_root)], capture_output=True)
+            shutil.rmtree(self._exec_root, ignore_errors=True)
+        subprocess.run(["rm", "-rf", str(self.root)], capture_output=True)
+
+
+@contextlib.contextmanager
+def own_docker_engine(images: tuple[str, ...]) -> Iterator[PrivateDockerEngine]:
+    if os.geteuid() != 0 or shutil.which("dockerd") is None:
+        missing("root and dockerd, to start a Docker engine of the test's own")
+    engine = PrivateDockerEngine(images)
+    try:
+        engine.start()
+        engine.load_images()
+        yield engine
+    finally:
+        engine.remove()
+
+
+# ------------------------------------------------------------------ the suite's own Redis and PostgreSQL
+
+SUITE_REDIS = PrivateRedis()
+SUITE_POSTGRES = PrivatePostgres()
+SUITE_DATABASE = "runyard_test"
+
+
+@functools.cache
+def _start_suite_postgres() -> str | None:
+    if os.environ.get("RUNYARD_TEST_DATABASE_URL"):
+        return None  # the developer named a database of their own
+    try:
+        SUITE_POSTGRES.start(SUITE_DATABASE)
+    except (OSError, subprocess.SubprocessError) as exc:
+        detail = getattr(exc, "stderr", b"") or b""
+        return f"a PostgreSQL of the suite's own: {exc} {detail.decode(errors='replace')[-500:]}"
+    atexit.register(SUITE_POSTGRES.remove)
+    return None
+
+
+@functools.cache
+def _start_suite_redis() -> str | None:
+    try:
+        SUITE_REDIS.start()
+    except (OSError, subprocess.SubprocessError, TimeoutError) as exc:
+        return f"a Redis of the suite's own: {exc}"
+    atexit.register(SUITE_REDIS.stop)
+    return None
+
+
 @functools.cache
 def postgres_problem() -> str | None:
     import psycopg
 
     from tests.conftest import TEST_DB_URL
 
+    if problem := _start_suite_postgres():
+        return problem
     try:
         psycopg.connect(TEST_DB_URL.replace("+psycopg", ""), connect_timeout=3).close()
     except Exception as exc:  # noqa: BLE001
@@ -35,13 +285,7 @@ def postgres_problem() -> str | None:
 
 @functools.cache
 def redis_problem() -> str | None:
-    import redis
-
-    try:
-        redis.Redis(socket_timeout=3).ping()
-    except Exception as exc:  # noqa: BLE001
-        return f"Redis on 127.0.0.1:6379: {exc}"
-    return None
+    return _start_suite_redis()
 
 
 @functools.cache
@@ -63,27 +307,3 @@ def require(*checks: str) -> None:
         problem = problems[name]()
         if problem:
             missing(problem)
-
-
-def restart_docker_engine(timeout_s: float = 120) -> None:
-    """Stop the Docker engine (it stops every container) and start it again, as bootstrap started it."""
-    import subprocess
-    import time
-
-    if os.path.isdir("/run/systemd/system"):
-        subprocess.run(["systemctl", "restart", "docker"], check=True, timeout=timeout_s)
-    else:
-        pids = subprocess.run(["pidof", "dockerd"], capture_output=True, text=True).stdout.split()
-        subprocess.run(["kill", "-TERM", *pids], check=True)
-        deadline = time.monotonic() + timeout_s
-        while any(os.path.exists(f"/proc/{pid}") for pid in pids):
-            if time.monotonic() > deadline:
-                raise TimeoutError("dockerd did not stop")
-            time.sleep(0.2)
-        subprocess.run(["bash", "-c", "nohup setsid dockerd >>/var/log/runyard-dockerd.log 2>&1 &"], check=True)
-    # Waited for with the CLI: docker-py leaves a socket open for each refused connection.
-    deadline = time.monotonic() + timeout_s
-    while subprocess.run(["docker", "info"], capture_output=True, check=False).returncode != 0:
-        if time.monotonic() > deadline:
-            raise TimeoutError("the Docker engine did not come back")
-        time.sleep(0.5)

@@ -1,7 +1,7 @@
 """Real Runyard processes for integration tests: an API (uvicorn), workers and beat (Celery).
 
-Each Stack has its own Redis database, so stacks never steal each other's
-jobs; they share the test Postgres database.
+Each Stack has its own database in the suite's Redis, so stacks never steal each other's
+jobs; they share the suite's PostgreSQL database (a test may give a stack other services in env).
 """
 
 from __future__ import annotations
@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -22,17 +21,12 @@ import docker
 import httpx
 import redis
 
-from tests.conftest import STATE_DIR, TEST_DB_URL
+from tests.conftest import STATE_DIR, TEST_DB_URL, redis_url
+from tests.services import free_port, require
 
 ROOT = Path(__file__).resolve().parents[1]
 VENV_BIN = Path(sys.executable).parent
 QUEUES = "runyard.runs,runyard.callbacks,runyard.maintenance"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass
@@ -53,7 +47,7 @@ class Stack:
             {
                 "RUNYARD_ENV": "test",
                 "RUNYARD_DATABASE__URL": TEST_DB_URL,
-                "RUNYARD_REDIS__URL": f"redis://127.0.0.1:6379/{self.redis_db}",
+                "RUNYARD_REDIS__URL": redis_url(self.redis_db),
                 "RUNYARD_STATE_DIR": STATE_DIR,
                 "RUNYARD_WORKER__CONCURRENCY": "2",
                 "RUNYARD_QUEUE__SWEEP_INTERVAL_S": "1",
@@ -85,8 +79,9 @@ class Stack:
 
     def start_api(self, fresh: bool = True, **extra: str) -> None:
         """Start the API; `fresh` first empties this stack's Redis database (not for a restart)."""
+        require("redis")
         if fresh and "RUNYARD_REDIS__URL" not in self.env_extra:  # no stale jobs or heartbeats
-            client = redis.Redis(db=self.redis_db)
+            client = redis.Redis.from_url(redis_url(self.redis_db))
             client.flushdb()
             client.close()
         self._spawn(
@@ -158,7 +153,7 @@ class Stack:
                     os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait(timeout=10)
         self.procs.clear()
-        remove_test_containers(self.tag)
+        remove_test_containers(self.tag, self.env().get("RUNYARD_WORKER__DOCKER_URL"))
 
 
 @contextlib.contextmanager
@@ -180,9 +175,9 @@ def running_stack(
         stack.stop()
 
 
-def remove_test_containers(tag: str) -> None:
+def remove_test_containers(tag: str, docker_url: str | None = None) -> None:
     """Like docker-py's own tests: force-remove everything this stack's workers created, volumes too."""
-    client = docker.from_env()
+    client = docker.DockerClient(base_url=docker_url) if docker_url else docker.from_env()
     ours = {"label": f"org.runyard.cluster=test-{tag}"}
     for container in client.containers.list(all=True, filters=ours, sparse=True):
         with contextlib.suppress(docker.errors.APIError):

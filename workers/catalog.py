@@ -11,12 +11,12 @@ from sqlalchemy.orm import Session
 from core import constants as c
 from core.models import Language
 from core.schemas import LanguageInfo
-from workers.runtime.base import Runtime, RuntimeFailure
+from workers.runtime.base import RunContainerRuntime, RuntimeFailure
 
 log = logging.getLogger(__name__)
 
 
-def read_catalog(runtime: Runtime, image: str) -> list[LanguageInfo]:
+def read_catalog(runtime: RunContainerRuntime, image: str) -> list[LanguageInfo]:
     try:
         data = json.loads(runtime.read_image_file(image, c.CATALOG_PATH))
     except ValueError as exc:

@@ -15,7 +15,7 @@ from typing import Any
 from celery import Celery, signals
 
 from core import constants as c
-from core import jobstore, logs, sandbox_store
+from core import job_machine, logs, sandbox_store
 from core.db import transaction
 from core.settings import Settings, get_settings
 from workers import catalog, sandbox_watch
@@ -33,7 +33,9 @@ def run_task_time_limit(settings: Settings) -> int:
 
 
 def create_app(settings: Settings) -> Celery:
-    app = Celery("runyard", broker=settings.redis.url, include=["workers.tasks", "workers.sandbox_tasks"])
+    app = Celery(
+        "runyard", broker=settings.redis.url, include=["workers.tasks", "workers.sandbox_tasks", "workers.sweep_task"]
+    )
     app.conf.update(
         task_acks_late=True,
         task_reject_on_worker_lost=True,
@@ -89,7 +91,7 @@ def _on_worker_init(**_: Any) -> None:
     if removed:
         log.warning("removed containers left behind by a dead worker", extra={"count": removed})
     with transaction(ctx.settings) as session:
-        held = jobstore.expire_leases_of(session, ctx.name)
+        held = job_machine.expire_leases_of(session, ctx.name)
     if held:
         log.warning("jobs held by this worker's previous life are released to the sweep", extra={"count": held})
     languages = [lang for image in ctx.settings.worker.images for lang in catalog.read_catalog(runtime, image)]

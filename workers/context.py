@@ -1,4 +1,4 @@
-"""The resources of a worker process: settings, Redis, the runtime, the warm pools, the catalog.
+"""The resources of a worker process: settings, Redis, the runtimes, the warm pools, the catalog.
 
 Celery runs tasks on threads of one process (the threads pool), so these are
 shared by every task of the process and built once.
@@ -13,15 +13,21 @@ from functools import cached_property, lru_cache
 import redis
 from sqlalchemy import select
 
+from core import redis_client
 from core.db import transaction
 from core.models import Language
 from core.schemas import LanguageInfo
 from core.services.languages import to_info
 from core.settings import Settings, get_settings
-from workers.pools import PoolSet
 from workers.run_executor import RunExecutor
-from workers.runtime.base import Runtime
-from workers.runtime.docker_runtime import DockerRuntime
+from workers.run_pools import RunPools
+from workers.runtime import (
+    DockerEngine,
+    DockerRunRuntime,
+    DockerWorkspaceRuntime,
+    RunContainerRuntime,
+    WorkspaceRuntime,
+)
 from workers.sandbox_host import SandboxHost
 from workers.sandbox_ops import Ops
 from workers.sandbox_watch import SandboxWatch
@@ -38,20 +44,31 @@ class WorkerContext:
         self._lock = threading.Lock()
 
     @cached_property
-    def runtime(self) -> Runtime:
-        return DockerRuntime(self.settings.worker.docker_url)
+    def docker(self) -> DockerEngine:
+        """One connection pool to the engine, shared by both runtimes."""
+        return DockerEngine(self.settings.worker.docker_url)
+
+    @cached_property
+    def runtime(self) -> RunContainerRuntime:
+        """Run containers, and the engine questions asked at start-up (catalog, egress network, leftovers)."""
+        return DockerRunRuntime(self.docker)
+
+    @cached_property
+    def workspaces(self) -> WorkspaceRuntime:
+        """Persistent sandboxes' containers and volumes."""
+        return DockerWorkspaceRuntime(self.docker)
 
     @cached_property
     def redis(self) -> redis.Redis:
-        return redis.Redis.from_url(self.settings.redis.url, socket_timeout=self.settings.redis.socket_timeout_s)
+        return redis_client.sync_client(self.settings)
 
     @cached_property
-    def pools(self) -> PoolSet:
-        return PoolSet(self.runtime, self.settings)
+    def pools(self) -> RunPools:
+        return RunPools(self.runtime, self.settings)
 
     @cached_property
     def sandbox_host(self) -> SandboxHost:
-        return SandboxHost(self.runtime, self.settings)
+        return SandboxHost(self.workspaces, self.settings)
 
     @cached_property
     def sandbox_watch(self) -> SandboxWatch:

@@ -1,4 +1,4 @@
-"""Finding sandboxes nobody owns any more, on this worker's Docker engine."""
+"""Finding run containers nobody owns any more, on this worker's Docker engine."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ GRACE_S = 120.0
 
 
 def orphans(containers: list[ContainerInfo], alive: set[str], me: str) -> list[ContainerInfo]:
-    """Stopped sandboxes, and running ones whose worker has no fresh heartbeat (it died)."""
+    """Stopped run containers, and running ones whose worker has no fresh heartbeat (it died)."""
     found = []
     for info in containers:
         owner = info.labels.get(c.LABEL_WORKER, "")

@@ -1,4 +1,4 @@
-"""Executing one claimed run in a warm sandbox: compile, run, verdict."""
+"""Executing one claimed run in a warm run container: compile, run, verdict."""
 
 from __future__ import annotations
 
@@ -8,14 +8,14 @@ import shlex
 import time
 import zipfile
 
-from core.jobstore import Claim
+from core.job_machine import RunClaim
 from core.schemas import LanguageInfo, RunLimits, RunOutcome, RunRecord
 from core.settings import Settings
 from core.statuses import RunStatus
 from workers import verdict
 from workers.agent_protocol import StepLimits, StepResult, decode_reply, run_request
-from workers.pools import PoolSet
-from workers.runtime.base import ContainerLimits, RuntimeFailure, Sandbox
+from workers.run_pools import RunPools
+from workers.runtime.base import ContainerLimits, RunContainer, RuntimeFailure
 
 log = logging.getLogger(__name__)
 
@@ -72,23 +72,23 @@ def archive_has(archive: bytes | None, name: str) -> bool:
 
 
 class RunExecutor:
-    def __init__(self, pools: PoolSet, settings: Settings) -> None:
+    def __init__(self, pools: RunPools, settings: Settings) -> None:
         self.pools = pools
         self.settings = settings
 
-    def execute(self, claim: Claim, language: LanguageInfo) -> RunOutcome:
+    def execute(self, claim: RunClaim, language: LanguageInfo) -> RunOutcome:
         """Raises RuntimeFailure for infrastructure trouble; every program behaviour is an outcome."""
         record = claim.record
         started = time.monotonic()
         pool = self.pools.pool(language.image, networked=record.enable_network)
-        sandbox = pool.acquire(self.settings.worker.acquire_timeout_s)
+        container = pool.acquire(self.settings.worker.acquire_timeout_s)
         healthy = False
         try:
-            outcome = self._execute(sandbox, record, language)
+            outcome = self._execute(container, record, language)
             healthy = True
         finally:
-            # A sandbox that failed mid-run is in an unknown state: destroyed, never reset and reused.
-            (pool.release if healthy else pool.discard)(sandbox)
+            # A container that failed mid-run is in an unknown state: destroyed, never reset and reused.
+            (pool.release if healthy else pool.discard)(container)
         log.info(
             "run executed",
             extra={
@@ -100,7 +100,7 @@ class RunExecutor:
         )
         return outcome
 
-    def _execute(self, sandbox: Sandbox, record: RunRecord, language: LanguageInfo) -> RunOutcome:
+    def _execute(self, container: RunContainer, record: RunRecord, language: LanguageInfo) -> RunOutcome:
         compiles = bool(language.compile_cmd) and (
             not language.is_project or archive_has(record.additional_files, "compile")
         )
@@ -110,20 +110,20 @@ class RunExecutor:
         if compiles:
             assert language.compile_cmd is not None
             c_step, c_limits = compile_limits(self.settings)
-            sandbox.set_limits(c_limits)
+            container.set_limits(c_limits)
             argv = expand(language.compile_cmd, record.compiler_options)
-            [result] = self._steps(sandbox, argv, c_step, files=files, archive=archive, merge_stderr=True)
+            [result] = self._steps(container, argv, c_step, files=files, archive=archive, merge_stderr=True)
             failed = verdict.compile_failed(result)
             if failed is not None:
                 return failed
             compile_output = result.stdout or None
             files, archive = [], None
         r_step, r_limits = run_limits(record.limits, self.settings)
-        sandbox.set_limits(r_limits)
+        container.set_limits(r_limits)
         assert language.run_cmd is not None
         argv = list(language.run_cmd) + shlex.split(record.command_line_arguments or "")
         results = self._steps(
-            sandbox,
+            container,
             argv,
             r_step,
             files=files,
@@ -142,7 +142,7 @@ class RunExecutor:
 
     def _steps(
         self,
-        sandbox: Sandbox,
+        container: RunContainer,
         argv: list[str],
         limits: StepLimits,
         *,
@@ -167,7 +167,7 @@ class RunExecutor:
             archive_max_entries=settings.limits.max_archive_entries,
         )
         timeout = limits.wall_ms / 1000 * repeat + settings.worker.exec_margin_s
-        reply = decode_reply(sandbox.call(request, timeout))
+        reply = decode_reply(container.call(request, timeout))
         if reply.setup_error is not None:
             raise RuntimeFailure(f"could not prepare the working directory: {reply.setup_error}")
         if not reply.results:

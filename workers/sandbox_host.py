@@ -11,19 +11,20 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
-import time
 import uuid
 from collections import deque
 from dataclasses import dataclass
 
 from core import constants as c
-from core.sandbox_store import SandboxSnapshot
+from core.job_machine import SandboxSnapshot
 from core.settings import Settings
 from workers.agent_link import AgentError, AgentLink
-from workers.runtime.base import ContainerLimits, Runtime, RuntimeFailure, WorkspaceSpec
+from workers.pool_filler import PoolFiller
+from workers.runtime.base import ContainerLimits, RuntimeFailure, WorkspaceRuntime, WorkspaceSpec
 
 log = logging.getLogger(__name__)
 START_TIMEOUT_S = 60.0
+Ready = tuple[str, str, AgentLink]  # a started container, its volume, and the link to its agent
 
 
 @dataclass(frozen=True)
@@ -43,17 +44,25 @@ class HostStats:
 
 
 class SandboxHost:
-    def __init__(self, runtime: Runtime, settings: Settings) -> None:
+    def __init__(self, runtime: WorkspaceRuntime, settings: Settings) -> None:
         self.runtime = runtime
         self.settings = settings
         self.host = settings.worker.host_name
         self._links: dict[str, AgentLink] = {}
         self._lock = threading.Lock()
-        self._pool: deque[tuple[str, str, AgentLink]] = deque()
+        self._pool: deque[Ready] = deque()
         self._cond = threading.Condition()
         self._closed = False
         self._stats = HostStats(pool_target=settings.sandboxes.pool_size)
-        self._filler = threading.Thread(target=self._fill, name="sandbox-pool", daemon=True)
+        self._filler = PoolFiller(
+            "sandbox-pool",
+            self._cond,
+            wanted=lambda: self.settings.sandboxes.pool_size - len(self._pool),
+            start=lambda: self._launch(self.default_image, None, network=False),
+            keep=self._keep,
+            drop=self._drop,
+            failure="cannot start a pooled sandbox",
+        )
 
     # ------------------------------------------------------------ labels and specs
 
@@ -98,10 +107,9 @@ class SandboxHost:
             self._closed = True
             pooled = list(self._pool)
             self._pool.clear()
-            self._cond.notify_all()
-        for container_id, volume, link in pooled:
-            link.close()
-            self._remove(container_id, volume)
+            self._filler.stop()
+        for ready in pooled:
+            self._drop(ready)
         with self._lock:
             links = list(self._links.values())
             self._links.clear()
@@ -117,34 +125,22 @@ class SandboxHost:
 
     # ------------------------------------------------------------ the pool
 
-    def _fill(self) -> None:
-        backoff = 0.5
-        while True:
-            with self._cond:
-                while not self._closed and len(self._pool) >= self.settings.sandboxes.pool_size:
-                    self._cond.wait()
-                if self._closed:
-                    return
-            try:
-                ready = self._launch(self.default_image, None, network=False)
-            except Exception as exc:  # noqa: BLE001 - the filler must outlive any failure, or the pool stays empty
-                log.error("cannot start a pooled sandbox", extra={"error": str(exc)})
-                time.sleep(backoff)
-                backoff = min(backoff * 2, 30)
-                continue
-            backoff = 0.5
-            with self._cond:
-                if not self._closed:
-                    self._pool.append(ready)
-                    self._cond.notify_all()
-                    continue
-            container_id, volume, link = ready
-            link.close()
-            self._remove(container_id, volume)
+    def _keep(self, ready: Ready) -> bool:
+        """The filler's hand-over, with the condition held."""
+        if self._closed:
+            return False
+        self._pool.append(ready)
+        self._cond.notify_all()
+        return True
 
-    def _launch(self, image: str, sandbox: SandboxSnapshot | None, network: bool) -> tuple[str, str, AgentLink]:
+    def _drop(self, ready: Ready) -> None:
+        container_id, volume, link = ready
+        link.close()
+        self._remove(container_id, volume)
+
+    def _launch(self, image: str, sandbox: SandboxSnapshot | None, network: bool) -> Ready:
         volume = sandbox.volume if sandbox and sandbox.volume else f"runyard-ws-{uuid.uuid4().hex}"
-        container_id = self.runtime.start_workspace(self._spec(image, volume, sandbox, network))
+        container_id = self.runtime.start(self._spec(image, volume, sandbox, network))
         try:
             link = AgentLink(self.runtime.attach(container_id), container_id)
             link.call("ping", timeout_s=START_TIMEOUT_S)
@@ -169,7 +165,8 @@ class SandboxHost:
 
     def create(self, sandbox: SandboxSnapshot) -> Placed:
         """Claim a pooled container (same image, no network) or start a new one; configure it."""
-        ready, dead = None, []
+        ready: Ready | None = None
+        dead: list[Ready] = []
         if sandbox.image == self.default_image and not sandbox.network:
             with self._cond:
                 while self._pool and ready is None:
@@ -180,9 +177,8 @@ class SandboxHost:
                         self._stats.pool_hits += 1
                     else:  # its container stopped while it waited (the engine restarted, say)
                         dead.append(candidate)
-        for container_id, volume, link in dead:
-            link.close()
-            self._remove(container_id, volume)
+        for candidate in dead:
+            self._drop(candidate)
         from_pool = ready is not None
         if ready is None:
             self._stats.pool_misses += 1
@@ -190,7 +186,7 @@ class SandboxHost:
         container_id, volume, link = ready
         try:
             if from_pool:
-                self.runtime.set_container_limits(container_id, self.limits(sandbox))
+                self.runtime.set_limits(container_id, self.limits(sandbox))
             self.configure(link, sandbox)
         except Exception:
             link.close()
@@ -239,7 +235,7 @@ class SandboxHost:
                 return link
             if link is not None:
                 link.close()
-            status = self.runtime.container_status(sandbox.container_id)
+            status = self.runtime.status(sandbox.container_id)
             if status != "running":
                 raise SandboxLost(f"the sandbox's container is {status or 'gone'}")
             link = AgentLink(self.runtime.attach(sandbox.container_id), sandbox.container_id)

@@ -8,6 +8,7 @@ RuntimeFailure is an infrastructure problem and propagates.
 from __future__ import annotations
 
 import base64
+import hashlib
 import logging
 import uuid
 from collections.abc import Callable
@@ -17,10 +18,10 @@ import redis
 from sqlalchemy import func
 
 from core.db import transaction
+from core.job_machine import SandboxClaim, SandboxSnapshot
+from core.jobkinds import JobKind
 from core.models import SandboxState
 from core.sandbox_store import (
-    JobClaim,
-    SandboxSnapshot,
     add_blob_chunk,
     blob_chunk,
     blob_chunks,
@@ -43,41 +44,41 @@ class Ops:
         self.host = host
         self.settings = settings
         self.redis = client
-        self.table: dict[str, Callable[[JobClaim], Result]] = {
-            "sandbox.create": self.create,
-            "sandbox.start": self.start,
-            "sandbox.stop": self.stop,
-            "sandbox.delete": self.delete,
-            "sandbox.exec": self.exec,
-            "sandbox.kernel.run": self.agent_op("kernel.run"),
-            "sandbox.kernel.restart": self.agent_op("kernel.restart"),
-            "sandbox.session.create": self.agent_op("session.create"),
-            "sandbox.session.exec": self.agent_op("session.exec"),
-            "sandbox.session.command": self.agent_op("session.command"),
-            "sandbox.session.cancel": self.agent_op("session.cancel"),
-            "sandbox.session.delete": self.agent_op("session.delete"),
-            "sandbox.session.list": self.agent_op("session.list"),
-            "sandbox.files.list": self.agent_op("file.list"),
-            "sandbox.files.stat": self.agent_op("file.stat"),
-            "sandbox.files.mkdir": self.agent_op("file.mkdir"),
-            "sandbox.files.delete": self.agent_op("file.delete"),
-            "sandbox.files.move": self.agent_op("file.move"),
-            "sandbox.files.chmod": self.agent_op("file.chmod"),
-            "sandbox.files.find": self.agent_op("file.find"),
-            "sandbox.files.grep": self.agent_op("file.grep"),
-            "sandbox.files.replace": self.agent_op("file.replace"),
-            "sandbox.files.upload": self.upload,
-            "sandbox.files.download": self.download,
-            "sandbox.stream.open": self.open_stream,
+        self.table: dict[JobKind, Callable[[SandboxClaim], Result]] = {
+            JobKind.CREATE: self.create,
+            JobKind.START: self.start,
+            JobKind.STOP: self.stop,
+            JobKind.DELETE: self.delete,
+            JobKind.EXEC: self.exec,
+            JobKind.KERNEL_RUN: self.agent_op("kernel.run"),
+            JobKind.KERNEL_RESTART: self.agent_op("kernel.restart"),
+            JobKind.SESSION_CREATE: self.agent_op("session.create"),
+            JobKind.SESSION_EXEC: self.agent_op("session.exec"),
+            JobKind.SESSION_COMMAND: self.agent_op("session.command"),
+            JobKind.SESSION_CANCEL: self.agent_op("session.cancel"),
+            JobKind.SESSION_DELETE: self.agent_op("session.delete"),
+            JobKind.SESSION_LIST: self.agent_op("session.list"),
+            JobKind.FILES_LIST: self.agent_op("file.list"),
+            JobKind.FILES_STAT: self.agent_op("file.stat"),
+            JobKind.FILES_MKDIR: self.agent_op("file.mkdir"),
+            JobKind.FILES_DELETE: self.agent_op("file.delete"),
+            JobKind.FILES_MOVE: self.agent_op("file.move"),
+            JobKind.FILES_CHMOD: self.agent_op("file.chmod"),
+            JobKind.FILES_FIND: self.agent_op("file.find"),
+            JobKind.FILES_GREP: self.agent_op("file.grep"),
+            JobKind.FILES_REPLACE: self.agent_op("file.replace"),
+            JobKind.FILES_UPLOAD: self.upload,
+            JobKind.FILES_DOWNLOAD: self.download,
+            JobKind.STREAM_OPEN: self.open_stream,
         }
 
-    def execute(self, claim: JobClaim) -> Result:
+    def execute(self, claim: SandboxClaim) -> Result:
         op = self.table.get(claim.kind)
         if op is None:
             raise ValueError(f"unknown sandbox job kind {claim.kind!r}")
         return op(claim)
 
-    def _timeout_s(self, claim: JobClaim) -> float:
+    def _timeout_s(self, claim: SandboxClaim) -> float:
         return (claim.timeout_ms or 0) / 1000 + 30.0 if claim.timeout_ms else DEFAULT_TIMEOUT_S + 30.0
 
     def _update(self, sandbox: SandboxSnapshot, **values: Any) -> None:
@@ -86,7 +87,7 @@ class Ops:
 
     # ------------------------------------------------------------ lifecycle
 
-    def create(self, claim: JobClaim) -> Result:
+    def create(self, claim: SandboxClaim) -> Result:
         sandbox = claim.sandbox
         if sandbox.state != SandboxState.CREATING:
             return {"state": sandbox.state}  # a redelivered create that already happened
@@ -97,7 +98,7 @@ class Ops:
         )  # fmt: skip
         return {"state": SandboxState.STARTED.value, "from_pool": placed.from_pool}
 
-    def start(self, claim: JobClaim) -> Result:
+    def start(self, claim: SandboxClaim) -> Result:
         sandbox = claim.sandbox
         if sandbox.state != SandboxState.STARTING:
             return {"state": sandbox.state}
@@ -108,7 +109,7 @@ class Ops:
         )  # fmt: skip
         return {"state": SandboxState.STARTED.value}
 
-    def stop(self, claim: JobClaim) -> Result:
+    def stop(self, claim: SandboxClaim) -> Result:
         sandbox = claim.sandbox
         if sandbox.state != SandboxState.STOPPING:
             return {"state": sandbox.state}
@@ -116,7 +117,7 @@ class Ops:
         self._update(sandbox, container_id=None, state=SandboxState.STOPPED.value, stopped_at=_now())
         return {"state": SandboxState.STOPPED.value}
 
-    def delete(self, claim: JobClaim) -> Result:
+    def delete(self, claim: SandboxClaim) -> Result:
         sandbox = claim.sandbox
         self.host.delete_sandbox(sandbox)
         self._update(sandbox, container_id=None, state=SandboxState.DELETED.value, stopped_at=_now())
@@ -124,22 +125,22 @@ class Ops:
 
     # ------------------------------------------------------------ in the sandbox
 
-    def link(self, claim: JobClaim) -> AgentLink:
+    def link(self, claim: SandboxClaim) -> AgentLink:
         return self.host.link(claim.sandbox)
 
-    def agent_op(self, op: str) -> Callable[[JobClaim], Result]:
-        def run(claim: JobClaim) -> Result:
+    def agent_op(self, op: str) -> Callable[[SandboxClaim], Result]:
+        def run(claim: SandboxClaim) -> Result:
             fields = dict(claim.payload)
             return self.link(claim).call(op, timeout_s=self._timeout_s(claim), **fields)
 
         return run
 
-    def exec(self, claim: JobClaim) -> Result:
+    def exec(self, claim: SandboxClaim) -> Result:
         fields = dict(claim.payload)
         fields.setdefault("timeout_ms", claim.timeout_ms)
         return self.link(claim).call("exec", timeout_s=self._timeout_s(claim), **fields)
 
-    def open_stream(self, claim: JobClaim) -> Result:
+    def open_stream(self, claim: SandboxClaim) -> Result:
         """Open a terminal or a tunnel in the sandbox and bridge it to Redis; the bridge outlives the job."""
         payload = dict(claim.payload)
         kind, channel = payload.pop("kind"), str(payload.pop("channel"))
@@ -149,10 +150,18 @@ class Ops:
         bridge.start()
         return {"stream": opened["stream"], "channel": channel}
 
-    def upload(self, claim: JobClaim) -> Result:
-        """Stream a blob from Postgres into a temporary file, then rename it into place."""
+    def upload(self, claim: SandboxClaim) -> Result:
+        """Stream a blob from Postgres into a temporary file, then rename it into place.
+
+        Only a body that is whole (the size and SHA-256 the API stored it with) replaces the target:
+        a missing, short or altered body is refused and the old file stays as it was."""
         payload = claim.payload
         blob_id = uuid.UUID(str(payload["blob_id"]))
+        with transaction(self.settings) as session:
+            seqs = blob_chunks(session, blob_id)
+        if not seqs:
+            gone = f"the body of this upload ({blob_id}) is gone; send the file again"
+            raise AgentError("invalid", gone, field="body")
         link = self.link(claim)
         opened = link.call(
             "file.write_open", path=payload["path"], mode=payload.get("mode"), parents=payload.get("parents", True),
@@ -160,13 +169,21 @@ class Ops:
         )  # fmt: skip
         handle = opened["handle"]
         committed = False
+        digest, size = hashlib.sha256(), 0
         try:
-            with transaction(self.settings) as session:
-                seqs = blob_chunks(session, blob_id)
             for seq in seqs:
                 with transaction(self.settings) as session:
                     data = blob_chunk(session, blob_id, seq)
+                digest.update(data)
+                size += len(data)
                 link.call("file.write_chunk", handle=handle, data=base64.b64encode(data).decode())
+            if size != payload.get("size", size) or digest.hexdigest() != payload.get("sha256", digest.hexdigest()):
+                raise AgentError(
+                    "invalid",
+                    f"the body of this upload is {size} bytes with SHA-256 {digest.hexdigest()}, not the "
+                    f"{payload.get('size')} bytes stored; the file was left as it was",
+                    field="body",
+                )
             result = link.call("file.write_close", handle=handle, commit=True)
             committed = True
             return result
@@ -177,7 +194,7 @@ class Ops:
                 except Exception:  # noqa: BLE001 - the temporary file is ours to forget either way
                     log.info("could not abort an upload", extra={"job_id": str(claim.job_id)})
 
-    def download(self, claim: JobClaim) -> Result:
+    def download(self, claim: SandboxClaim) -> Result:
         """Copy a file out of the sandbox into a new blob, chunk by chunk."""
         link = self.link(claim)
         limit = self.settings.sandboxes.max_file_bytes

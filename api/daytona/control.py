@@ -21,10 +21,11 @@ from api.daytona.errors import DaytonaRenderer, unsupported
 from api.deps import PrincipalDep, SessionDep, StateDep
 from api.errors import route_class
 from core.errors import InvalidInput, NotFound
-from core.models import JobState, Sandbox
+from core.jobkinds import JobKind
+from core.models import Sandbox
+from core.services import operations as ops
 from core.services import sandboxes as svc
 from core.services.auth import Principal
-from core.services.sandbox_errors import raise_for_job
 
 router = APIRouter(prefix="/daytona/api", tags=["daytona"], route_class=route_class(DaytonaRenderer()))
 STARTED = datetime(2026, 1, 1, tzinfo=UTC)
@@ -118,11 +119,7 @@ async def create_sandbox(
         auto_archive_s=body.auto_archive_interval * 60 if body.auto_archive_interval else None,
     )
     sandbox_id, job_id = await svc.create_sandbox(session, state.redis, principal, req, state.settings, "daytona")
-    job = await svc.wait_for_job(
-        state.sessions, state.hub, principal, job_id, state.settings.sandboxes.lifecycle_wait_s
-    )
-    if job.state == JobState.FAILED:
-        raise_for_job(job)
+    await ops.settle(state.sessions, state.hub, principal, job_id, state.settings)
     return await _dto(state, request, principal, str(sandbox_id))
 
 
@@ -184,19 +181,14 @@ async def get_sandbox(ident: str, request: Request, state: StateDep, principal: 
 
 
 async def _change(
-    ident: str, kind: str, request: Request, state: StateDep, principal: Principal, archive: bool = False
+    ident: str, kind: JobKind, request: Request, state: StateDep, principal: Principal, archive: bool = False
 ) -> dict[str, Any]:
     async with state.sessions() as session:
         sandbox = await svc.get_sandbox(session, principal, ident)
         job_id = await svc.change_state(
             session, principal, sandbox, kind, state.settings, archive=archive, client=state.redis
         )
-    if job_id is not None:
-        job = await svc.wait_for_job(
-            state.sessions, state.hub, principal, job_id, state.settings.sandboxes.lifecycle_wait_s
-        )
-        if job.state == JobState.FAILED:
-            raise_for_job(job)
+    await ops.settle(state.sessions, state.hub, principal, job_id, state.settings)
     return await _dto(state, request, principal, str(sandbox.id))
 
 

@@ -24,8 +24,9 @@ from api.deps import PrincipalDep, SessionDep, StateDep, api_key_from
 from api.errors import route_class, status_of
 from api.state import AppState
 from core.errors import InvalidInput, NotFound, RunyardError
+from core.jobkinds import JobKind
 from core.models import Sandbox
-from core.services import blobs
+from core.services import operations as ops
 from core.services import sandboxes as svc
 from core.services.auth import Principal, authenticate
 from core.views import b64_text
@@ -44,11 +45,19 @@ class Toolbox:
     def __init__(self, state: AppState, session: Any, principal: Principal, sandbox: Sandbox) -> None:
         self.state, self.session, self.principal, self.sandbox = state, session, principal, sandbox
 
-    async def run(self, kind: str, payload: dict[str, Any], timeout_ms: int | None = None) -> dict[str, Any]:
-        return await svc.run_op(
-            self.session, self.state.sessions, self.state.hub, self.principal, self.sandbox, kind, payload,
-            self.state.settings, timeout_ms, "daytona",
-        )  # fmt: skip
+    async def run(self, kind: JobKind, payload: dict[str, Any], timeout_ms: int | None = None) -> dict[str, Any]:
+        return await ops.run_op(
+            self.session,
+            self.state.sessions,
+            self.state.hub,
+            self.principal,
+            self.sandbox,
+            kind,
+            payload,
+            self.state.settings,
+            timeout_ms,
+            "daytona",
+        )
 
 
 async def toolbox(sandbox_id: str, state: StateDep, session: SessionDep, principal: PrincipalDep) -> Toolbox:
@@ -75,7 +84,7 @@ async def execute(
     timeout_ms = min(body.timeout or int(state.settings.sandboxes.exec_timeout_s), limit) * 1000
     payload = {"argv": ["/bin/sh", "-c", body.command], "cwd": body.cwd, "env": body.envs,
                "timeout_ms": timeout_ms, "merge_output": True}  # fmt: skip
-    result = await tb.run("sandbox.exec", payload, timeout_ms)
+    result = await tb.run(JobKind.EXEC, payload, timeout_ms)
     exit_code = result.get("exit_code")
     return {"exitCode": 124 if result.get("timed_out") else exit_code, "result": b64_text(result.get("stdout"))}
 
@@ -110,12 +119,12 @@ async def create_session(
     sandbox_id: str, body: SessionCreate, state: StateDep, session: SessionDep, principal: PrincipalDep
 ) -> Response:
     tb = await toolbox(sandbox_id, state, session, principal)
-    await tb.run("sandbox.session.create", {"session": body.session_id})
+    await tb.run(JobKind.SESSION_CREATE, {"session": body.session_id})
     return Response(status_code=201)
 
 
 async def _sessions(tb: Toolbox) -> list[dict[str, Any]]:
-    listed = await tb.run("sandbox.session.list", {})
+    listed = await tb.run(JobKind.SESSION_LIST, {})
     return [
         {"sessionId": s["session"], "commands": [_command(c) for c in s.get("commands", [])]}
         for s in listed.get("sessions", [])
@@ -144,7 +153,7 @@ async def delete_session(
     sandbox_id: str, name: str, state: StateDep, session: SessionDep, principal: PrincipalDep
 ) -> Response:
     tb = await toolbox(sandbox_id, state, session, principal)
-    await tb.run("sandbox.session.delete", {"session": name})
+    await tb.run(JobKind.SESSION_DELETE, {"session": name})
     return Response(status_code=204)
 
 
@@ -156,7 +165,7 @@ async def session_exec(
     run_async = bool(body.run_async or body.var_async)
     timeout_ms = int(state.settings.sandboxes.max_exec_timeout_s * 1000)
     payload = {"session": name, "command": body.command, "async": run_async, "timeout_ms": timeout_ms}
-    view = await tb.run("sandbox.session.exec", payload, timeout_ms)
+    view = await tb.run(JobKind.SESSION_EXEC, payload, timeout_ms)
     if run_async:
         return JSONResponse({"cmdId": view["id"]}, status_code=202)
     stdout, stderr = b64_text(view.get("stdout")), b64_text(view.get("stderr"))
@@ -170,7 +179,7 @@ async def get_command(
     sandbox_id: str, name: str, command_id: str, state: StateDep, session: SessionDep, principal: PrincipalDep
 ) -> dict[str, Any]:
     tb = await toolbox(sandbox_id, state, session, principal)
-    return _command(await tb.run("sandbox.session.command", {"session": name, "command_id": command_id}))
+    return _command(await tb.run(JobKind.SESSION_COMMAND, {"session": name, "command_id": command_id}))
 
 
 @router.get("/process/session/{name}/command/{command_id}/logs")
@@ -185,7 +194,7 @@ async def command_logs(
 ) -> Response:
     """JSON for SDKs that ask for it, otherwise the multiplexed text Daytona's toolbox sends."""
     tb = await toolbox(sandbox_id, state, session, principal)
-    view = await tb.run("sandbox.session.command", {"session": name, "command_id": command_id})
+    view = await tb.run(JobKind.SESSION_COMMAND, {"session": name, "command_id": command_id})
     stdout, stderr = b64_text(view.get("stdout")), b64_text(view.get("stderr"))
     if "application/json" in request.headers.get("accept", ""):
         return JSONResponse({"output": stdout + stderr, "stdout": stdout, "stderr": stderr})
@@ -203,7 +212,7 @@ async def follow_command_logs(ws: WebSocket, sandbox_id: str, name: str, command
             await ws.accept()
             sent_out = sent_err = 0
             while True:
-                view = await tb.run("sandbox.session.command", {"session": name, "command_id": command_id})
+                view = await tb.run(JobKind.SESSION_COMMAND, {"session": name, "command_id": command_id})
                 stdout, stderr = b64_text(view.get("stdout")), b64_text(view.get("stderr"))
                 chunk = muxed(stdout[sent_out:], stderr[sent_err:])
                 sent_out, sent_err = len(stdout), len(stderr)
@@ -249,7 +258,7 @@ async def list_files(
     sandbox_id: str, state: StateDep, session: SessionDep, principal: PrincipalDep, path: str = "/workspace"
 ) -> list[dict[str, Any]]:
     tb = await toolbox(sandbox_id, state, session, principal)
-    return [file_info(e) for e in (await tb.run("sandbox.files.list", {"path": path}))["entries"]]
+    return [file_info(e) for e in (await tb.run(JobKind.FILES_LIST, {"path": path}))["entries"]]
 
 
 @router.get("/files/info")
@@ -257,7 +266,7 @@ async def get_file_info(
     sandbox_id: str, path: str, state: StateDep, session: SessionDep, principal: PrincipalDep
 ) -> dict[str, Any]:
     tb = await toolbox(sandbox_id, state, session, principal)
-    return file_info(await tb.run("sandbox.files.stat", {"path": path}))
+    return file_info(await tb.run(JobKind.FILES_STAT, {"path": path}))
 
 
 @router.post("/files/folder", status_code=201)
@@ -265,7 +274,7 @@ async def create_folder(
     sandbox_id: str, path: str, state: StateDep, session: SessionDep, principal: PrincipalDep, mode: str = "755"
 ) -> Response:
     tb = await toolbox(sandbox_id, state, session, principal)
-    await tb.run("sandbox.files.mkdir", {"path": path, "mode": _mode(mode, 0o755), "parents": True})
+    await tb.run(JobKind.FILES_MKDIR, {"path": path, "mode": _mode(mode, 0o755), "parents": True})
     return Response(status_code=201)
 
 
@@ -274,7 +283,7 @@ async def delete_file(
     sandbox_id: str, path: str, state: StateDep, session: SessionDep, principal: PrincipalDep, recursive: bool = False
 ) -> Response:
     tb = await toolbox(sandbox_id, state, session, principal)
-    await tb.run("sandbox.files.delete", {"path": path, "recursive": recursive})
+    await tb.run(JobKind.FILES_DELETE, {"path": path, "recursive": recursive})
     return Response(status_code=204)
 
 
@@ -293,7 +302,7 @@ async def set_permissions(
     if owner not in (None, "", "sandbox") or group not in (None, "", "sandbox"):
         return not_implemented("changing a file's owner or group (sandboxed code has one user, 'sandbox')")
     if mode:
-        await tb.run("sandbox.files.chmod", {"path": path, "mode": _mode(mode, 0o644)})
+        await tb.run(JobKind.FILES_CHMOD, {"path": path, "mode": _mode(mode, 0o644)})
     return Response(status_code=200)
 
 
@@ -302,7 +311,7 @@ async def move_file(
     sandbox_id: str, source: str, destination: str, state: StateDep, session: SessionDep, principal: PrincipalDep
 ) -> Response:
     tb = await toolbox(sandbox_id, state, session, principal)
-    await tb.run("sandbox.files.move", {"source": source, "destination": destination, "overwrite": True})
+    await tb.run(JobKind.FILES_MOVE, {"source": source, "destination": destination, "overwrite": True})
     return Response(status_code=200)
 
 
@@ -312,7 +321,7 @@ async def find_in_files(
 ) -> list[dict[str, Any]]:
     """Daytona's find searches contents (ours: search)."""
     tb = await toolbox(sandbox_id, state, session, principal)
-    found = await tb.run("sandbox.files.grep", {"path": path, "pattern": pattern})
+    found = await tb.run(JobKind.FILES_GREP, {"path": path, "pattern": pattern})
     return [{"file": m["path"], "line": m["line"], "content": m["content"]} for m in found["matches"]]
 
 
@@ -322,7 +331,7 @@ async def search_files(
 ) -> dict[str, list[str]]:
     """Daytona's search matches names by glob (ours: find)."""
     tb = await toolbox(sandbox_id, state, session, principal)
-    return {"files": (await tb.run("sandbox.files.find", {"path": path, "pattern": pattern}))["paths"]}
+    return {"files": (await tb.run(JobKind.FILES_FIND, {"path": path, "pattern": pattern}))["paths"]}
 
 
 class ReplaceRequest(BaseModel):
@@ -340,7 +349,7 @@ async def replace_in_files(
     results = []
     for path in body.files:
         try:
-            await tb.run("sandbox.files.replace", {"path": path, "pattern": body.pattern, "new": body.new_value})
+            await tb.run(JobKind.FILES_REPLACE, {"path": path, "pattern": body.pattern, "new": body.new_value})
             results.append({"file": path, "success": True})
         except RunyardError as exc:
             results.append({"file": path, "success": False, "error": exc.message})
@@ -353,12 +362,18 @@ async def _pieces(upload: UploadFile) -> AsyncIterator[bytes]:
 
 
 async def _upload(tb: Toolbox, path: str, upload: UploadFile) -> None:
-    s = tb.state.settings.sandboxes
-    blob_id = await blobs.store(tb.session, tb.principal.tenant_id, _pieces(upload), s.max_file_bytes, s.chunk_bytes)
-    try:
-        await tb.run("sandbox.files.upload", {"path": path, "mode": 0o644, "blob_id": str(blob_id)}, 600_000)
-    finally:
-        await blobs.drop(tb.session, blob_id)
+    await ops.upload(
+        tb.session,
+        tb.state.sessions,
+        tb.state.hub,
+        tb.principal,
+        tb.sandbox,
+        path,
+        0o644,
+        _pieces(upload),
+        tb.state.settings,
+        "daytona",
+    )
 
 
 @router.post("/files/bulk-upload")
@@ -401,11 +416,10 @@ class BulkDownload(BaseModel):
 
 
 async def _download(tb: Toolbox, path: str) -> bytes:
-    result = await tb.run("sandbox.files.download", {"path": path}, 600_000)
-    blob_id = uuid.UUID(result["blob_id"])
-    data = b"".join([chunk async for chunk in blobs.chunks(tb.session, blob_id)])
-    await blobs.drop(tb.session, blob_id)
-    return data
+    _, body = await ops.download(
+        tb.session, tb.state.sessions, tb.state.hub, tb.principal, tb.sandbox, path, tb.state.settings, "daytona"
+    )
+    return b"".join([chunk async for chunk in body])
 
 
 @router.post("/files/bulk-download")

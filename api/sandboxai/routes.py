@@ -17,10 +17,11 @@ from pydantic import BaseModel, ConfigDict, Field
 from api.deps import PrincipalDep, SessionDep, StateDep
 from api.errors import retry_headers, route_class, status_of
 from core.errors import NotFound, RunyardError
-from core.models import JobState, Sandbox, SandboxState
+from core.jobkinds import JobKind
+from core.models import Sandbox, SandboxState
+from core.services import operations as ops
 from core.services import sandboxes as svc
 from core.services.auth import Principal
-from core.services.sandbox_errors import raise_for_job
 from core.views import b64_text
 
 SPACE_LABEL = "sandboxai.space"
@@ -102,11 +103,7 @@ async def create_sandbox(
 ) -> SandboxOut:
     req = svc.SandboxCreate(template=body.spec.image, name=body.name, env=body.spec.env, labels={SPACE_LABEL: space})
     sandbox_id, job_id = await svc.create_sandbox(session, state.redis, principal, req, state.settings, "sandboxai")
-    job = await svc.wait_for_job(
-        state.sessions, state.hub, principal, job_id, state.settings.sandboxes.lifecycle_wait_s
-    )
-    if job.state == JobState.FAILED:
-        raise_for_job(job)
+    await ops.settle(state.sessions, state.hub, principal, job_id, state.settings)
     async with state.sessions() as fresh:
         sandbox = await svc.get_sandbox(fresh, principal, str(sandbox_id))
     return _out(sandbox, body.spec.image)
@@ -123,8 +120,7 @@ async def delete_sandbox(
 ) -> Response:
     sandbox = await _find(session, principal, space, name)
     job_id = await svc.change_state(session, principal, sandbox, svc.KIND_DELETE, state.settings, client=state.redis)
-    if job_id is not None:
-        await svc.wait_for_job(state.sessions, state.hub, principal, job_id, state.settings.sandboxes.lifecycle_wait_s)
+    await ops.settle(state.sessions, state.hub, principal, job_id, state.settings)
     return Response(status_code=204)
 
 
@@ -134,12 +130,12 @@ async def _tool(
     principal: Principal,
     space: str,
     name: str,
-    kind: str,
+    kind: JobKind,
     payload: dict[str, Any],
     timeout_ms: int,
 ) -> dict[str, Any]:
     sandbox = await _find(session, principal, space, name)
-    return await svc.run_op(
+    return await ops.run_op(
         session, state.sessions, state.hub, principal, sandbox, kind, payload, state.settings, timeout_ms, "sandboxai"
     )
 
@@ -150,7 +146,7 @@ async def run_shell_command(
 ) -> ToolResult:
     timeout_ms = int(state.settings.sandboxes.max_exec_timeout_s * 1000)  # SandboxAI has no timeout of its own
     payload = {"command": body.command, "timeout_ms": timeout_ms, "merge_output": not body.split_output}
-    result = await _tool(state, session, principal, space, name, "sandbox.exec", payload, timeout_ms)
+    result = await _tool(state, session, principal, space, name, JobKind.EXEC, payload, timeout_ms)
     if body.split_output:
         return ToolResult(stdout=b64_text(result.get("stdout")), stderr=b64_text(result.get("stderr")))
     return ToolResult(output=b64_text(result.get("stdout")))
@@ -162,7 +158,7 @@ async def run_ipython_cell(
 ) -> ToolResult:
     timeout_ms = int(state.settings.sandboxes.max_exec_timeout_s * 1000)
     payload = {"code": body.code, "timeout_ms": timeout_ms}
-    result = await _tool(state, session, principal, space, name, "sandbox.kernel.run", payload, timeout_ms)
+    result = await _tool(state, session, principal, space, name, JobKind.KERNEL_RUN, payload, timeout_ms)
     if body.split_output:
         return ToolResult(stdout=str(result.get("stdout", "")), stderr=str(result.get("stderr", "")))
     return ToolResult(output=str(result.get("output", "")))

@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from core.models import Job, Sandbox
+from core.models import Sandbox
 
 
 class Strict(BaseModel):
@@ -65,24 +65,6 @@ class SandboxPage(BaseModel):
     total: int
     offset: int
     limit: int
-
-
-class JobOut(BaseModel):
-    id: uuid.UUID
-    kind: str
-    state: str
-    sandbox_id: uuid.UUID | None
-    result: dict[str, Any] | None
-    error: str | None
-    created_at: datetime
-    finished_at: datetime | None
-
-    @classmethod
-    def of(cls, j: Job) -> JobOut:
-        return cls(
-            id=j.id, kind=j.kind, state=j.state, sandbox_id=j.sandbox_id, result=j.result, error=j.error,
-            created_at=j.created_at, finished_at=j.finished_at,
-        )  # fmt: skip
 
 
 class ExecBody(Strict):

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import uuid
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -17,7 +16,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
 
 from api.deps import IdempotencyKey, PrincipalDep, SessionDep, StateDep
-from api.errors import route_class
+from api.errors import pending_response, route_class
 from api.v1.errors import NativeRenderer
 from api.v1.sandbox_schemas import (
     CellBody,
@@ -27,7 +26,6 @@ from api.v1.sandbox_schemas import (
     ExecBody,
     ExecOut,
     FileInfo,
-    JobOut,
     MkdirBody,
     MoveBody,
     SandboxCreateBody,
@@ -36,13 +34,13 @@ from api.v1.sandbox_schemas import (
     SessionBody,
     SessionCommandBody,
 )
-from core.errors import InvalidInput
-from core.models import Base, Job, JobState
-from core.services import blobs
+from core.errors import InvalidInput, Pending
+from core.jobkinds import JobKind
+from core.schemas import JobView
+from core.services import operations as ops
 from core.services import sandboxes as svc
 from core.services.auth import Principal
 from core.services.runs import check_callback
-from core.services.sandbox_errors import raise_for_job
 from core.views import b64_text
 
 router = APIRouter(prefix="/v1", tags=["sandboxes"], route_class=route_class(NativeRenderer()))
@@ -65,7 +63,6 @@ def op_options(wait: WaitQuery = True, callback_url: CallbackQuery = None) -> Op
 
 OptionsDep = Annotated[OpOptions, Depends(op_options)]
 PathQuery = Annotated[str, Query(min_length=1, max_length=4096, description="Absolute, or relative to /workspace")]
-BLOBS, CHUNKS = Base.metadata.tables["blobs"], Base.metadata.tables["blob_chunks"]
 
 
 async def _sandbox_out(state: StateDep, principal: Principal, sandbox_id: uuid.UUID) -> SandboxOut:
@@ -76,12 +73,8 @@ async def _sandbox_out(state: StateDep, principal: Principal, sandbox_id: uuid.U
 async def _lifecycle(
     state: StateDep, principal: Principal, sandbox_id: uuid.UUID, job_id: uuid.UUID | None, wait: bool
 ) -> Any:
-    if job_id is not None and wait:
-        job = await svc.wait_for_job(
-            state.sessions, state.hub, principal, job_id, state.settings.sandboxes.lifecycle_wait_s
-        )
-        if job.state == JobState.FAILED:
-            raise_for_job(job)
+    if wait:
+        await ops.settle(state.sessions, state.hub, principal, job_id, state.settings)
     out = await _sandbox_out(state, principal, sandbox_id)
     if job_id is not None and not wait:
         return JSONResponse(out.model_dump(mode="json"), status_code=202)
@@ -93,7 +86,7 @@ async def _op(
     session: SessionDep,
     principal: Principal,
     ident: str,
-    kind: str,
+    kind: JobKind,
     payload: dict[str, Any],
     opts: OpOptions,
     timeout_ms: int | None = None,
@@ -106,17 +99,12 @@ async def _op(
             raise InvalidInput([error])
         wait = False
     sandbox = await svc.get_sandbox(session, principal, ident)
-    job_id = await svc.submit_op(session, principal, sandbox, kind, payload, state.settings, timeout_ms, callback_url)
-    budget = (timeout_ms or state.settings.sandboxes.exec_timeout_s * 1000) / 1000 + state.settings.api.wait_margin_s
-    if not wait:
-        job = await svc.get_job(session, principal, job_id)
-        return JSONResponse(JobOut.of(job).model_dump(mode="json"), status_code=202)
-    job = await svc.wait_for_job(state.sessions, state.hub, principal, job_id, budget)
-    if not JobState(job.state).terminal:
-        return JSONResponse(JobOut.of(job).model_dump(mode="json"), status_code=202)
-    if job.state != JobState.SUCCEEDED:
-        raise_for_job(job)
-    return dict(job.result or {})
+    if wait:
+        return await ops.run_op(
+            session, state.sessions, state.hub, principal, sandbox, kind, payload, state.settings, timeout_ms
+        )
+    job_id = await ops.submit_op(session, principal, sandbox, kind, payload, state.settings, timeout_ms, callback_url)
+    return pending_response(Pending(await ops.get_job(session, principal, job_id)))
 
 
 def _timeout(settings: Any, timeout_ms: int | None) -> int:
@@ -178,7 +166,9 @@ async def get_sandbox(ident: str, session: SessionDep, principal: PrincipalDep) 
     return SandboxOut.of(await svc.get_sandbox(session, principal, ident))
 
 
-async def _change(ident: str, kind: str, state: StateDep, session: SessionDep, principal: Principal, wait: bool) -> Any:
+async def _change(
+    ident: str, kind: JobKind, state: StateDep, session: SessionDep, principal: Principal, wait: bool
+) -> Any:
     sandbox = await svc.get_sandbox(session, principal, ident)
     job_id = await svc.change_state(session, principal, sandbox, kind, state.settings, client=state.redis)
     return await _lifecycle(state, principal, sandbox.id, job_id, wait)
@@ -207,13 +197,12 @@ async def delete_sandbox(
     return await _change(ident, svc.KIND_DELETE, state, session, principal, wait)
 
 
-@router.get("/jobs/{job_id}", response_model=JobOut)
-async def get_job(job_id: uuid.UUID, state: StateDep, principal: PrincipalDep, wait: float = 0) -> JobOut:
+@router.get("/jobs/{job_id}", response_model=JobView)
+async def get_job(job_id: uuid.UUID, state: StateDep, principal: PrincipalDep, wait: float = 0) -> JobView:
     """A sandbox operation's job; wait=N answers when it finishes or after N seconds (≤ 60)."""
     if wait < 0 or wait > 60:
         raise InvalidInput.one("wait", "range", "must be between 0 and 60 seconds")
-    job = await svc.wait_for_job(state.sessions, state.hub, principal, job_id, wait)
-    return JobOut.of(job)
+    return await ops.wait_for_job(state.sessions, state.hub, principal, job_id, wait)
 
 
 # ------------------------------------------------------------------ commands
@@ -237,7 +226,7 @@ async def exec_command(
         "merge_output": body.merge_output,
         "stdin": base64.b64encode((body.stdin or "").encode()).decode(),
     }  # fmt: skip
-    result = await _op(state, session, principal, ident, "sandbox.exec", payload, opts, timeout)
+    result = await _op(state, session, principal, ident, JobKind.EXEC, payload, opts, timeout)
     if isinstance(result, JSONResponse):
         return result
     return ExecOut(
@@ -263,21 +252,21 @@ async def create_session(
     ident: str, body: SessionBody, state: StateDep, session: SessionDep, principal: PrincipalDep, opts: OptionsDep
 ) -> Any:
     """A named shell whose commands run one after another, keeping cwd and variables."""
-    return await _op(state, session, principal, ident, "sandbox.session.create", {"session": body.session}, opts)
+    return await _op(state, session, principal, ident, JobKind.SESSION_CREATE, {"session": body.session}, opts)
 
 
 @router.get("/sandboxes/{ident}/sessions")
 async def list_sessions(
     ident: str, state: StateDep, session: SessionDep, principal: PrincipalDep, opts: OptionsDep
 ) -> Any:
-    return await _op(state, session, principal, ident, "sandbox.session.list", {}, opts)
+    return await _op(state, session, principal, ident, JobKind.SESSION_LIST, {}, opts)
 
 
 @router.delete("/sandboxes/{ident}/sessions/{name}")
 async def delete_session(
     ident: str, name: str, state: StateDep, session: SessionDep, principal: PrincipalDep, opts: OptionsDep
 ) -> Any:
-    return await _op(state, session, principal, ident, "sandbox.session.delete", {"session": name}, opts)
+    return await _op(state, session, principal, ident, JobKind.SESSION_DELETE, {"session": name}, opts)
 
 
 @router.post("/sandboxes/{ident}/sessions/{name}/commands", response_model=CommandOut)
@@ -293,7 +282,7 @@ async def session_command(
     """Run a command in the session; with async=true answer at once with its id (fetch its logs later)."""
     timeout = _timeout(state.settings, body.timeout_ms)
     payload = {"session": name, "command": body.command, "async": body.run_async, "timeout_ms": timeout}
-    result = await _op(state, session, principal, ident, "sandbox.session.exec", payload, opts, timeout)
+    result = await _op(state, session, principal, ident, JobKind.SESSION_EXEC, payload, opts, timeout)
     return result if isinstance(result, JSONResponse) else _command(result)
 
 
@@ -309,7 +298,7 @@ async def session_command_logs(
 ) -> Any:
     """A command's state, exit code and output so far."""
     payload = {"session": name, "command_id": command_id}
-    result = await _op(state, session, principal, ident, "sandbox.session.command", payload, opts)
+    result = await _op(state, session, principal, ident, JobKind.SESSION_COMMAND, payload, opts)
     return result if isinstance(result, JSONResponse) else _command(result)
 
 
@@ -324,7 +313,7 @@ async def cancel_session_command(
     opts: OptionsDep,
 ) -> Any:
     payload = {"session": name, "command_id": command_id}
-    result = await _op(state, session, principal, ident, "sandbox.session.cancel", payload, opts)
+    result = await _op(state, session, principal, ident, JobKind.SESSION_CANCEL, payload, opts)
     return result if isinstance(result, JSONResponse) else _command(result)
 
 
@@ -340,7 +329,7 @@ async def run_cell(
     """Run a cell in the sandbox's Python (IPython) kernel; variables survive between cells."""
     timeout = _timeout(state.settings, body.timeout_ms)
     payload = {"code": body.code, "timeout_ms": timeout}
-    result = await _op(state, session, principal, ident, "sandbox.kernel.run", payload, opts, timeout)
+    result = await _op(state, session, principal, ident, JobKind.KERNEL_RUN, payload, opts, timeout)
     if isinstance(result, JSONResponse):
         return result
     return CellOut(
@@ -353,16 +342,10 @@ async def run_cell(
 async def restart_kernel(
     ident: str, state: StateDep, session: SessionDep, principal: PrincipalDep, opts: OptionsDep
 ) -> Any:
-    return await _op(state, session, principal, ident, "sandbox.kernel.restart", {}, opts)
+    return await _op(state, session, principal, ident, JobKind.KERNEL_RESTART, {}, opts)
 
 
 # ------------------------------------------------------------------ files
-
-
-async def store_upload(request: Request, state: StateDep, session: SessionDep, principal: Principal) -> uuid.UUID:
-    """The request body into a blob, chunk by chunk, never whole in memory."""
-    s = state.settings.sandboxes
-    return await blobs.store(session, principal.tenant_id, request.stream(), s.max_file_bytes, s.chunk_bytes)
 
 
 @router.put("/sandboxes/{ident}/files/content")
@@ -377,15 +360,9 @@ async def upload_file(
 ) -> Any:
     """Write the request body (any bytes, up to the configured maximum) to path, atomically."""
     sandbox = await svc.get_sandbox(session, principal, ident)  # 404 before reading a large body
-    blob_id = await store_upload(request, state, session, principal)
-    try:
-        payload = {"path": path, "mode": int(mode, 8), "blob_id": str(blob_id)}
-        result = await _op(
-            state, session, principal, str(sandbox.id), "sandbox.files.upload", payload, OpOptions(), 600_000
-        )
-    finally:
-        await blobs.drop(session, blob_id)
-    return result
+    return await ops.upload(
+        session, state.sessions, state.hub, principal, sandbox, path, int(mode, 8), request.stream(), state.settings
+    )
 
 
 @router.get("/sandboxes/{ident}/files/content")
@@ -393,20 +370,10 @@ async def download_file(
     ident: str, path: PathQuery, state: StateDep, session: SessionDep, principal: PrincipalDep
 ) -> Response:
     """The file's bytes, exactly."""
-    result = await _op(state, session, principal, ident, "sandbox.files.download", {"path": path}, OpOptions(), 600_000)
-    if isinstance(result, JSONResponse):
-        return result
-    blob_id = uuid.UUID(result["blob_id"])
-    sessions = state.sessions
-
-    async def body() -> AsyncIterator[bytes]:
-        async with sessions() as reader:
-            async for chunk in blobs.chunks(reader, blob_id):
-                yield chunk
-            await blobs.drop(reader, blob_id)
-
-    headers = {"Content-Length": str(result["size"])}
-    return StreamingResponse(body(), media_type="application/octet-stream", headers=headers)
+    sandbox = await svc.get_sandbox(session, principal, ident)
+    size, body = await ops.download(session, state.sessions, state.hub, principal, sandbox, path, state.settings)
+    headers = {"Content-Length": str(size)}
+    return StreamingResponse(body, media_type="application/octet-stream", headers=headers)
 
 
 @router.get("/sandboxes/{ident}/files")
@@ -418,7 +385,7 @@ async def list_files(
     opts: OptionsDep,
     path: PathQuery = "/workspace",
 ) -> Any:
-    result = await _op(state, session, principal, ident, "sandbox.files.list", {"path": path}, opts)
+    result = await _op(state, session, principal, ident, JobKind.FILES_LIST, {"path": path}, opts)
     if isinstance(result, JSONResponse):
         return result
     return {"path": result["path"], "entries": [FileInfo.of(e) for e in result["entries"]]}
@@ -428,7 +395,7 @@ async def list_files(
 async def stat_file(
     ident: str, path: PathQuery, state: StateDep, session: SessionDep, principal: PrincipalDep, opts: OptionsDep
 ) -> Any:
-    result = await _op(state, session, principal, ident, "sandbox.files.stat", {"path": path}, opts)
+    result = await _op(state, session, principal, ident, JobKind.FILES_STAT, {"path": path}, opts)
     return result if isinstance(result, JSONResponse) else FileInfo.of(result)
 
 
@@ -437,7 +404,7 @@ async def make_dir(
     ident: str, body: MkdirBody, state: StateDep, session: SessionDep, principal: PrincipalDep, opts: OptionsDep
 ) -> Any:
     payload = {"path": body.path, "mode": int(body.mode, 8), "parents": body.parents}
-    result = await _op(state, session, principal, ident, "sandbox.files.mkdir", payload, opts)
+    result = await _op(state, session, principal, ident, JobKind.FILES_MKDIR, payload, opts)
     return result if isinstance(result, JSONResponse) else FileInfo.of(result)
 
 
@@ -452,7 +419,7 @@ async def delete_file(
     recursive: bool = False,
 ) -> Any:
     payload = {"path": path, "recursive": recursive}
-    return await _op(state, session, principal, ident, "sandbox.files.delete", payload, opts)
+    return await _op(state, session, principal, ident, JobKind.FILES_DELETE, payload, opts)
 
 
 @router.post("/sandboxes/{ident}/files/move", response_model=FileInfo)
@@ -460,7 +427,7 @@ async def move_file(
     ident: str, body: MoveBody, state: StateDep, session: SessionDep, principal: PrincipalDep, opts: OptionsDep
 ) -> Any:
     payload = body.model_dump()
-    result = await _op(state, session, principal, ident, "sandbox.files.move", payload, opts)
+    result = await _op(state, session, principal, ident, JobKind.FILES_MOVE, payload, opts)
     return result if isinstance(result, JSONResponse) else FileInfo.of(result)
 
 
@@ -469,7 +436,7 @@ async def chmod_file(
     ident: str, body: ChmodBody, state: StateDep, session: SessionDep, principal: PrincipalDep, opts: OptionsDep
 ) -> Any:
     payload = {"path": body.path, "mode": int(body.mode, 8)}
-    result = await _op(state, session, principal, ident, "sandbox.files.chmod", payload, opts)
+    result = await _op(state, session, principal, ident, JobKind.FILES_CHMOD, payload, opts)
     return result if isinstance(result, JSONResponse) else FileInfo.of(result)
 
 
@@ -483,7 +450,7 @@ async def find_files(
     opts: OptionsDep,
     path: PathQuery = "/workspace",
 ) -> Any:
-    return await _op(state, session, principal, ident, "sandbox.files.find", {"path": path, "pattern": pattern}, opts)
+    return await _op(state, session, principal, ident, JobKind.FILES_FIND, {"path": path, "pattern": pattern}, opts)
 
 
 @router.get("/sandboxes/{ident}/files/search")
@@ -496,7 +463,4 @@ async def search_files(
     opts: OptionsDep,
     path: PathQuery = "/workspace",
 ) -> Any:
-    return await _op(state, session, principal, ident, "sandbox.files.grep", {"path": path, "pattern": pattern}, opts)
-
-
-__all__ = ["Job", "router", "store_upload"]
+    return await _op(state, session, principal, ident, JobKind.FILES_GREP, {"path": path, "pattern": pattern}, opts)

@@ -1,18 +1,22 @@
-"""The asynchronous client: AsyncRunyard(url, key), the same API with awaits."""
+"""The asynchronous client: AsyncRunyard(url, key), the same API with awaits.
+
+What each method sends and makes of the answer is in _calls.py, shared with the synchronous client
+(_client.py); these methods are its methods with `await`, and tests/unit/test_client_parity.py keeps the two alike.
+"""
 # ruff: noqa: ASYNC109 - `timeout` here is the server-side limit of a command or run, not a client deadline
 
 from __future__ import annotations
 
-import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 
 from runyard import _calls, _transport
-from runyard.errors import TimeoutExpired
 from runyard.models import CellResult, Command, ExecResult, FileInfo, Job, Language, Run, Sandbox
+
+T = TypeVar("T")
 
 
 class AsyncRunyard:
@@ -28,13 +32,14 @@ class AsyncRunyard:
         max_retry_wait: float = 30.0,
     ) -> None:
         self._settings = _transport.settings(url, key, timeout, max_retries, max_retry_wait)
-        self._http = httpx.AsyncClient(
-            base_url=self._settings.url, headers=_transport.headers(self._settings), timeout=timeout
-        )
+        self._http = httpx.AsyncClient(**_transport.client_options(self._settings))
         self.sandboxes = AsyncSandboxes(self)
 
     async def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         return await _transport.send_async(self._http, self._settings, method, path, **kwargs)
+
+    async def _do(self, plan: _calls.Plan[T]) -> T:
+        return await _calls.drive_async(plan, self.request)
 
     async def close(self) -> None:
         await self._http.aclose()
@@ -76,25 +81,17 @@ class AsyncRunyard:
     ) -> AsyncRunHandle:
         """Queue a run and return at once; the handle can wait, poll or cancel."""
         body = _calls.run_body(code, language, stdin, args, expected_output, limits, callback_url)
-        method, path, kw = _calls.create_run(body, wait=False)
-        return AsyncRunHandle(self, Run.model_validate((await self.request(method, path, **kw)).json()))
+        return AsyncRunHandle(self, await self._do(_calls.submit(body)))
 
     async def batch(self, runs: list[dict[str, Any]]) -> list[AsyncRunHandle]:
         """Queue several runs at once (each a dict of run()'s arguments); all are checked before any is queued."""
-        bodies = [
-            _calls.run_body(r["code"], r.get("language", "python"), r.get("stdin"), r.get("args"),
-                            r.get("expected_output"), r.get("limits"), r.get("callback_url"))
-            for r in runs
-        ]  # fmt: skip
-        answer = (await self.request("POST", "/v1/runs/batch", json={"runs": bodies})).json()
-        return [AsyncRunHandle(self, Run.model_validate(item)) for item in answer]
+        return [AsyncRunHandle(self, run) for run in await self._do(_calls.batch(runs))]
 
     async def get_run(self, run_id: str) -> Run:
-        method, path, kw = _calls.get_run(run_id)
-        return Run.model_validate((await self.request(method, path, **kw)).json())
+        return await self._do(_calls.get_run(run_id))
 
     async def languages(self) -> list[Language]:
-        return [Language.model_validate(item) for item in (await self.request("GET", "/v1/languages")).json()]
+        return await self._do(_calls.languages())
 
     # ------------------------------------------------------------ sandboxes
 
@@ -108,15 +105,11 @@ class AsyncRunyard:
             await handle.delete()
 
     async def job(self, job_id: str, wait: float = 0) -> Job:
-        params = {"wait": str(min(60, wait))} if wait else {}
-        return Job.model_validate(
-            (await self.request("GET", f"/v1/jobs/{job_id}", params=params, timeout=wait + 30)).json()
-        )
+        return await self._do(_calls.job(job_id, wait))
 
     async def status(self) -> dict[str, Any]:
         """Queues, workers and pools (GET /v1/status)."""
-        answer: dict[str, Any] = (await self.request("GET", "/v1/status")).json()
-        return answer
+        return await self._do(_calls.status())
 
 
 class AsyncRunHandle:
@@ -127,23 +120,16 @@ class AsyncRunHandle:
 
     async def poll(self) -> Run:
         """The run as it is now."""
-        self.last = await self._client.get_run(self.id)
+        self.last = await self._client._do(_calls.get_run(self.id))
         return self.last
 
     async def wait(self, timeout: float | None = None) -> Run:
         """The finished run; TimeoutExpired if `timeout` seconds pass first (the run goes on)."""
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while not self.last.finished:
-            left = 60.0 if deadline is None else deadline - time.monotonic()
-            if left <= 0:
-                raise TimeoutExpired(f"run {self.id} is still {self.last.status}")
-            method, path, kw = _calls.get_run(self.id, wait_s=max(1.0, min(60.0, left)))
-            self.last = Run.model_validate((await self._client.request(method, path, **kw)).json())
-        return self.last
+        return await self._client._do(_calls.wait(self, timeout))
 
     async def cancel(self) -> Run:
         """Cancel a run no worker has started (or delete a finished one)."""
-        self.last = Run.model_validate((await self._client.request("DELETE", f"/v1/runs/{self.id}")).json())
+        self.last = await self._client._do(_calls.cancel_run(self.id))
         return self.last
 
 
@@ -165,22 +151,18 @@ class AsyncSandboxes:
         auto_stop_s: int | None = None,
         auto_delete_s: int | None = None,
     ) -> AsyncSandboxHandle:
-        body = _calls.sandbox_body(template=template, name=name, env=env, labels=labels, cpus=cpus,
-                                   memory_bytes=memory_bytes, disk_bytes=disk_bytes, network=network,
-                                   auto_stop_s=auto_stop_s, auto_delete_s=auto_delete_s)  # fmt: skip
-        answer = (
-            await self._client.request("POST", "/v1/sandboxes", json=body, headers=_calls.idempotent(), timeout=120)
-        ).json()
-        return AsyncSandboxHandle(self._client, Sandbox.model_validate(answer))
+        info = await self._client._do(
+            _calls.create_sandbox(template=template, name=name, env=env, labels=labels, cpus=cpus,
+                                  memory_bytes=memory_bytes, disk_bytes=disk_bytes, network=network,
+                                  auto_stop_s=auto_stop_s, auto_delete_s=auto_delete_s)
+        )  # fmt: skip
+        return AsyncSandboxHandle(self._client, info)
 
     async def get(self, id_or_name: str) -> AsyncSandboxHandle:
-        answer = (await self._client.request("GET", f"/v1/sandboxes/{id_or_name}")).json()
-        return AsyncSandboxHandle(self._client, Sandbox.model_validate(answer))
+        return AsyncSandboxHandle(self._client, await self._client._do(_calls.get_sandbox(id_or_name)))
 
     async def list(self, labels: dict[str, str] | None = None) -> list[Sandbox]:
-        params = [("label", f"{k}={v}") for k, v in (labels or {}).items()]
-        answer = (await self._client.request("GET", "/v1/sandboxes", params=[*params, ("limit", "200")])).json()
-        return [Sandbox.model_validate(item) for item in answer["sandboxes"]]
+        return await self._client._do(_calls.list_sandboxes(labels))
 
 
 class AsyncSandboxHandle:
@@ -199,15 +181,8 @@ class AsyncSandboxHandle:
     async def __aexit__(self, *_: object) -> None:
         await self.delete()
 
-    @property
-    def _base(self) -> str:
-        return f"/v1/sandboxes/{self.id}"
-
-    async def _call(self, method: str, suffix: str, **kwargs: Any) -> httpx.Response:
-        return await self._client.request(method, self._base + suffix, **kwargs)
-
     async def refresh(self) -> Sandbox:
-        self.info = Sandbox.model_validate((await self._call("GET", "")).json())
+        self.info = await self._client._do(_calls.get_sandbox(self.id))
         return self.info
 
     async def exec(
@@ -220,96 +195,81 @@ class AsyncSandboxHandle:
         stdin: str | None = None,
     ) -> ExecResult:
         """Run a command (a string for bash, or an argv list) and wait for its exit code and output."""
-        body, http_timeout = _calls.exec_body(command, cwd, env, timeout, stdin)
-        return ExecResult.model_validate((await self._call("POST", "/exec", json=body, timeout=http_timeout)).json())
+        return await self._client._do(_calls.exec_command(self.id, command, cwd, env, timeout, stdin))
 
     async def run_python(self, code: str, *, timeout: float | None = None) -> CellResult:
         """A cell in the sandbox's Python kernel: variables survive between calls."""
-        body: dict[str, Any] = {"code": code}
-        if timeout is not None:
-            body["timeout_ms"] = int(timeout * 1000)
-        answer = (await self._call("POST", "/kernel/cells", json=body, timeout=(timeout or 60) + 30)).json()
-        return CellResult.model_validate(answer)
+        return await self._client._do(_calls.run_python(self.id, code, timeout))
 
     async def restart_python(self) -> None:
-        await self._call("POST", "/kernel/restart")
+        await self._client._do(_calls.restart_python(self.id))
 
     async def stop(self) -> Sandbox:
-        self.info = Sandbox.model_validate((await self._call("POST", "/stop", timeout=120)).json())
+        self.info = await self._client._do(_calls.stop_sandbox(self.id))
         return self.info
 
     async def start(self) -> Sandbox:
-        self.info = Sandbox.model_validate((await self._call("POST", "/start", timeout=120)).json())
+        self.info = await self._client._do(_calls.start_sandbox(self.id))
         return self.info
 
     async def delete(self) -> None:
-        await self._call("DELETE", "", timeout=120)
+        await self._client._do(_calls.delete_sandbox(self.id))
 
 
 class AsyncFiles:
     def __init__(self, sandbox: AsyncSandboxHandle) -> None:
-        self._sb = sandbox
+        self._client = sandbox._client
+        self._id = sandbox.id
 
     async def write(self, path: str, data: bytes | str, mode: str | int | None = None) -> None:
-        method, url, kw = _calls.write_file(self._sb.id, path, data, mode)
-        await self._sb._client.request(method, url, **kw)
+        await self._client._do(_calls.write_file(self._id, path, data, mode))
 
     async def read(self, path: str) -> bytes:
-        return (await self._sb._call("GET", "/files/content", params={"path": path}, timeout=600)).content
+        return await self._client._do(_calls.read_file(self._id, path))
 
     async def read_text(self, path: str) -> str:
-        return (await self.read(path)).decode()
+        return await self._client._do(_calls.read_text(self._id, path))
 
     async def list(self, path: str = "/workspace") -> list[FileInfo]:
-        entries = (await self._sb._call("GET", "/files", params={"path": path})).json()["entries"]
-        return [FileInfo.model_validate(e) for e in entries]
+        return await self._client._do(_calls.list_files(self._id, path))
 
     async def stat(self, path: str) -> FileInfo:
-        return FileInfo.model_validate((await self._sb._call("GET", "/files/stat", params={"path": path})).json())
+        return await self._client._do(_calls.stat(self._id, path))
 
     async def mkdir(self, path: str, mode: str | int = "755") -> FileInfo:
-        body = {"path": path, "mode": _calls.mode_text(mode)}
-        return FileInfo.model_validate((await self._sb._call("POST", "/files/mkdir", json=body)).json())
+        return await self._client._do(_calls.mkdir(self._id, path, mode))
 
     async def remove(self, path: str, recursive: bool = False) -> None:
-        await self._sb._call("DELETE", "/files", params={"path": path, "recursive": str(recursive).lower()})
+        await self._client._do(_calls.remove(self._id, path, recursive))
 
     async def move(self, source: str, destination: str, overwrite: bool = False) -> FileInfo:
-        body = {"source": source, "destination": destination, "overwrite": overwrite}
-        return FileInfo.model_validate((await self._sb._call("POST", "/files/move", json=body)).json())
+        return await self._client._do(_calls.move(self._id, source, destination, overwrite))
 
     async def chmod(self, path: str, mode: str | int) -> FileInfo:
-        body = {"path": path, "mode": _calls.mode_text(mode)}
-        return FileInfo.model_validate((await self._sb._call("POST", "/files/chmod", json=body)).json())
+        return await self._client._do(_calls.chmod(self._id, path, mode))
 
 
 class AsyncSessions:
     """Named shells: commands run one after another, keeping cwd and variables; some in the background."""
 
     def __init__(self, sandbox: AsyncSandboxHandle) -> None:
-        self._sb = sandbox
+        self._client = sandbox._client
+        self._id = sandbox.id
 
     async def create(self, name: str) -> None:
-        await self._sb._call("POST", "/sessions", json={"session": name})
+        await self._client._do(_calls.create_session(self._id, name))
 
     async def run(self, name: str, command: str, *, background: bool = False, timeout: float | None = None) -> Command:
-        body: dict[str, Any] = {"command": command, "async": background}
-        if timeout is not None:
-            body["timeout_ms"] = int(timeout * 1000)
-        answer = await self._sb._call("POST", f"/sessions/{name}/commands", json=body, timeout=(timeout or 60) + 30)
-        return Command.model_validate(answer.json())
+        return await self._client._do(_calls.run_in_session(self._id, name, command, background, timeout))
 
     async def get(self, name: str, command_id: str) -> Command:
-        return Command.model_validate((await self._sb._call("GET", f"/sessions/{name}/commands/{command_id}")).json())
+        return await self._client._do(_calls.get_command(self._id, name, command_id))
 
     async def cancel(self, name: str, command_id: str) -> Command:
-        return Command.model_validate(
-            (await self._sb._call("POST", f"/sessions/{name}/commands/{command_id}/cancel")).json()
-        )
+        return await self._client._do(_calls.cancel_command(self._id, name, command_id))
 
     async def list(self) -> list[dict[str, Any]]:
-        sessions: list[dict[str, Any]] = (await self._sb._call("GET", "/sessions")).json()["sessions"]
-        return sessions
+        return await self._client._do(_calls.list_sessions(self._id))
 
     async def delete(self, name: str) -> None:
-        await self._sb._call("DELETE", f"/sessions/{name}")
+        await self._client._do(_calls.delete_session(self._id, name))

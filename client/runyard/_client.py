@@ -1,17 +1,21 @@
-"""The synchronous client: Runyard(url, key)."""
+"""The synchronous client: Runyard(url, key).
+
+What each method sends and makes of the answer is in _calls.py, shared with the asynchronous client
+(_async.py), whose methods are these with `await`; tests/unit/test_client_parity.py keeps the two alike.
+"""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 
 from runyard import _calls, _transport
-from runyard.errors import TimeoutExpired
 from runyard.models import CellResult, Command, ExecResult, FileInfo, Job, Language, Run, Sandbox
+
+T = TypeVar("T")
 
 
 class Runyard:
@@ -27,13 +31,14 @@ class Runyard:
         max_retry_wait: float = 30.0,
     ) -> None:
         self._settings = _transport.settings(url, key, timeout, max_retries, max_retry_wait)
-        self._http = httpx.Client(
-            base_url=self._settings.url, headers=_transport.headers(self._settings), timeout=timeout
-        )
+        self._http = httpx.Client(**_transport.client_options(self._settings))
         self.sandboxes = Sandboxes(self)
 
     def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         return _transport.send(self._http, self._settings, method, path, **kwargs)
+
+    def _do(self, plan: _calls.Plan[T]) -> T:
+        return _calls.drive(plan, self.request)
 
     def close(self) -> None:
         self._http.close()
@@ -58,8 +63,8 @@ class Runyard:
         timeout: float | None = None,
     ) -> Run:
         """Run code and wait for the result. `limits` uses the native names (cpu_time_ms, memory_bytes, ...)."""
-        return self.submit(code, language, stdin=stdin, args=args, expected_output=expected_output,
-                           limits=limits).wait(timeout)  # fmt: skip
+        handle = self.submit(code, language, stdin=stdin, args=args, expected_output=expected_output, limits=limits)
+        return handle.wait(timeout)
 
     def submit(
         self,
@@ -74,25 +79,17 @@ class Runyard:
     ) -> RunHandle:
         """Queue a run and return at once; the handle can wait, poll or cancel."""
         body = _calls.run_body(code, language, stdin, args, expected_output, limits, callback_url)
-        method, path, kw = _calls.create_run(body, wait=False)
-        return RunHandle(self, Run.model_validate(self.request(method, path, **kw).json()))
+        return RunHandle(self, self._do(_calls.submit(body)))
 
     def batch(self, runs: list[dict[str, Any]]) -> list[RunHandle]:
         """Queue several runs at once (each a dict of run()'s arguments); all are checked before any is queued."""
-        bodies = [
-            _calls.run_body(r["code"], r.get("language", "python"), r.get("stdin"), r.get("args"),
-                            r.get("expected_output"), r.get("limits"), r.get("callback_url"))
-            for r in runs
-        ]  # fmt: skip
-        answer = self.request("POST", "/v1/runs/batch", json={"runs": bodies}).json()
-        return [RunHandle(self, Run.model_validate(item)) for item in answer]
+        return [RunHandle(self, run) for run in self._do(_calls.batch(runs))]
 
     def get_run(self, run_id: str) -> Run:
-        method, path, kw = _calls.get_run(run_id)
-        return Run.model_validate(self.request(method, path, **kw).json())
+        return self._do(_calls.get_run(run_id))
 
     def languages(self) -> list[Language]:
-        return [Language.model_validate(item) for item in self.request("GET", "/v1/languages").json()]
+        return self._do(_calls.languages())
 
     # ------------------------------------------------------------ sandboxes
 
@@ -106,13 +103,11 @@ class Runyard:
             handle.delete()
 
     def job(self, job_id: str, wait: float = 0) -> Job:
-        params = {"wait": str(min(60, wait))} if wait else {}
-        return Job.model_validate(self.request("GET", f"/v1/jobs/{job_id}", params=params, timeout=wait + 30).json())
+        return self._do(_calls.job(job_id, wait))
 
     def status(self) -> dict[str, Any]:
         """Queues, workers and pools (GET /v1/status)."""
-        answer: dict[str, Any] = self.request("GET", "/v1/status").json()
-        return answer
+        return self._do(_calls.status())
 
 
 class RunHandle:
@@ -123,23 +118,16 @@ class RunHandle:
 
     def poll(self) -> Run:
         """The run as it is now."""
-        self.last = self._client.get_run(self.id)
+        self.last = self._client._do(_calls.get_run(self.id))
         return self.last
 
     def wait(self, timeout: float | None = None) -> Run:
         """The finished run; TimeoutExpired if `timeout` seconds pass first (the run goes on)."""
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while not self.last.finished:
-            left = 60.0 if deadline is None else deadline - time.monotonic()
-            if left <= 0:
-                raise TimeoutExpired(f"run {self.id} is still {self.last.status}")
-            method, path, kw = _calls.get_run(self.id, wait_s=max(1.0, min(60.0, left)))
-            self.last = Run.model_validate(self._client.request(method, path, **kw).json())
-        return self.last
+        return self._client._do(_calls.wait(self, timeout))
 
     def cancel(self) -> Run:
         """Cancel a run no worker has started (or delete a finished one)."""
-        self.last = Run.model_validate(self._client.request("DELETE", f"/v1/runs/{self.id}").json())
+        self.last = self._client._do(_calls.cancel_run(self.id))
         return self.last
 
 
@@ -161,22 +149,18 @@ class Sandboxes:
         auto_stop_s: int | None = None,
         auto_delete_s: int | None = None,
     ) -> SandboxHandle:
-        body = _calls.sandbox_body(template=template, name=name, env=env, labels=labels, cpus=cpus,
-                                   memory_bytes=memory_bytes, disk_bytes=disk_bytes, network=network,
-                                   auto_stop_s=auto_stop_s, auto_delete_s=auto_delete_s)  # fmt: skip
-        answer = self._client.request(
-            "POST", "/v1/sandboxes", json=body, headers=_calls.idempotent(), timeout=120
-        ).json()
-        return SandboxHandle(self._client, Sandbox.model_validate(answer))
+        info = self._client._do(
+            _calls.create_sandbox(template=template, name=name, env=env, labels=labels, cpus=cpus,
+                                  memory_bytes=memory_bytes, disk_bytes=disk_bytes, network=network,
+                                  auto_stop_s=auto_stop_s, auto_delete_s=auto_delete_s)
+        )  # fmt: skip
+        return SandboxHandle(self._client, info)
 
     def get(self, id_or_name: str) -> SandboxHandle:
-        answer = self._client.request("GET", f"/v1/sandboxes/{id_or_name}").json()
-        return SandboxHandle(self._client, Sandbox.model_validate(answer))
+        return SandboxHandle(self._client, self._client._do(_calls.get_sandbox(id_or_name)))
 
     def list(self, labels: dict[str, str] | None = None) -> list[Sandbox]:
-        params = [("label", f"{k}={v}") for k, v in (labels or {}).items()]
-        answer = self._client.request("GET", "/v1/sandboxes", params=[*params, ("limit", "200")]).json()
-        return [Sandbox.model_validate(item) for item in answer["sandboxes"]]
+        return self._client._do(_calls.list_sandboxes(labels))
 
 
 class SandboxHandle:
@@ -195,15 +179,8 @@ class SandboxHandle:
     def __exit__(self, *_: object) -> None:
         self.delete()
 
-    @property
-    def _base(self) -> str:
-        return f"/v1/sandboxes/{self.id}"
-
-    def _call(self, method: str, suffix: str, **kwargs: Any) -> httpx.Response:
-        return self._client.request(method, self._base + suffix, **kwargs)
-
     def refresh(self) -> Sandbox:
-        self.info = Sandbox.model_validate(self._call("GET", "").json())
+        self.info = self._client._do(_calls.get_sandbox(self.id))
         return self.info
 
     def exec(
@@ -216,94 +193,81 @@ class SandboxHandle:
         stdin: str | None = None,
     ) -> ExecResult:
         """Run a command (a string for bash, or an argv list) and wait for its exit code and output."""
-        body, http_timeout = _calls.exec_body(command, cwd, env, timeout, stdin)
-        return ExecResult.model_validate(self._call("POST", "/exec", json=body, timeout=http_timeout).json())
+        return self._client._do(_calls.exec_command(self.id, command, cwd, env, timeout, stdin))
 
     def run_python(self, code: str, *, timeout: float | None = None) -> CellResult:
         """A cell in the sandbox's Python kernel: variables survive between calls."""
-        body: dict[str, Any] = {"code": code}
-        if timeout is not None:
-            body["timeout_ms"] = int(timeout * 1000)
-        answer = self._call("POST", "/kernel/cells", json=body, timeout=(timeout or 60) + 30).json()
-        return CellResult.model_validate(answer)
+        return self._client._do(_calls.run_python(self.id, code, timeout))
 
     def restart_python(self) -> None:
-        self._call("POST", "/kernel/restart")
+        self._client._do(_calls.restart_python(self.id))
 
     def stop(self) -> Sandbox:
-        self.info = Sandbox.model_validate(self._call("POST", "/stop", timeout=120).json())
+        self.info = self._client._do(_calls.stop_sandbox(self.id))
         return self.info
 
     def start(self) -> Sandbox:
-        self.info = Sandbox.model_validate(self._call("POST", "/start", timeout=120).json())
+        self.info = self._client._do(_calls.start_sandbox(self.id))
         return self.info
 
     def delete(self) -> None:
-        self._call("DELETE", "", timeout=120)
+        self._client._do(_calls.delete_sandbox(self.id))
 
 
 class Files:
     def __init__(self, sandbox: SandboxHandle) -> None:
-        self._sb = sandbox
+        self._client = sandbox._client
+        self._id = sandbox.id
 
     def write(self, path: str, data: bytes | str, mode: str | int | None = None) -> None:
-        method, url, kw = _calls.write_file(self._sb.id, path, data, mode)
-        self._sb._client.request(method, url, **kw)
+        self._client._do(_calls.write_file(self._id, path, data, mode))
 
     def read(self, path: str) -> bytes:
-        return self._sb._call("GET", "/files/content", params={"path": path}, timeout=600).content
+        return self._client._do(_calls.read_file(self._id, path))
 
     def read_text(self, path: str) -> str:
-        return self.read(path).decode()
+        return self._client._do(_calls.read_text(self._id, path))
 
     def list(self, path: str = "/workspace") -> list[FileInfo]:
-        entries = self._sb._call("GET", "/files", params={"path": path}).json()["entries"]
-        return [FileInfo.model_validate(e) for e in entries]
+        return self._client._do(_calls.list_files(self._id, path))
 
     def stat(self, path: str) -> FileInfo:
-        return FileInfo.model_validate(self._sb._call("GET", "/files/stat", params={"path": path}).json())
+        return self._client._do(_calls.stat(self._id, path))
 
     def mkdir(self, path: str, mode: str | int = "755") -> FileInfo:
-        body = {"path": path, "mode": _calls.mode_text(mode)}
-        return FileInfo.model_validate(self._sb._call("POST", "/files/mkdir", json=body).json())
+        return self._client._do(_calls.mkdir(self._id, path, mode))
 
     def remove(self, path: str, recursive: bool = False) -> None:
-        self._sb._call("DELETE", "/files", params={"path": path, "recursive": str(recursive).lower()})
+        self._client._do(_calls.remove(self._id, path, recursive))
 
     def move(self, source: str, destination: str, overwrite: bool = False) -> FileInfo:
-        body = {"source": source, "destination": destination, "overwrite": overwrite}
-        return FileInfo.model_validate(self._sb._call("POST", "/files/move", json=body).json())
+        return self._client._do(_calls.move(self._id, source, destination, overwrite))
 
     def chmod(self, path: str, mode: str | int) -> FileInfo:
-        body = {"path": path, "mode": _calls.mode_text(mode)}
-        return FileInfo.model_validate(self._sb._call("POST", "/files/chmod", json=body).json())
+        return self._client._do(_calls.chmod(self._id, path, mode))
 
 
 class Sessions:
     """Named shells: commands run one after another, keeping cwd and variables; some in the background."""
 
     def __init__(self, sandbox: SandboxHandle) -> None:
-        self._sb = sandbox
+        self._client = sandbox._client
+        self._id = sandbox.id
 
     def create(self, name: str) -> None:
-        self._sb._call("POST", "/sessions", json={"session": name})
+        self._client._do(_calls.create_session(self._id, name))
 
     def run(self, name: str, command: str, *, background: bool = False, timeout: float | None = None) -> Command:
-        body: dict[str, Any] = {"command": command, "async": background}
-        if timeout is not None:
-            body["timeout_ms"] = int(timeout * 1000)
-        answer = self._sb._call("POST", f"/sessions/{name}/commands", json=body, timeout=(timeout or 60) + 30)
-        return Command.model_validate(answer.json())
+        return self._client._do(_calls.run_in_session(self._id, name, command, background, timeout))
 
     def get(self, name: str, command_id: str) -> Command:
-        return Command.model_validate(self._sb._call("GET", f"/sessions/{name}/commands/{command_id}").json())
+        return self._client._do(_calls.get_command(self._id, name, command_id))
 
     def cancel(self, name: str, command_id: str) -> Command:
-        return Command.model_validate(self._sb._call("POST", f"/sessions/{name}/commands/{command_id}/cancel").json())
+        return self._client._do(_calls.cancel_command(self._id, name, command_id))
 
     def list(self) -> list[dict[str, Any]]:
-        sessions: list[dict[str, Any]] = self._sb._call("GET", "/sessions").json()["sessions"]
-        return sessions
+        return self._client._do(_calls.list_sessions(self._id))
 
     def delete(self, name: str) -> None:
-        self._sb._call("DELETE", f"/sessions/{name}")
+        self._client._do(_calls.delete_session(self._id, name))

@@ -63,6 +63,11 @@ def headers(s: Settings) -> dict[str, str]:
     return out
 
 
+def client_options(s: Settings) -> dict[str, Any]:
+    """What httpx.Client and httpx.AsyncClient are built with."""
+    return {"base_url": s.url, "headers": headers(s), "timeout": s.timeout}
+
+
 def _retry_after(response: httpx.Response) -> float | None:
     value = response.headers.get("retry-after")
     try:
@@ -149,41 +154,54 @@ def _resendable(exc: httpx.TransportError) -> bool:
     return _repeatable(request) and not isinstance(exc, httpx.TimeoutException)
 
 
+@dataclass
+class Retries:
+    """The decisions of one request's retry loop (send and send_async only do the sending and sleeping)."""
+
+    s: Settings
+    attempt: int = 0
+
+    def after_error(self, exc: httpx.TransportError) -> float:
+        """Seconds to wait before sending again after `exc`; raises if it may not be sent again."""
+        if not _resendable(exc):
+            raise exc
+        if self.attempt >= self.s.max_retries:
+            raise ServerUnavailableError(f"cannot reach Runyard at {self.s.url}: {exc}", 0) from exc
+        return self._next(None)
+
+    def after(self, response: httpx.Response) -> float | None:
+        """Seconds to wait before sending again, or None: the answer is final (and checked() says how)."""
+        if may_resend(response) and self.attempt < self.s.max_retries:
+            return self._next(response)
+        return None
+
+    def _next(self, response: httpx.Response | None) -> float:
+        pause = delay(response, self.attempt, self.s)
+        self.attempt += 1
+        return pause
+
+
 def send(client: httpx.Client, s: Settings, method: str, path: str, **kwargs: Any) -> httpx.Response:
-    attempt = 0
+    retries = Retries(s)
     while True:
         try:
             response = client.request(method, path, **kwargs)
         except httpx.TransportError as exc:
-            if not _resendable(exc):
-                raise
-            if attempt >= s.max_retries:
-                raise ServerUnavailableError(f"cannot reach Runyard at {s.url}: {exc}", 0) from exc
-            time.sleep(delay(None, attempt, s))
-            attempt += 1
+            time.sleep(retries.after_error(exc))
             continue
-        if may_resend(response) and attempt < s.max_retries:
-            time.sleep(delay(response, attempt, s))
-            attempt += 1
-            continue
-        return checked(response)
+        if (pause := retries.after(response)) is None:
+            return checked(response)
+        time.sleep(pause)
 
 
 async def send_async(client: httpx.AsyncClient, s: Settings, method: str, path: str, **kwargs: Any) -> httpx.Response:
-    attempt = 0
+    retries = Retries(s)
     while True:
         try:
             response = await client.request(method, path, **kwargs)
         except httpx.TransportError as exc:
-            if not _resendable(exc):
-                raise
-            if attempt >= s.max_retries:
-                raise ServerUnavailableError(f"cannot reach Runyard at {s.url}: {exc}", 0) from exc
-            await asyncio.sleep(delay(None, attempt, s))
-            attempt += 1
+            await asyncio.sleep(retries.after_error(exc))
             continue
-        if may_resend(response) and attempt < s.max_retries:
-            await asyncio.sleep(delay(response, attempt, s))
-            attempt += 1
-            continue
-        return checked(response)
+        if (pause := retries.after(response)) is None:
+            return checked(response)
+        await asyncio.sleep(pause)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -14,6 +16,15 @@ from core.models import Base, Blob, BlobChunk
 BLOBS, CHUNKS = Base.metadata.tables["blobs"], Base.metadata.tables["blob_chunks"]
 
 
+@dataclass(frozen=True)
+class StoredBlob:
+    """What the worker checks before it writes a body anywhere: a missing, short or altered body is refused."""
+
+    id: uuid.UUID
+    size: int
+    sha256: str
+
+
 async def store(
     session: AsyncSession,
     tenant_id: uuid.UUID,
@@ -21,13 +32,14 @@ async def store(
     limit: int,
     chunk_bytes: int,
     field: str = "body",
-) -> uuid.UUID:
+) -> StoredBlob:
     """Write a body as it arrives, chunk by chunk, never whole in memory; committed when complete."""
     blob_id = uuid.uuid4()
     await session.execute(insert(BLOBS).values(id=blob_id, tenant_id=tenant_id, size=0, complete=False))
-    buf, seq, size = bytearray(), 0, 0
+    buf, seq, size, digest = bytearray(), 0, 0, hashlib.sha256()
     async for piece in pieces:
         buf += piece
+        digest.update(piece)
         size += len(piece)
         if size > limit:
             await session.rollback()
@@ -40,7 +52,7 @@ async def store(
         await session.execute(insert(CHUNKS).values(blob_id=blob_id, seq=seq, data=bytes(buf)))
     await session.execute(update(Blob).where(Blob.id == blob_id).values(size=size, complete=True))
     await session.commit()
-    return blob_id
+    return StoredBlob(blob_id, size, digest.hexdigest())
 
 
 async def chunks(session: AsyncSession, blob_id: uuid.UUID) -> AsyncIterator[bytes]:

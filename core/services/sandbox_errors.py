@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from core.errors import Conflict, InvalidInput, NotFound, PermissionDenied, Unavailable
-from core.models import Job
+from core.schemas import JobView
 
 # The agent's error kinds that are the caller's doing, by the rule they broke.
 _INPUT = {
@@ -20,7 +20,7 @@ _INPUT = {
 _CONFLICT = {"exists", "conflict", "not_empty", "sandbox_lost"}
 
 
-def raise_for_job(job: Job) -> None:
+def raise_for_job(job: JobView) -> None:
     error = (job.result or {}).get("error") or {}
     kind = str(error.get("kind") or "internal")
     message = str(error.get("message") or job.error or "the operation failed")

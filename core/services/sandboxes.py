@@ -6,30 +6,26 @@ host that holds the sandbox. Only the worker on that host executes it.
 
 from __future__ import annotations
 
-import asyncio
 import re
 import secrets
 import time
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
-import anyio
 import redis.asyncio as aioredis
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from core import constants as c
-from core import queue
-from core.errors import Conflict, FieldError, Interrupted, InvalidInput, NotFound, Unavailable
-from core.models import Base, Job, JobState, Sandbox, SandboxState, Tenant
-from core.notify import CompletionHub
+from core.errors import Conflict, FieldError, InvalidInput, NotFound, Unavailable
+from core.jobkinds import JobKind
+from core.models import Base, Job, Sandbox, SandboxState, Tenant
 from core.sandbox_store import host_lost_after_s
-from core.services import idempotency
+from core.services import idempotency, operations
 from core.services.auth import Principal
-from core.services.sandbox_errors import raise_for_job
+from core.services.operations import storable
 from core.services.system import live_workers
 from core.settings import Settings
 
@@ -39,8 +35,7 @@ LABEL_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,62}$")
 ENV_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
 
 # Operations allowed only while the sandbox is started; lifecycle kinds have their own rules.
-KIND_CREATE, KIND_START, KIND_STOP, KIND_DELETE = "sandbox.create", "sandbox.start", "sandbox.stop", "sandbox.delete"
-LIFECYCLE = {KIND_CREATE, KIND_START, KIND_STOP, KIND_DELETE}
+KIND_CREATE, KIND_START, KIND_STOP, KIND_DELETE = JobKind.CREATE, JobKind.START, JobKind.STOP, JobKind.DELETE
 
 
 @dataclass(frozen=True)
@@ -114,9 +109,11 @@ async def _pick_host(client: aioredis.Redis, session: AsyncSession, image: str) 
     return min(sorted(hosts), key=lambda h: counts.get(h, 0))
 
 
-async def _quota(session: AsyncSession, principal: Principal, settings: Settings) -> None:
+async def _take_quota(session: AsyncSession, principal: Principal, settings: Settings) -> None:
+    """Check the live-sandbox quota under the tenant's row lock, held until this create commits: concurrent
+    creates of one tenant count one after another, so none sees a count another is about to raise."""
     own = (
-        await session.execute(select(Tenant.max_sandboxes).where(Tenant.id == principal.tenant_id))
+        await session.execute(select(Tenant.max_sandboxes).where(Tenant.id == principal.tenant_id).with_for_update())
     ).scalar_one_or_none()
     limit = own if own is not None else settings.sandboxes.max_per_tenant
     live = (
@@ -168,6 +165,7 @@ async def create_sandbox(
         raise InvalidInput(errors)
     sandbox_id = uuid.uuid4()
     name = req.name or f"sandbox-{sandbox_id.hex[:12]}"
+    await _take_quota(session, principal, settings)  # first: the name check below is then serialised too
     taken = (
         await session.execute(
             select(Sandbox.id).where(
@@ -177,7 +175,6 @@ async def create_sandbox(
     ).first()
     if taken is not None:
         raise Conflict(f"a sandbox named {name!r} already exists", state="exists")
-    await _quota(session, principal, settings)
     host = await _pick_host(client, session, image)
     try:
         await session.execute(
@@ -203,7 +200,7 @@ async def create_sandbox(
                 preview_token=secrets.token_urlsafe(24),
             )
         )
-        job_id = await _insert_job(
+        job_id = await operations.insert_job(
             session, principal, sandbox_id, host, KIND_CREATE, {}, protocol, None, None, idempotency_key
         )
         await session.commit()
@@ -212,7 +209,7 @@ async def create_sandbox(
         if earlier is None:
             raise
         return await _sandbox_created_by(session, earlier), earlier
-    await _enqueue(settings, job_id, host)
+    await operations.enqueue(settings, job_id, host)
     return sandbox_id, job_id
 
 
@@ -220,70 +217,6 @@ async def _sandbox_created_by(session: AsyncSession, job_id: uuid.UUID) -> uuid.
     sandbox_id = (await session.execute(select(Job.sandbox_id).where(Job.id == job_id))).scalar_one()
     assert sandbox_id is not None  # a create job always names its sandbox (deleting one deletes the other)
     return sandbox_id
-
-
-def storable(text: str) -> str | None:
-    """Why PostgreSQL could not store this text (NUL, or a lone surrogate that is no character), or None."""
-    if "\x00" in text:
-        return "must not contain NUL characters"
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return "is not valid Unicode text (it holds a lone surrogate)"
-    return None
-
-
-def _refuse_nul(value: Any, field: str) -> None:
-    """No path, command or variable needs a NUL or a lone surrogate, and PostgreSQL's JSON refuses both."""
-    if isinstance(value, str) and (problem := storable(value)):
-        raise InvalidInput.one(field or "body", "text", problem)
-    if isinstance(value, dict):
-        for key, item in value.items():
-            _refuse_nul(key, field)
-            _refuse_nul(item, f"{field}.{key}" if field else str(key))
-    elif isinstance(value, list):
-        for i, item in enumerate(value):
-            _refuse_nul(item, f"{field}.{i}")
-
-
-async def _insert_job(
-    session: AsyncSession,
-    principal: Principal,
-    sandbox_id: uuid.UUID,
-    host: str,
-    kind: str,
-    payload: dict[str, Any],
-    protocol: str,
-    timeout_ms: int | None,
-    callback_url: str | None,
-    idempotency_key: str | None = None,
-) -> uuid.UUID:
-    job_id = uuid.uuid4()
-    await session.execute(
-        insert(JOBS).values(
-            id=job_id,
-            tenant_id=principal.tenant_id,
-            kind=kind,
-            queue=c.host_queue(host),
-            protocol=protocol,
-            state=JobState.QUEUED.value,
-            attempts=0,
-            callback_attempts=0,
-            enqueued_at=datetime.now().astimezone(),
-            sandbox_id=sandbox_id,
-            payload=payload,
-            timeout_ms=timeout_ms,
-            callback_url=callback_url,
-            idempotency_key=idempotency_key,
-        )
-    )
-    return job_id
-
-
-async def _enqueue(settings: Settings, job_id: uuid.UUID, host: str) -> None:
-    sent = await anyio.to_thread.run_sync(queue.send_sandbox_job, settings, job_id, host)
-    if not sent:
-        pass  # the job is in Postgres with enqueued_at set; the sweep sends it again
 
 
 # ------------------------------------------------------------------ reading
@@ -323,15 +256,6 @@ async def list_sandboxes(
     return list(rows), total
 
 
-async def get_job(session: AsyncSession, principal: Principal, job_id: uuid.UUID) -> Job:
-    job = (
-        await session.execute(select(Job).where(Job.id == job_id, Job.tenant_id == principal.tenant_id))
-    ).scalar_one_or_none()
-    if job is None or job.kind == "run":
-        raise NotFound("job", str(job_id))
-    return job
-
-
 # ------------------------------------------------------------------ changing state
 
 
@@ -368,10 +292,11 @@ async def change_state(
     session: AsyncSession,
     principal: Principal,
     sandbox: Sandbox,
-    kind: str,
+    kind: JobKind,
     settings: Settings,
     archive: bool = False,
     client: aioredis.Redis | None = None,
+    protocol: str = "v1",
 ) -> uuid.UUID | None:
     """Start, stop or delete: mark the transition (a compare-and-set) and queue its job; None if nothing to do.
 
@@ -399,7 +324,7 @@ async def change_state(
     if current in _ALREADY[kind]:
         return None
     if current not in allowed:
-        raise Conflict(f"sandbox {sandbox.name} is {current.value}; cannot {kind.split('.')[1]} it now", current.value)
+        raise Conflict(f"sandbox {sandbox.name} is {current.value}; cannot {kind.verb} it now", current.value)
     changed = await session.execute(
         update(Sandbox)
         .where(Sandbox.id == sandbox.id, Sandbox.state == current.value)
@@ -409,33 +334,9 @@ async def change_state(
     if changed.first() is None:
         await session.rollback()
         raise Conflict(f"sandbox {sandbox.name} changed state meanwhile; retry", current.value)
-    job_id = await _insert_job(session, principal, sandbox.id, sandbox.host, kind, {}, "v1", None, None)
+    job_id = await operations.insert_job(session, principal, sandbox.id, sandbox.host, kind, {}, protocol, None, None)
     await session.commit()
-    await _enqueue(settings, job_id, sandbox.host)
-    return job_id
-
-
-async def submit_op(
-    session: AsyncSession,
-    principal: Principal,
-    sandbox: Sandbox,
-    kind: str,
-    payload: dict[str, Any],
-    settings: Settings,
-    timeout_ms: int | None = None,
-    callback_url: str | None = None,
-    protocol: str = "v1",
-) -> uuid.UUID:
-    """Queue one operation on a started sandbox."""
-    _refuse_nul(payload, "")
-    if sandbox.state != SandboxState.STARTED:
-        hint = "; start it first" if sandbox.state in (SandboxState.STOPPED, SandboxState.ERROR) else ""
-        raise Conflict(f"sandbox {sandbox.name} is {sandbox.state}{hint}", sandbox.state)
-    job_id = await _insert_job(
-        session, principal, sandbox.id, sandbox.host, kind, payload, protocol, timeout_ms, callback_url
-    )
-    await session.commit()
-    await _enqueue(settings, job_id, sandbox.host)
+    await operations.enqueue(settings, job_id, sandbox.host)
     return job_id
 
 
@@ -453,48 +354,3 @@ async def update_settings(session: AsyncSession, sandbox: Sandbox, **values: Any
     await session.commit()
     await session.refresh(sandbox)
     return sandbox
-
-
-# ------------------------------------------------------------------ waiting
-
-
-async def wait_for_job(
-    sessions: async_sessionmaker[AsyncSession],
-    hub: CompletionHub,
-    principal: Principal,
-    job_id: uuid.UUID,
-    timeout_s: float,
-) -> Job:
-    """The job once it is finished, or as it is when the timeout passes; never polls in a loop."""
-    async with hub.waiter(job_id) as fut:
-        async with sessions() as session:
-            job = await get_job(session, principal, job_id)
-        if JobState(job.state).terminal:
-            return job
-        await asyncio.wait([fut], timeout=timeout_s)
-        async with sessions() as session:
-            job = await get_job(session, principal, job_id)
-    if hub.draining and not JobState(job.state).terminal:
-        raise Interrupted("job", str(job_id))
-    return job
-
-
-async def run_op(
-    session: AsyncSession,
-    sessions: async_sessionmaker[AsyncSession],
-    hub: CompletionHub,
-    principal: Principal,
-    sandbox: Sandbox,
-    kind: str,
-    payload: dict[str, Any],
-    settings: Settings,
-    timeout_ms: int | None = None,
-    protocol: str = "v1",
-) -> dict[str, Any]:
-    """Queue one operation and wait for its result; its failure becomes the matching domain error."""
-    job_id = await submit_op(session, principal, sandbox, kind, payload, settings, timeout_ms, None, protocol)
-    budget = (timeout_ms or settings.sandboxes.exec_timeout_s * 1000) / 1000 + settings.api.wait_margin_s
-    job = await wait_for_job(sessions, hub, principal, job_id, budget)
-    if job.state != JobState.SUCCEEDED:
-        raise_for_job(job)
-    return dict(job.result or {})

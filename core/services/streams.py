@@ -20,11 +20,12 @@ import redis.asyncio as aioredis
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core import constants as c
+from core.errors import Unavailable
+from core.jobkinds import JobKind
 from core.models import JobState, Sandbox
 from core.notify import CompletionHub
-from core.services import sandboxes as svc
+from core.services import operations as ops
 from core.services.auth import Principal
-from core.services.sandbox_errors import raise_for_job
 from core.settings import Settings
 
 PING_S = 10.0
@@ -100,12 +101,13 @@ async def open_stream(
     stream = LiveStream(client, channel)
     await stream.subscribe()
     try:
-        job_id = await svc.submit_op(
-            session, principal, sandbox, "sandbox.stream.open", {**params, "channel": channel}, settings, 30_000
+        job_id = await ops.submit_op(
+            session, principal, sandbox, JobKind.STREAM_OPEN, {**params, "channel": channel}, settings, 30_000
         )
-        job = await svc.wait_for_job(sessions, hub, principal, job_id, 30 + settings.api.wait_margin_s)
-        if job.state != JobState.SUCCEEDED:
-            raise_for_job(job)
+        job = await ops.wait_for_job(sessions, hub, principal, job_id, 30 + settings.api.wait_margin_s)
+        if not JobState(job.state).terminal:  # a stream is useful now or never: no 202 here
+            raise Unavailable("the sandbox did not open the stream in time; retry", retry_after=2)
+        ops.outcome(job)
     except BaseException:
         await stream.close()
         raise

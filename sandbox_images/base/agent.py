@@ -16,7 +16,8 @@ wall time, peak memory, output, which limit it enforced); the worker turns them
 into a verdict. When the worker's connection closes, stdin ends and the agent
 exits, and the container with it.
 
-Standard library only: this file runs on the image's own Python.
+Standard library only: this file runs on the image's own Python, with launcher.py
+(the spawn launcher's Python side, shared with the sandbox agent) beside it.
 """
 
 from __future__ import annotations
@@ -27,7 +28,6 @@ import ctypes
 import json
 import os
 import resource
-import select
 import signal
 import struct
 import subprocess
@@ -40,12 +40,11 @@ from typing import Any, BinaryIO
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # -I leaves the script's folder out
 import sandbox_reset
+from launcher import SAFE_PATH, Capture, collect, launcher_argv, read_all, read_report
 
 PR_SET_CHILD_SUBREAPER = 36
 TICK_S = 0.02
 DRAIN_AFTER_EXIT_S = 0.5
-SPAWN = "/opt/runyard/spawn"
-SAFE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 _libc = ctypes.CDLL(None, use_errno=True)
 
@@ -261,7 +260,7 @@ def as_sandbox_user(uid: int, gid: int, work: Callable[[], str | None]) -> str |
             code = 1
         os._exit(code)
     os.close(wr)
-    message = _read_all(rd)
+    message = read_all(rd)
     _, status = os.waitpid(pid, 0)
     if os.waitstatus_to_exitcode(status) != 0:
         return message.decode(errors="replace") or "failed as the sandbox user"
@@ -287,39 +286,6 @@ def setup_workdir(req: dict[str, Any]) -> str | None:
         return None
 
     return as_sandbox_user(req["uid"], req["gid"], write)
-
-
-def _read_all(fd: int) -> bytes:
-    chunks = []
-    while chunk := os.read(fd, 65536):
-        chunks.append(chunk)
-    os.close(fd)
-    return b"".join(chunks)
-
-
-class Capture:
-    """Reads one pipe, keeping at most `limit` bytes and noting what it dropped."""
-
-    def __init__(self, fd: int, limit: int) -> None:
-        self.fd, self.limit = fd, limit
-        self.buf = bytearray()
-        self.truncated = False
-        self.open = True
-
-    def read(self) -> None:
-        try:
-            chunk = os.read(self.fd, 1 << 16)
-        except BlockingIOError:
-            return
-        if not chunk:
-            self.open = False
-            os.close(self.fd)
-            return
-        room = self.limit - len(self.buf)
-        if room > 0:
-            self.buf += chunk[:room]
-        if len(chunk) > max(room, 0):
-            self.truncated = True
 
 
 def execute_once(req: dict[str, Any], step: dict[str, Any], reaper: Reaper) -> dict[str, Any]:
@@ -352,19 +318,17 @@ def execute_once(req: dict[str, Any], step: dict[str, Any], reaper: Reaper) -> d
     cg_before, self_before = cgroup_cpu_ns(), self_cpu_ns()
     started = time.monotonic()
     report_r, report_w = os.pipe()
-    spawn_argv = [
-        SPAWN,
-        str(report_w),
-        str(uid),
-        str(gid),
-        str(max(1, -(-int(limits["cpu_ms"]) // 1000))),
-        str(int(limits["file_size_bytes"])),
-        str(int(limits["stack_bytes"])),
-        str(int(limits["open_files"])),
-        req["workdir"],
-        "--",
-        *step["argv"],
-    ]
+    spawn_argv = launcher_argv(
+        step["argv"],
+        report_fd=report_w,
+        uid=uid,
+        gid=gid,
+        cpu_s=max(1, -(-int(limits["cpu_ms"]) // 1000)),
+        file_size_bytes=int(limits["file_size_bytes"]),
+        stack_bytes=int(limits["stack_bytes"]),
+        open_files=int(limits["open_files"]),
+        cwd=req["workdir"],
+    )
     try:
         proc = subprocess.Popen(
             spawn_argv,
@@ -383,9 +347,6 @@ def execute_once(req: dict[str, Any], step: dict[str, Any], reaper: Reaper) -> d
 
     out = Capture(out_r, int(limits["output_bytes"]))
     err = Capture(err_r, int(limits["output_bytes"])) if err_r is not None else None
-    captures = [c for c in (out, err) if c is not None]
-    for c in captures:
-        os.set_blocking(c.fd, False)
     try:
         pidfd: int | None = os.pidfd_open(proc.pid)
     except OSError:  # kernels before 5.3: poll for the exit on every tick instead
@@ -396,18 +357,10 @@ def execute_once(req: dict[str, Any], step: dict[str, Any], reaper: Reaper) -> d
     limit_hit: str | None = None
     deadline = started + wall_limit_s
     wall_s: float | None = None
-    drain_until = 0.0
-    while True:
-        open_fds = [c.fd for c in captures if c.open]
-        if wall_s is not None and (not open_fds or time.monotonic() >= drain_until):
-            break
-        watch = open_fds + ([pidfd] if wall_s is None and pidfd is not None else [])
-        ready, _, _ = select.select(watch, [], [], TICK_S)
-        for c in captures:
-            if c.open and c.fd in ready:
-                c.read()
-        if wall_s is not None:
-            continue
+
+    def finished(_now: float) -> bool:
+        """Whether the program is over: exited, or killed at a limit. Its background processes go too."""
+        nonlocal limit_hit, wall_s
         reaper.reap(block=False)
         if not reaper.launcher_done:
             if time.monotonic() >= deadline:
@@ -424,22 +377,20 @@ def execute_once(req: dict[str, Any], step: dict[str, Any], reaper: Reaper) -> d
                 if used is not None and used > cpu_limit_ns:
                     limit_hit = "cpu"
             if not limit_hit:
-                continue
+                return False
             kill_all(uid, reaper)
             while not reaper.launcher_done:
                 reaper.reap(block=True)
         wall_s = time.monotonic() - started
         kill_all(uid, reaper)  # background processes never outlive the run
-        drain_until = time.monotonic() + DRAIN_AFTER_EXIT_S
+        return True
+
+    collect([c for c in (out, err) if c is not None], finished, pidfd=pidfd, tick_s=TICK_S, drain_s=DRAIN_AFTER_EXIT_S)
     if pidfd is not None:
         os.close(pidfd)
-    for c in captures:
-        if c.open:
-            c.open = False
-            os.close(c.fd)
     kill_all(uid, reaper)
     reaper.reap(block=True)  # orphans the program left behind: their CPU counts too
-    report = _read_all(report_r).split()
+    report = read_report(report_r)
     if not report:
         return {"spawn_error": {"errno": None, "message": "sandbox launcher died without a report"}}
     if report[0] == b"spawn_error":
@@ -458,9 +409,9 @@ def execute_once(req: dict[str, Any], step: dict[str, Any], reaper: Reaper) -> d
         "maxrss_kb": maxrss_kb,
         "limit_hit": limit_hit,
         "oom_killed": cgroup_oom_kills() > oom_before,
-        "stdout": base64.b64encode(bytes(out.buf)).decode(),
+        "stdout": out.b64(),
         "stdout_truncated": out.truncated,
-        "stderr": base64.b64encode(bytes(err.buf)).decode() if err else "",
+        "stderr": err.b64() if err else "",
         "stderr_truncated": err.truncated if err else False,
     }
 

@@ -47,11 +47,17 @@ class Tenant:
     callback_secret: str
 
 
-def make_tenant(name: str | None = None, requests_per_minute: int | None = None) -> Tenant:
+def make_tenant(
+    name: str | None = None, requests_per_minute: int | None = None, database_url: str | None = None
+) -> Tenant:
+    """A tenant with a key, in the suite's database or the one at database_url."""
     import uuid
 
     tenant = name or f"tenant-{uuid.uuid4().hex[:8]}"
-    with transaction(get_settings()) as session:
+    settings = get_settings()
+    if database_url is not None:
+        settings = settings.model_copy(update={"database": settings.database.model_copy(update={"url": database_url})})
+    with transaction(settings) as session:
         issued = key_service.create_key(session, tenant=tenant, name="test", requests_per_minute=requests_per_minute)
     return Tenant(issued.tenant, issued.key, issued.callback_secret)
 

@@ -1,26 +1,38 @@
 """The Docker engine restarts under a live installation (every container stops): the worker's warm
 pools rebuild and runs carry on, accepted runs complete, and sandboxes whose container stopped are
-marked `error`, keep their workspace, and start again."""
+marked `error`, keep their workspace, and start again.
+
+The engine restarted is one of this test's own (its own socket, data root and containerd, the images
+copied in): the machine's engine, and every container of a `make up` installation, never notice."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 
+import docker
 import httpx
 import pytest
 
 from tests.integration.conftest import make_tenant
 from tests.integration.helpers import eventually
-from tests.services import missing, restart_docker_engine
+from tests.services import PrivateDockerEngine, own_docker_engine
 from tests.stack import Stack, running_stack
 
 
 @pytest.fixture(scope="module")
-def engine_stack(database: None) -> Iterator[Stack]:
-    if os.geteuid() != 0:
-        missing("root, to restart this machine's Docker engine")
-    with running_stack(10, {"RUNYARD_QUEUE__LEASE_MARGIN_S": "2"}, workers=("a",)) as s:
+def own_engine(database: None) -> Iterator[PrivateDockerEngine]:
+    with own_docker_engine(("runyard/runner:latest", "runyard/agent:latest")) as engine:
+        yield engine
+
+
+@pytest.fixture(scope="module")
+def engine_stack(own_engine: PrivateDockerEngine) -> Iterator[Stack]:
+    env = {
+        "RUNYARD_QUEUE__LEASE_MARGIN_S": "2",
+        "RUNYARD_WORKER__DOCKER_URL": own_engine.url,
+        "RUNYARD_WORKER__EGRESS_NETWORK": "",
+    }
+    with running_stack(10, env, workers=("a",)) as s:
         yield s
 
 
@@ -29,7 +41,12 @@ def _warm(api: httpx.Client) -> int:
     return sum(pool["idle"] for worker in workers for pool in worker["pools"].values())
 
 
-def test_docker_engine_restart(engine_stack: Stack) -> None:
+def test_docker_engine_restart(engine_stack: Stack, own_engine: PrivateDockerEngine) -> None:
+    machine_engine = docker.from_env()
+    sentinel = machine_engine.containers.run(
+        "runyard/base:latest", ["sleep", "600"], detach=True, network_mode="none", labels={"org.runyard.test": "1"}
+    )
+    started_at = machine_engine.containers.get(sentinel.id).attrs["State"]["StartedAt"]
     with httpx.Client(base_url=engine_stack.url, headers={"X-Auth-Token": make_tenant().key}, timeout=120) as api:
         python = {"language": "python", "source": "print(sum(range(10)))"}
         assert api.post("/v1/runs", params={"wait": "true"}, json=python).json()["stdout"] == "45\n"
@@ -40,7 +57,7 @@ def test_docker_engine_restart(engine_stack: Stack) -> None:
 
         slow = {"language": "python", "source": "import time; time.sleep(2); print('done')"}
         accepted = [api.post("/v1/runs", json=slow).json()["id"] for _ in range(3)]
-        restart_docker_engine()
+        own_engine.restart()
 
         # Runs accepted before (some were running when their containers were killed) complete, once each.
         def finished() -> list[dict[str, object]] | None:
@@ -65,3 +82,9 @@ def test_docker_engine_restart(engine_stack: Stack) -> None:
         again = api.post(f"{base}/exec", json={"command": "cat keep.txt"}).json()
         assert again["exit_code"] == 0 and again["stdout"] == "kept\n", again
         assert api.delete(base).status_code in (200, 204)
+    # The machine's engine went on as it was: a container it ran before still runs, never restarted.
+    try:
+        after = machine_engine.containers.get(sentinel.id)
+        assert after.status == "running" and after.attrs["State"]["StartedAt"] == started_at
+    finally:
+        sentinel.remove(force=True)

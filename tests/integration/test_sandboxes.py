@@ -204,7 +204,7 @@ def test_planted_symlinks_lead_nowhere_outside_the_sandbox(api: httpx.Client) ->
     assert refused.status_code == 403
     # and deleting a directory that contains a link removes the link, not what it points to
     assert api.delete(files, params={"path": "d", "recursive": True}).status_code == 200
-    assert sh(api, box, "ls /opt/runyard/sandbox_agent.py")["exit_code"] == 0
+    assert sh(api, box, "ls /opt/runyard/sandbox_agent.pyz")["exit_code"] == 0
     # the host's files are not the sandbox's: its /etc/hostname is its own
     assert api.get(f"{files}/content", params={"path": "/etc/hostname"}).content == b"sandbox\n"
 

@@ -86,3 +86,16 @@ def test_cgroup_counters_on_v1_and_v2(
     monkeypatch.setattr(agent, "CGROUP", str(tmp_path))
     assert agent.cgroup_cpu_ns() == cpu_ns
     assert agent.cgroup_oom_kills() == kills
+
+
+@given(st.binary(max_size=3000), st.integers(min_value=0, max_value=2000))
+def test_capture_keeps_the_first_bytes_up_to_its_limit(data: bytes, limit: int) -> None:
+    """Both agents capture output with launcher.py: what fits is kept, the rest only noted."""
+    read_fd, write_fd = os.pipe()
+    os.write(write_fd, data)
+    os.close(write_fd)
+    capture = agent.Capture(read_fd, limit)
+    agent.collect([capture], lambda now: True, pidfd=None, tick_s=0.01, drain_s=5.0)
+    assert bytes(capture.buf) == data[:limit]
+    assert capture.truncated == (len(data) > limit)
+    assert not capture.open

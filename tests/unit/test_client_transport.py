@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
+from typing import Any
 
 import httpx
 import pytest
@@ -14,15 +16,17 @@ from runyard import (
     NotFoundError,
     RateLimitedError,
     Runyard,
+    RunyardError,
     ServerError,
     ServerUnavailableError,
 )
-from runyard._transport import Settings, error_for, send
+from runyard._transport import Settings, error_for, send, send_async
 
 SETTINGS = Settings("http://runyard.test", "ry_k", 5.0, 3, 0.01)
 
 
-def scripted(*answers: httpx.Response | Exception) -> tuple[httpx.Client, list[httpx.Request]]:
+def scripted(*answers: httpx.Response | Exception, asynchronous: bool = False) -> tuple[Any, list[httpx.Request]]:
+    """An httpx client (an AsyncClient if `asynchronous`) whose server gives these answers, and its requests."""
     seen: list[httpx.Request] = []
     queue = list(answers)
 
@@ -33,7 +37,8 @@ def scripted(*answers: httpx.Response | Exception) -> tuple[httpx.Client, list[h
             raise answer
         return answer
 
-    return httpx.Client(base_url=SETTINGS.url, transport=httpx.MockTransport(handler)), seen
+    kind = httpx.AsyncClient if asynchronous else httpx.Client
+    return kind(base_url=SETTINGS.url, transport=httpx.MockTransport(handler)), seen
 
 
 def native(status: int, message: str, **extra: object) -> httpx.Response:
@@ -105,6 +110,37 @@ def test_a_request_with_an_idempotency_key_is_sent_again_after_a_dropped_connect
     with pytest.raises(httpx.ReadTimeout):
         send(client, SETTINGS, "POST", "/v1/runs", headers=key, json={})
     assert len(seen) == 1
+
+
+SCENARIOS: dict[str, tuple[str, dict[str, object], Callable[[], list[httpx.Response | Exception]]]] = {
+    "refusals retried": ("POST", {}, lambda: [native(503, "full"), native(429, "slow"), httpx.Response(201, json={})]),
+    "retries run out": ("POST", {}, lambda: [native(503, "queue is full") for _ in range(4)]),
+    "no answer, not resent": ("POST", {}, lambda: [httpx.ReadTimeout("no answer")]),
+    "never connected, resent": ("GET", {}, lambda: [httpx.ConnectError("refused"), httpx.Response(200, json=[])]),
+    "dropped, not resent": ("POST", {}, lambda: [httpx.RemoteProtocolError("server disconnected")]),
+    "dropped, resent with its key": (
+        "POST",
+        {"headers": {"Idempotency-Key": "k1"}},
+        lambda: [httpx.RemoteProtocolError("server disconnected"), httpx.Response(201, json={})],
+    ),
+}
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS)
+def test_the_async_transport_decides_as_the_sync_one_does(scenario: str) -> None:
+    method, kwargs, answers = SCENARIOS[scenario]
+
+    def outcome(attempt: Callable[[], httpx.Response]) -> tuple[str, object]:
+        try:
+            return "answered", attempt().status_code
+        except (httpx.HTTPError, RunyardError) as exc:
+            return "raised", type(exc)
+
+    client, seen = scripted(*answers())
+    sync_outcome = outcome(lambda: send(client, SETTINGS, method, "/v1/runs", **kwargs))
+    async_client, async_seen = scripted(*answers(), asynchronous=True)
+    async_outcome = outcome(lambda: asyncio.run(send_async(async_client, SETTINGS, method, "/v1/runs", **kwargs)))
+    assert (sync_outcome, len(seen)) == (async_outcome, len(async_seen))
 
 
 def test_every_run_the_client_submits_has_its_own_idempotency_key() -> None:

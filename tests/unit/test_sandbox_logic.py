@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import queue
 import struct
+import sys
 import threading
+from pathlib import Path
+from types import ModuleType
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from core.errors import InvalidInput
-from core.sandbox_store import lease_s, max_attempts
-from core.services.sandboxes import _refuse_nul, resolve_template
+from core.job_machine import max_attempts, sandbox_lease_s
+from core.services.operations import refuse_nul
+from core.services.sandboxes import resolve_template
 from core.settings import Settings
 from workers.agent_link import MAGIC, REQUEST_MAGIC, AgentError, AgentLink
 from workers.runtime.base import RuntimeFailure
@@ -112,9 +117,9 @@ def test_nul_is_refused_anywhere_in_a_payload(value: object) -> None:
 
     if has_nul(value):
         with pytest.raises(InvalidInput):
-            _refuse_nul(value, "payload")
+            refuse_nul(value, "payload")
     else:
-        _refuse_nul(value, "payload")
+        refuse_nul(value, "payload")
 
 
 def test_side_effects_run_at_most_once_reads_lifecycle_and_whole_file_writes_are_retried() -> None:
@@ -125,40 +130,38 @@ def test_side_effects_run_at_most_once_reads_lifecycle_and_whole_file_writes_are
     assert max_attempts("sandbox.files.upload", settings) == settings.queue.max_attempts
     assert max_attempts("sandbox.create", settings) == settings.queue.max_attempts
     assert max_attempts("sandbox.files.download", settings) == settings.queue.max_attempts
-    assert lease_s(10_000, settings) == 10 + settings.worker.exec_margin_s + settings.queue.lease_margin_s
+    assert sandbox_lease_s(10_000, settings) == 10 + settings.worker.exec_margin_s + settings.queue.lease_margin_s
 
 
-def _load_sandbox_agent() -> object:
-    import importlib.util
-    from pathlib import Path
-
-    path = Path(__file__).resolve().parents[2] / "sandbox_images" / "agent" / "sandbox_agent.py"
-    spec = importlib.util.spec_from_file_location("runyard_sandbox_agent", path)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def _load_sandbox_agent(*names: str) -> list[ModuleType]:
+    """Modules of the sandbox agent's package, from the sources its zipapp is built of (see its Dockerfile)."""
+    images = Path(__file__).resolve().parents[2] / "sandbox_images"
+    # The zipapp's root holds the package and the launcher module it shares with the run agent.
+    for folder in (images / "agent", images / "base"):
+        if str(folder) not in sys.path:
+            sys.path.append(str(folder))
+    return [importlib.import_module(f"sandbox_agent.{name}") for name in names]
 
 
-sandbox_agent = _load_sandbox_agent()
+agent_paths, agent_protocol, agent_sessions = _load_sandbox_agent("paths", "protocol", "sessions")
 
 
 @given(st.text(alphabet="ab./\\ ", max_size=30))
 def test_agent_paths_are_absolute_and_normalised(path: str) -> None:
-    resolved = sandbox_agent.resolve(path)  # type: ignore[attr-defined]
+    resolved = agent_paths.resolve(path)
     assert resolved.startswith("/") and "/../" not in resolved + "/" and "//" not in resolved
     if not path.startswith("/") and ".." not in path:
         assert resolved == "/workspace" or resolved.startswith("/workspace/")
 
 
 def test_agent_refuses_nul_in_paths() -> None:
-    with pytest.raises(sandbox_agent.OpError):  # type: ignore[attr-defined]
-        sandbox_agent.resolve("a\x00b")  # type: ignore[attr-defined]
+    with pytest.raises(agent_protocol.OpError):
+        agent_paths.resolve("a\x00b")
 
 
 @given(st.lists(st.binary(max_size=50), max_size=30), st.integers(min_value=1, max_value=100))
 def test_session_logs_keep_the_newest_bytes(chunks: list[bytes], limit: int) -> None:
-    log = sandbox_agent.RingLog(limit)  # type: ignore[attr-defined]
+    log = agent_sessions.RingLog(limit)
     for chunk in chunks:
         log.add(chunk)
     everything = b"".join(chunks)
@@ -168,18 +171,18 @@ def test_session_logs_keep_the_newest_bytes(chunks: list[bytes], limit: int) -> 
 
 def _request(body: dict[str, object]) -> bytes:
     raw = json.dumps(body).encode()
-    return sandbox_agent.REQUEST_MAGIC + struct.pack(">I", len(raw)) + raw  # type: ignore[attr-defined]
+    return agent_protocol.REQUEST_MAGIC + struct.pack(">I", len(raw)) + raw
 
 
 def test_worker_and_agent_agree_on_the_request_marker() -> None:
-    assert sandbox_agent.REQUEST_MAGIC == REQUEST_MAGIC  # type: ignore[attr-defined]
+    assert agent_protocol.REQUEST_MAGIC == REQUEST_MAGIC
 
 
 def _read_all(stream: bytes) -> list[dict[str, object]]:
     read_fd, write_fd = os.pipe()
     writer = threading.Thread(target=lambda: (os.write(write_fd, stream), os.close(write_fd)))
     writer.start()
-    reader = sandbox_agent.RequestReader(read_fd)  # type: ignore[attr-defined]
+    reader = agent_protocol.RequestReader(read_fd)
     got = []
     while (request := reader.next()) is not None:
         got.append(request)

@@ -14,7 +14,7 @@ from core.settings import Settings
 
 def test_production_refuses_the_default_database_password() -> None:
     with pytest.raises(ValidationError, match="default password"):
-        Settings(env="production")
+        Settings(env="production", database={"url": "postgresql+psycopg://runyard:runyard@127.0.0.1/runyard"})
     assert Settings(env="production", database={"url": "postgresql+psycopg://u:s3cret@db/runyard"}).env == "production"
 
 

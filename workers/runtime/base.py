@@ -1,4 +1,12 @@
-"""What a worker needs from a container engine, and nothing more."""
+"""What a worker needs from a container engine, and nothing more.
+
+Two kinds of container, each behind its own small protocol:
+
+- a **run container** (RunContainerRuntime, RunContainer): a one-shot run's warm container, whose
+  agent ends with the worker that attached to it;
+- a **workspace** (WorkspaceRuntime): a persistent sandbox's container, whose `/workspace` volume
+  outlives it and which any later worker of its host attaches to again.
+"""
 
 from __future__ import annotations
 
@@ -21,7 +29,18 @@ class ContainerLimits:
 
 
 @dataclass(frozen=True)
-class SandboxSpec:
+class ContainerInfo:
+    id: str
+    status: str  # created, running, exited, dead, ...
+    labels: dict[str, str]
+    age_s: float
+
+
+# ------------------------------------------------------------ run containers
+
+
+@dataclass(frozen=True)
+class RunContainerSpec:
     image: str
     limits: ContainerLimits
     labels: dict[str, str] = field(default_factory=dict)
@@ -31,6 +50,43 @@ class SandboxSpec:
     sandbox_uid: int = 64000
     sandbox_gid: int = 64000
     network: str | None = None  # a Docker network name; None means no network at all
+
+
+class RunContainer(Protocol):
+    """A running run container whose agent answers messages."""
+
+    id: str
+    limits: ContainerLimits
+
+    def call(self, message: bytes, timeout_s: float) -> bytes:
+        """Send one message to the agent and return its reply. Raises RuntimeFailure."""
+
+    def alive(self) -> bool:
+        """False once the connection to the agent has ended (its container stopped): a cheap look, no call."""
+
+    def set_limits(self, limits: ContainerLimits) -> None: ...
+
+    def remove(self) -> None: ...
+
+
+class RunContainerRuntime(Protocol):
+    """Run containers, and what a worker asks its engine about before it runs anything."""
+
+    def start(self, spec: RunContainerSpec) -> RunContainer: ...
+
+    def list_containers(self, labels: dict[str, str]) -> list[ContainerInfo]: ...
+
+    def remove_container(self, container_id: str) -> None: ...
+
+    def remove_labelled(self, labels: dict[str, str]) -> int:
+        """Force-remove the containers carrying all these labels; returns how many."""
+
+    def read_image_file(self, image: str, path: str) -> bytes: ...
+
+    def network_exists(self, name: str) -> bool: ...
+
+
+# ------------------------------------------------------------ workspaces (persistent sandboxes)
 
 
 @dataclass(frozen=True)
@@ -56,57 +112,23 @@ class Stream(Protocol):
     def close(self) -> None: ...
 
 
-@dataclass(frozen=True)
-class ContainerInfo:
-    id: str
-    status: str  # created, running, exited, dead, ...
-    labels: dict[str, str]
-    age_s: float
+class WorkspaceRuntime(Protocol):
+    """Persistent sandboxes' containers and their volumes."""
 
+    def start(self, spec: WorkspaceSpec) -> str:
+        """Create the volume if it is new, then create and start the container; returns its id."""
 
-class Sandbox(Protocol):
-    """A running container whose agent answers messages."""
+    def attach(self, container_id: str) -> Stream: ...
 
-    id: str
-    limits: ContainerLimits
+    def status(self, container_id: str) -> str | None:
+        """created, running, exited, ...; None if there is no such container."""
 
-    def call(self, message: bytes, timeout_s: float) -> bytes:
-        """Send one message to the agent and return its reply. Raises RuntimeFailure."""
-
-    def alive(self) -> bool:
-        """False once the connection to the agent has ended (its container stopped): a cheap look, no call."""
-
-    def set_limits(self, limits: ContainerLimits) -> None: ...
-
-    def remove(self) -> None: ...
-
-
-class Runtime(Protocol):
-    def start(self, spec: SandboxSpec) -> Sandbox: ...
-
-    def remove_labelled(self, labels: dict[str, str]) -> int:
-        """Force-remove the containers carrying all these labels; returns how many."""
+    def set_limits(self, container_id: str, limits: ContainerLimits) -> None: ...
 
     def list_containers(self, labels: dict[str, str]) -> list[ContainerInfo]: ...
 
     def remove_container(self, container_id: str) -> None: ...
 
-    def read_image_file(self, image: str, path: str) -> bytes: ...
-
-    def network_exists(self, name: str) -> bool: ...
-
-    def start_workspace(self, spec: WorkspaceSpec) -> str:
-        """Create the volume if it is new, then create and start the container; returns its id."""
-
-    def attach(self, container_id: str) -> Stream: ...
-
-    def container_status(self, container_id: str) -> str | None:
-        """created, running, exited, ...; None if there is no such container."""
-
-    def set_container_limits(self, container_id: str, limits: ContainerLimits) -> None: ...
-
-    def remove_volume(self, name: str) -> None: ...
-
     def list_volumes(self, labels: dict[str, str]) -> list[str]: ...
 
-    def close(self) -> None: ...
+    def remove_volume(self, name: str) -> None: ...

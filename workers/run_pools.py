@@ -1,4 +1,4 @@
-"""Every warm pool of one worker process: one per image, and one per image for networked runs."""
+"""Every warm pool of run containers in one worker process: one per image, and one per image for networked runs."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from typing import Any
 from core import constants as c
 from core.settings import Settings
 from workers.agent_protocol import decode_reset, reset_request
-from workers.pool import SandboxPool
-from workers.runtime.base import ContainerLimits, Runtime, RuntimeFailure, Sandbox, SandboxSpec
+from workers.runtime.base import ContainerLimits, RunContainer, RunContainerRuntime, RunContainerSpec, RuntimeFailure
+from workers.warm_pool import RunContainerPool
 
 log = logging.getLogger(__name__)
 RESET_TIMEOUT_S = 60.0
@@ -27,26 +27,26 @@ def default_limits(settings: Settings) -> ContainerLimits:
     )
 
 
-class PoolSet:
-    def __init__(self, runtime: Runtime, settings: Settings) -> None:
+class RunPools:
+    def __init__(self, runtime: RunContainerRuntime, settings: Settings) -> None:
         self.runtime = runtime
         self.settings = settings
-        self._pools: dict[tuple[str, bool], SandboxPool] = {}
+        self._pools: dict[tuple[str, bool], RunContainerPool] = {}
         self._lock = threading.Lock()
 
-    def _reset(self, sandbox: Sandbox) -> bool:
+    def _reset(self, container: RunContainer) -> bool:
         w = self.settings.worker
-        clean, problems = decode_reset(sandbox.call(reset_request(w.sandbox_uid, w.sandbox_gid), RESET_TIMEOUT_S))
+        clean, problems = decode_reset(container.call(reset_request(w.sandbox_uid, w.sandbox_gid), RESET_TIMEOUT_S))
         if not clean:
             log.warning(
                 "sandbox not clean after reset; destroying it",
-                extra={"container": sandbox.id[:12], "problems": problems},
+                extra={"container": container.id[:12], "problems": problems},
             )
         return clean
 
-    def _spec(self, image: str, networked: bool) -> SandboxSpec:
+    def _spec(self, image: str, networked: bool) -> RunContainerSpec:
         w, lim = self.settings.worker, self.settings.limits
-        return SandboxSpec(
+        return RunContainerSpec(
             image=image,
             limits=default_limits(self.settings),
             labels={
@@ -64,7 +64,7 @@ class PoolSet:
             network=w.egress_network if networked else None,
         )
 
-    def pool(self, image: str, networked: bool = False) -> SandboxPool:
+    def pool(self, image: str, networked: bool = False) -> RunContainerPool:
         key = (image, networked)
         with self._lock:
             pool = self._pools.get(key)
@@ -74,7 +74,8 @@ class PoolSet:
                 w = self.settings.worker
                 size = w.egress_pool_size if networked else w.effective_pool_size
                 name = f"{image}{'+net' if networked else ''}"
-                pool = SandboxPool(self.runtime, self._spec(image, networked), size, self._reset, w.pool_max_uses, name)
+                spec = self._spec(image, networked)
+                pool = RunContainerPool(self.runtime, spec, size, self._reset, w.pool_max_uses, name)
                 pool.start()
                 self._pools[key] = pool
             return pool

@@ -1,0 +1,341 @@
+"""The one job state machine, for every kind of job: claim, complete, release.
+
+queued ──claim──▶ running ──complete──▶ succeeded | failed
+   ▲                 │
+   └────release──────┘   (an infrastructure fault; the attempt gives the job back)
+
+Every transition is a single compare-and-set statement on the job row, owned by
+the attempt that claimed it: a redelivered or duplicated message that finds its
+job claimed or finished does nothing, and only the holder of a claim can finish
+or release it. What differs by kind (a run's limits and result row; a sandbox
+job's sandbox, payload and result) rides along in the same statement.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, Row, and_, case, func, literal, null, or_, select, update
+from sqlalchemy.orm import Session
+
+from core.jobkinds import IDEMPOTENT, JobKind
+from core.models import Base, CallbackState, JobState
+from core.records import run_record
+from core.schemas import RunOutcome, RunRecord
+from core.settings import Settings
+from core.statuses import RunStatus
+
+log = logging.getLogger(__name__)
+JOBS, RUNS, SANDBOXES = (Base.metadata.tables[t] for t in ("jobs", "runs", "sandboxes"))
+WORKER_LOST = "the worker executing this operation stopped; it may have partly run, and was not repeated"
+
+
+@dataclass(frozen=True)
+class SandboxSnapshot:
+    id: uuid.UUID
+    tenant_id: uuid.UUID
+    name: str
+    state: str
+    image: str
+    template: str
+    host: str
+    container_id: str | None
+    volume: str | None
+    env: dict[str, str]
+    cpus: float
+    memory_bytes: int
+    disk_bytes: int
+    network: bool
+
+    @classmethod
+    def of(cls, row: Any) -> SandboxSnapshot:
+        """From an ORM row, or any object with the sandbox's column names."""
+        return cls(
+            row.id, row.tenant_id, row.name, row.state, row.image, row.template, row.host, row.container_id,
+            row.volume, dict(row.env or {}), row.cpus, row.memory_bytes, row.disk_bytes, row.network,
+        )  # reason: one positional field per column, in order  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Claim:
+    """What an attempt holds: the job's id, the attempt's own id (its ownership), and the job as claimed."""
+
+    job_id: uuid.UUID
+    attempt_id: uuid.UUID
+    attempt: int
+    kind: JobKind
+    callback_url: str | None
+    queued_since: datetime | None
+
+
+@dataclass(frozen=True)
+class RunClaim(Claim):
+    record: RunRecord
+
+
+@dataclass(frozen=True)
+class SandboxClaim(Claim):
+    payload: dict[str, Any]
+    timeout_ms: int | None
+    sandbox: SandboxSnapshot
+
+
+@dataclass(frozen=True)
+class Exhausted:
+    """The job was out of attempts and is now failed; its waiters and callback must hear of it."""
+
+    job_id: uuid.UUID
+    has_callback: bool
+
+
+def max_attempts(kind: JobKind | str, settings: Settings) -> int:
+    """A job that may have had side effects is never run twice."""
+    return settings.queue.max_attempts if JobKind(kind) in IDEMPOTENT else 1
+
+
+def run_lease_margin_s(settings: Settings) -> float:
+    """Beyond a run's own wall time: compilation at the maxima, and the margins."""
+    return settings.limits.max_wall_time_limit_s + 2 * settings.worker.exec_margin_s + settings.queue.lease_margin_s
+
+
+def sandbox_lease_s(timeout_ms: int | None, settings: Settings) -> float:
+    """How long a sandbox job's claim holds: its own timeout and the margins."""
+    own = timeout_ms / 1000 if timeout_ms else settings.sandboxes.lifecycle_wait_s
+    return own + settings.worker.exec_margin_s + settings.queue.lease_margin_s
+
+
+def _lease_s(settings: Settings) -> ColumnElement[Any]:
+    jobs, runs = JOBS.c, RUNS.c
+    wall_s = select(runs.wall_time_limit_ms * runs.number_of_runs / 1000.0).where(runs.job_id == jobs.id)
+    own_s = func.coalesce(jobs.timeout_ms / 1000.0, settings.sandboxes.lifecycle_wait_s)
+    sandbox_margin = settings.worker.exec_margin_s + settings.queue.lease_margin_s
+    return case(
+        (jobs.kind == JobKind.RUN.value, wall_s.scalar_subquery() + run_lease_margin_s(settings)),
+        else_=own_s + sandbox_margin,
+    )
+
+
+def _allowed_attempts(settings: Settings) -> ColumnElement[Any]:
+    idempotent = sorted(k.value for k in IDEMPOTENT)
+    return case((JOBS.c.kind.in_(idempotent), settings.queue.max_attempts), else_=literal(1))
+
+
+def _claimable(job_id: uuid.UUID, settings: Settings) -> ColumnElement[bool]:
+    jobs = JOBS.c
+    return and_(
+        jobs.id == job_id,
+        jobs.attempts < _allowed_attempts(settings),
+        or_(jobs.state == JobState.QUEUED, and_(jobs.state == JobState.RUNNING, jobs.lease_expires_at < func.now())),
+    )
+
+
+def _claimed_cte(job_id: uuid.UUID, attempt_id: uuid.UUID, worker: str, settings: Settings) -> Any:
+    jobs = JOBS.c
+    return (
+        update(JOBS)
+        .where(_claimable(job_id, settings))
+        .values(
+            state=JobState.RUNNING.value,
+            attempts=jobs.attempts + 1,
+            attempt_id=attempt_id,
+            worker=worker,
+            started_at=func.now(),
+            updated_at=func.now(),
+            lease_expires_at=func.now() + func.make_interval(0, 0, 0, 0, 0, 0, _lease_s(settings)),
+        )
+        .returning(*JOBS.c)
+        .cte("claimed")
+    )
+
+
+def _base(row: Any, attempt_id: uuid.UUID) -> dict[str, Any]:
+    return {
+        "job_id": row.id,
+        "attempt_id": attempt_id,
+        "attempt": row.attempts,
+        "kind": JobKind(row.kind),
+        "callback_url": row.callback_url,
+        "queued_since": row.enqueued_at or row.created_at,
+    }
+
+
+def claim_run(session: Session, job_id: uuid.UUID, worker: str, settings: Settings) -> RunClaim | Exhausted | None:
+    """Take a queued run (or one whose holder's lease ran out): one statement that returns the run it claimed."""
+    attempt_id = uuid.uuid4()
+    claimed = _claimed_cte(job_id, attempt_id, worker, settings)
+    stmt = select(claimed, RUNS).join(RUNS, RUNS.c.job_id == claimed.c.id)
+    row = session.connection().execute(stmt).first()
+    if row is not None:
+        return RunClaim(**_base(row, attempt_id), record=run_record(row, row))
+    return _not_claimed(session, job_id, settings)
+
+
+def claim_sandbox_job(
+    session: Session, job_id: uuid.UUID, worker: str, settings: Settings
+) -> SandboxClaim | Exhausted | None:
+    """Take a queued sandbox job, and mark its sandbox active, in one statement that returns both."""
+    attempt_id = uuid.uuid4()
+    claimed = _claimed_cte(job_id, attempt_id, worker, settings)
+    touched = (
+        update(SANDBOXES)
+        .where(SANDBOXES.c.id == claimed.c.sandbox_id)
+        .values(last_activity_at=func.now())
+        .returning(*SANDBOXES.c)
+        .cte("touched")
+    )
+    columns = [c.label(f"s_{c.name}") for c in touched.c]
+    row = session.connection().execute(select(claimed, *columns).join(touched, touched.c.id == claimed.c.sandbox_id))
+    found = row.first()
+    if found is not None:
+        sandbox = SandboxSnapshot.of(_prefixed(found, "s_"))
+        return SandboxClaim(
+            **_base(found, attempt_id),
+            payload=dict(found.payload or {}),
+            timeout_ms=found.timeout_ms,
+            sandbox=sandbox,
+        )
+    return _not_claimed(session, job_id, settings)
+
+
+class _Columns:
+    def __init__(self, values: dict[str, Any]) -> None:
+        self.__dict__.update(values)
+
+
+def _prefixed(row: Row[Any], prefix: str) -> _Columns:
+    mapping = row._mapping
+    return _Columns({str(k)[len(prefix) :]: v for k, v in mapping.items() if str(k).startswith(prefix)})
+
+
+def _not_claimed(session: Session, job_id: uuid.UUID, settings: Settings) -> Exhausted | None:
+    """Why a claim found nothing: gone, held by someone else, finished, or out of attempts (then failed here)."""
+    jobs = JOBS.c
+    row = session.connection().execute(select(JOBS).where(jobs.id == job_id).with_for_update()).first()
+    if row is None:
+        log.info("job no longer exists; dropping message", extra={"job_id": str(job_id)})
+        return None
+    now = session.execute(select(func.now())).scalar_one()
+    expired = row.state == JobState.RUNNING and row.lease_expires_at is not None and row.lease_expires_at < now
+    if (row.state == JobState.QUEUED or expired) and row.attempts >= max_attempts(row.kind, settings):
+        reason = WORKER_LOST if row.attempts else "out of attempts"
+        if row.kind == JobKind.RUN:
+            reason = f"gave up after {row.attempts} attempts"
+        fail(session, [job_id], reason)
+        log.warning("job failed: out of attempts", extra={"job_id": str(job_id), "attempts": row.attempts})
+        return Exhausted(job_id, row.callback_url is not None)
+    log.info("job already %s; dropping duplicate message", row.state, extra={"job_id": str(job_id)})
+    return None
+
+
+def _finish_values(state: JobState, error: str | None) -> dict[str, Any]:
+    return {
+        "state": state.value,
+        "error": error,
+        "finished_at": func.now(),
+        "updated_at": func.now(),
+        "lease_expires_at": None,
+        "callback_state": case((JOBS.c.callback_url.is_not(None), CallbackState.PENDING.value), else_=None),
+    }
+
+
+def _held_by(claim: Claim) -> ColumnElement[bool]:
+    jobs = JOBS.c
+    return and_(jobs.id == claim.job_id, jobs.state == JobState.RUNNING, jobs.attempt_id == claim.attempt_id)
+
+
+def complete_run(session: Session, claim: RunClaim, outcome: RunOutcome) -> bool:
+    """Store the outcome if this attempt still holds the claim; False means another attempt won.
+
+    One statement: the job's compare-and-set and the run's result, together."""
+    state = JobState.FAILED if outcome.status is RunStatus.INTERNAL_ERROR else JobState.SUCCEEDED
+    error = outcome.message if state is JobState.FAILED else None
+    finished = update(JOBS).where(_held_by(claim)).values(**_finish_values(state, error))
+    cte = finished.returning(JOBS.c.id).cte("finished")
+    result = session.connection().execute(
+        update(RUNS)
+        .where(RUNS.c.job_id.in_(select(cte.c.id)))
+        .values(
+            verdict=outcome.status.value,
+            stdout=outcome.stdout,
+            stderr=outcome.stderr,
+            compile_output=outcome.compile_output,
+            stdout_truncated=outcome.stdout_truncated,
+            stderr_truncated=outcome.stderr_truncated,
+            exit_code=outcome.exit_code,
+            exit_signal=outcome.exit_signal,
+            message=outcome.message,
+            time_ms=outcome.time_ms,
+            wall_time_ms=outcome.wall_time_ms,
+            memory_kb=outcome.memory_kb,
+        )
+        .add_cte(cte)
+    )
+    return bool(result.rowcount == 1)
+
+
+def complete_sandbox_job(
+    session: Session, claim: SandboxClaim, state: JobState, result: dict[str, Any], error: str | None
+) -> bool:
+    """Store the outcome if this attempt still holds the claim; False means another attempt won."""
+    done = session.connection().execute(
+        update(JOBS).where(_held_by(claim)).values(result=result, **_finish_values(state, error)).returning(JOBS.c.id)
+    )
+    return done.first() is not None
+
+
+def release(session: Session, claim: Claim, error: str) -> bool:
+    """Give a claimed job back to the queue after an infrastructure fault (the next attempt may succeed)."""
+    done = session.connection().execute(
+        update(JOBS)
+        .where(_held_by(claim))
+        .values(
+            state=JobState.QUEUED.value,
+            attempt_id=None,
+            lease_expires_at=None,
+            error=error,
+            enqueued_at=func.now(),
+            updated_at=func.now(),
+        )
+        .returning(JOBS.c.id)
+    )
+    return done.first() is not None
+
+
+def fail(session: Session, job_ids: list[uuid.UUID], reason: str) -> None:
+    """Fail jobs nobody will finish (out of attempts, their worker lost), whatever their kind:
+    a run gets the Internal Error verdict, a sandbox job an error result naming why."""
+    if not job_ids:
+        return
+    lost = {"error": {"kind": "worker_lost", "message": reason}}
+    failed = (
+        update(JOBS)
+        .where(JOBS.c.id.in_(job_ids))
+        .values(
+            result=case((JOBS.c.kind == JobKind.RUN.value, null()), else_=literal(lost, JOBS.c.result.type)),
+            **_finish_values(JobState.FAILED, reason),
+        )
+        .returning(JOBS.c.id)
+        .cte("failed")
+    )
+    session.connection().execute(
+        update(RUNS)
+        .where(RUNS.c.job_id.in_(select(failed.c.id)))
+        .values(verdict=RunStatus.INTERNAL_ERROR.value, message=reason)
+        .add_cte(failed)
+    )
+
+
+def expire_leases_of(session: Session, worker: str) -> int:
+    """End the leases a worker's previous life held: the sweep then repeats or fails those jobs now,
+    not when the leases would have run out. Worker names are unique per installation."""
+    jobs = JOBS.c
+    result = session.connection().execute(
+        update(JOBS)
+        .where(jobs.state == JobState.RUNNING, jobs.worker == worker, jobs.lease_expires_at > func.now())
+        .values(lease_expires_at=func.now())
+    )
+    return int(result.rowcount)

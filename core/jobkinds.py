@@ -1,0 +1,63 @@
+"""Every kind of job, once: adapters submit these, the job rows store them, workers dispatch on them."""
+
+from __future__ import annotations
+
+import enum
+
+
+class JobKind(enum.StrEnum):
+    RUN = "run"
+    CREATE = "sandbox.create"
+    START = "sandbox.start"
+    STOP = "sandbox.stop"
+    DELETE = "sandbox.delete"
+    EXEC = "sandbox.exec"
+    KERNEL_RUN = "sandbox.kernel.run"
+    KERNEL_RESTART = "sandbox.kernel.restart"
+    SESSION_CREATE = "sandbox.session.create"
+    SESSION_EXEC = "sandbox.session.exec"
+    SESSION_COMMAND = "sandbox.session.command"
+    SESSION_CANCEL = "sandbox.session.cancel"
+    SESSION_DELETE = "sandbox.session.delete"
+    SESSION_LIST = "sandbox.session.list"
+    FILES_LIST = "sandbox.files.list"
+    FILES_STAT = "sandbox.files.stat"
+    FILES_MKDIR = "sandbox.files.mkdir"
+    FILES_DELETE = "sandbox.files.delete"
+    FILES_MOVE = "sandbox.files.move"
+    FILES_CHMOD = "sandbox.files.chmod"
+    FILES_FIND = "sandbox.files.find"
+    FILES_GREP = "sandbox.files.grep"
+    FILES_REPLACE = "sandbox.files.replace"
+    FILES_UPLOAD = "sandbox.files.upload"
+    FILES_DOWNLOAD = "sandbox.files.download"
+    STREAM_OPEN = "sandbox.stream.open"
+
+    @property
+    def lifecycle(self) -> bool:
+        return self in LIFECYCLE
+
+    @property
+    def verb(self) -> str:
+        """The last word, as messages name the operation: "start", "upload"."""
+        return self.value.rsplit(".", 1)[-1]
+
+
+LIFECYCLE = frozenset({JobKind.CREATE, JobKind.START, JobKind.STOP, JobKind.DELETE})
+
+# Safe to run again after a worker died holding them: they converge on the same state.
+IDEMPOTENT = frozenset(
+    {
+        *LIFECYCLE,
+        JobKind.RUN,
+        JobKind.FILES_DOWNLOAD,
+        # Written aside and renamed into place: a repeat replaces the file with the same whole bytes.
+        JobKind.FILES_UPLOAD,
+        JobKind.FILES_LIST,
+        JobKind.FILES_STAT,
+        JobKind.FILES_FIND,
+        JobKind.FILES_GREP,
+        JobKind.SESSION_COMMAND,
+        JobKind.SESSION_LIST,
+    }
+)

@@ -1,0 +1,264 @@
+"""Operations on a sandbox as jobs: persist, enqueue, wait, and what their outcome means to a caller.
+
+Every adapter reaches a started sandbox through `run_op` (or `submit_op` without waiting), so
+a wait that runs out, a failure and a success read the same in every protocol.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from datetime import datetime
+from typing import Any
+
+import anyio
+from sqlalchemy import insert, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from core import constants as c
+from core import queue
+from core.errors import Conflict, Interrupted, InvalidInput, NotFound, Pending
+from core.jobkinds import JobKind
+from core.models import Base, Job, JobState, Sandbox, SandboxState
+from core.notify import CompletionHub
+from core.schemas import JobView
+from core.services import blobs
+from core.services.auth import Principal
+from core.services.sandbox_errors import raise_for_job
+from core.settings import Settings
+
+JOBS = Base.metadata.tables["jobs"]
+
+
+def storable(text: str) -> str | None:
+    """Why PostgreSQL could not store this text (NUL, or a lone surrogate that is no character), or None."""
+    if "\x00" in text:
+        return "must not contain NUL characters"
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return "is not valid Unicode text (it holds a lone surrogate)"
+    return None
+
+
+def refuse_nul(value: Any, field: str) -> None:
+    """No path, command or variable needs a NUL or a lone surrogate, and PostgreSQL's JSON refuses both."""
+    if isinstance(value, str) and (problem := storable(value)):
+        raise InvalidInput.one(field or "body", "text", problem)
+    if isinstance(value, dict):
+        for key, item in value.items():
+            refuse_nul(key, field)
+            refuse_nul(item, f"{field}.{key}" if field else str(key))
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            refuse_nul(item, f"{field}.{i}")
+
+
+async def insert_job(
+    session: AsyncSession,
+    principal: Principal,
+    sandbox_id: uuid.UUID,
+    host: str,
+    kind: JobKind,
+    payload: dict[str, Any],
+    protocol: str,
+    timeout_ms: int | None,
+    callback_url: str | None,
+    idempotency_key: str | None = None,
+) -> uuid.UUID:
+    job_id = uuid.uuid4()
+    await session.execute(
+        insert(JOBS).values(
+            id=job_id,
+            tenant_id=principal.tenant_id,
+            kind=kind.value,
+            queue=c.host_queue(host),
+            protocol=protocol,
+            state=JobState.QUEUED.value,
+            attempts=0,
+            callback_attempts=0,
+            enqueued_at=datetime.now().astimezone(),
+            sandbox_id=sandbox_id,
+            payload=payload,
+            timeout_ms=timeout_ms,
+            callback_url=callback_url,
+            idempotency_key=idempotency_key,
+        )
+    )
+    return job_id
+
+
+async def enqueue(settings: Settings, job_id: uuid.UUID, host: str) -> None:
+    # Not sent (Redis down): the job is in Postgres with enqueued_at set, and the sweep sends it again.
+    await anyio.to_thread.run_sync(queue.send_sandbox_job, settings, job_id, host)
+
+
+async def submit_op(
+    session: AsyncSession,
+    principal: Principal,
+    sandbox: Sandbox,
+    kind: JobKind,
+    payload: dict[str, Any],
+    settings: Settings,
+    timeout_ms: int | None = None,
+    callback_url: str | None = None,
+    protocol: str = "v1",
+) -> uuid.UUID:
+    """Queue one operation on a started sandbox."""
+    refuse_nul(payload, "")
+    if sandbox.state != SandboxState.STARTED:
+        hint = "; start it first" if sandbox.state in (SandboxState.STOPPED, SandboxState.ERROR) else ""
+        raise Conflict(f"sandbox {sandbox.name} is {sandbox.state}{hint}", sandbox.state)
+    job_id = await insert_job(
+        session, principal, sandbox.id, sandbox.host, kind, payload, protocol, timeout_ms, callback_url
+    )
+    await session.commit()
+    await enqueue(settings, job_id, sandbox.host)
+    return job_id
+
+
+async def get_job(session: AsyncSession, principal: Principal, job_id: uuid.UUID) -> JobView:
+    job = (
+        await session.execute(select(Job).where(Job.id == job_id, Job.tenant_id == principal.tenant_id))
+    ).scalar_one_or_none()
+    if job is None or job.kind == JobKind.RUN:
+        raise NotFound("job", str(job_id))
+    return JobView.model_validate(job)
+
+
+async def wait_for_job(
+    sessions: async_sessionmaker[AsyncSession],
+    hub: CompletionHub,
+    principal: Principal,
+    job_id: uuid.UUID,
+    timeout_s: float,
+) -> JobView:
+    """The job once it is finished, or as it is when the timeout passes; never polls in a loop."""
+    async with hub.waiter(job_id) as fut:  # subscribed before the read: no completion slips between
+        async with sessions() as session:
+            job = await get_job(session, principal, job_id)
+        if JobState(job.state).terminal:
+            return job
+        await asyncio.wait([fut], timeout=timeout_s)
+        async with sessions() as session:
+            job = await get_job(session, principal, job_id)
+    if hub.draining and not JobState(job.state).terminal:
+        raise Interrupted("job", str(job_id))
+    return job
+
+
+def outcome(job: JobView) -> dict[str, Any]:
+    """A finished job's result; its failure as the matching domain error; still going, Pending (202)."""
+    if not JobState(job.state).terminal:
+        raise Pending(job)
+    if job.state != JobState.SUCCEEDED:
+        raise_for_job(job)
+    return dict(job.result or {})
+
+
+def wait_budget_s(settings: Settings, timeout_ms: int | None) -> float:
+    return (timeout_ms or settings.sandboxes.exec_timeout_s * 1000) / 1000 + settings.api.wait_margin_s
+
+
+async def run_op(
+    session: AsyncSession,
+    sessions: async_sessionmaker[AsyncSession],
+    hub: CompletionHub,
+    principal: Principal,
+    sandbox: Sandbox,
+    kind: JobKind,
+    payload: dict[str, Any],
+    settings: Settings,
+    timeout_ms: int | None = None,
+    protocol: str = "v1",
+) -> dict[str, Any]:
+    """Queue one operation and wait for its outcome (see `outcome`)."""
+    job_id = await submit_op(session, principal, sandbox, kind, payload, settings, timeout_ms, None, protocol)
+    return outcome(await wait_for_job(sessions, hub, principal, job_id, wait_budget_s(settings, timeout_ms)))
+
+
+async def settle(
+    sessions: async_sessionmaker[AsyncSession],
+    hub: CompletionHub,
+    principal: Principal,
+    job_id: uuid.UUID | None,
+    settings: Settings,
+) -> None:
+    """Wait for a lifecycle job (create, start, stop, delete); its failure is raised, a slow one is not:
+    the caller answers with the sandbox as it then is."""
+    if job_id is None:
+        return
+    job = await wait_for_job(sessions, hub, principal, job_id, settings.sandboxes.lifecycle_wait_s)
+    if job.state == JobState.FAILED:
+        raise_for_job(job)
+
+
+# ------------------------------------------------------------------ file bodies
+
+UPLOAD_TIMEOUT_MS = 600_000
+
+
+async def upload(
+    session: AsyncSession,
+    sessions: async_sessionmaker[AsyncSession],
+    hub: CompletionHub,
+    principal: Principal,
+    sandbox: Sandbox,
+    path: str,
+    mode: int,
+    pieces: AsyncIterator[bytes],
+    settings: Settings,
+    protocol: str = "v1",
+) -> dict[str, Any]:
+    """Store the body, then write it to path as a job. The job owns the body from then on: the worker drops it
+    once the job is finished (the sweep, if the job never finishes), so a wait that ends early loses nothing."""
+    s = settings.sandboxes
+    stored = await blobs.store(session, principal.tenant_id, pieces, s.max_file_bytes, s.chunk_bytes)
+    payload = {"path": path, "mode": mode, "blob_id": str(stored.id), "size": stored.size, "sha256": stored.sha256}
+    return await run_op(
+        session,
+        sessions,
+        hub,
+        principal,
+        sandbox,
+        JobKind.FILES_UPLOAD,
+        payload,
+        settings,
+        UPLOAD_TIMEOUT_MS,
+        protocol,
+    )
+
+
+async def download(
+    session: AsyncSession,
+    sessions: async_sessionmaker[AsyncSession],
+    hub: CompletionHub,
+    principal: Principal,
+    sandbox: Sandbox,
+    path: str,
+    settings: Settings,
+    protocol: str = "v1",
+) -> tuple[int, AsyncIterator[bytes]]:
+    """The file's size, and its bytes as they are read (the body is dropped once read whole)."""
+    result = await run_op(
+        session,
+        sessions,
+        hub,
+        principal,
+        sandbox,
+        JobKind.FILES_DOWNLOAD,
+        {"path": path},
+        settings,
+        UPLOAD_TIMEOUT_MS,
+        protocol,
+    )
+    blob_id = uuid.UUID(result["blob_id"])
+
+    async def body() -> AsyncIterator[bytes]:
+        async with sessions() as reader:
+            async for chunk in blobs.chunks(reader, blob_id):
+                yield chunk
+            await blobs.drop(reader, blob_id)
+
+    return int(result["size"]), body()

@@ -1,0 +1,78 @@
+"""What every job task does around its own work: the state machine's steps in a transaction (retried while the
+database is away), the one retry rule, and announcing the finished job.
+
+A task retries only on an infrastructure fault (the container engine, the database, Redis): the next attempt may
+succeed. Anything else is a bug, and retrying a bug only repeats it: the job fails at once, saying so.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+import redis
+from sqlalchemy.exc import InterfaceError, OperationalError
+from tenacity import before_sleep_log, retry, retry_if_exception_type, stop_after_delay, wait_exponential
+
+from core import job_machine, metrics_store, queue
+from core.db import transaction
+from core.job_machine import Claim
+from core.notify import publish_done
+from workers.context import WorkerContext
+from workers.runtime.base import RuntimeFailure
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+INFRASTRUCTURE = (RuntimeFailure, OperationalError, InterfaceError, redis.RedisError)
+
+# Postgres restarting must not cost a finished job its result: keep trying for a while.
+db_retry = retry(
+    retry=retry_if_exception_type(OperationalError),
+    wait=wait_exponential(multiplier=0.2, max=5),
+    stop=stop_after_delay(60),
+    before_sleep=before_sleep_log(log, logging.WARNING),
+    reraise=True,
+)
+
+
+@db_retry
+def in_transaction(ctx: WorkerContext, step: Callable[..., T], *args: Any) -> T:
+    """One state-machine step, `step(session, *args)`, in its own transaction."""
+    with transaction(ctx.settings) as session:
+        return step(session, *args)
+
+
+def announce(ctx: WorkerContext, job_id: uuid.UUID, state: str, has_callback: bool) -> None:
+    """Wake the job's waiters, and send its callback if it has one."""
+    publish_done(ctx.redis, job_id, state)
+    if has_callback:
+        queue.send_callback(ctx.settings, job_id)
+
+
+def observe_wait(ctx: WorkerContext, kind: str, since: datetime | None) -> None:
+    if since is not None:
+        metrics_store.observe(ctx.redis, "queue_wait", kind, (datetime.now(UTC) - since).total_seconds())
+
+
+def attempt(task: Any, ctx: WorkerContext, claim: Claim, work: Callable[[], T], failed: Callable[[str], T]) -> T | None:
+    """The claimed job's outcome: `work()`, or `failed(reason)` for a bug or the last failed attempt.
+
+    None when another attempt owns the job; raises Celery's Retry after giving the job back for a retry."""
+    try:
+        return work()
+    except INFRASTRUCTURE as exc:
+        log.warning(
+            "job attempt failed",
+            extra={"job_id": str(claim.job_id), "kind": claim.kind, "attempt": claim.attempt, "error": str(exc)},
+        )
+        if claim.attempt >= job_machine.max_attempts(claim.kind, ctx.settings):
+            return failed(f"could not execute the {claim.kind.verb} after {claim.attempt} attempts: {exc}")
+        if in_transaction(ctx, job_machine.release, claim, str(exc)):
+            raise task.retry(countdown=min(30, 2**claim.attempt), exc=exc) from exc
+        return None
+    except Exception as exc:
+        log.exception("job crashed: a bug, not retried", extra={"job_id": str(claim.job_id), "kind": claim.kind})
+        return failed(f"internal error while executing the {claim.kind.verb}: {type(exc).__name__}: {exc}")
