@@ -16,6 +16,7 @@ from api.daytona import control as daytona_control
 from api.daytona import preview as daytona_preview
 from api.daytona import pty as daytona_pty
 from api.daytona import toolbox as daytona_toolbox
+from api.daytona import toolbox_files as daytona_toolbox_files
 from api.daytona import unsupported as daytona_unsupported
 from api.judge0 import info as judge0_info
 from api.judge0 import submissions as judge0_submissions
@@ -26,7 +27,7 @@ from api.state import AppState
 from api.v1 import admin as v1_admin
 from api.v1 import ports as v1_ports
 from api.v1 import routes as v1_routes
-from api.v1 import sandboxes as v1_sandboxes
+from api.v1 import sandbox_commands, sandbox_files, sandbox_lifecycle
 from api.v1 import terminal as v1_terminal
 from core import __version__, logs, redis_client
 from core.db import async_session_factory, dispose_async_engines
@@ -79,12 +80,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(metrics.router)
     app.include_router(v1_routes.router)
     app.include_router(v1_admin.router)
-    app.include_router(v1_sandboxes.router)
+    app.include_router(sandbox_lifecycle.router)
+    app.include_router(sandbox_commands.router)
+    app.include_router(sandbox_files.router)
     app.include_router(v1_terminal.router)
     app.include_router(v1_ports.router)
     app.include_router(sandboxai_routes.router)
     app.include_router(daytona_control.router)
     app.include_router(daytona_toolbox.router)
+    app.include_router(daytona_toolbox_files.router)
     app.include_router(daytona_pty.router)
     app.include_router(daytona_preview.router)
     app.include_router(daytona_unsupported.router)  # last: it answers whatever the others do not

@@ -12,12 +12,10 @@ from collections.abc import Iterator
 from fastapi import APIRouter, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Gauge, Metric, generate_latest
 from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily
-from sqlalchemy import func, select
 
 from api.deps import StateDep
 from core import metrics_store
-from core.models import Job, JobState, Sandbox, SandboxState
-from core.services.system import live_workers
+from core.services.system import live_workers, work_in_flight
 
 router = APIRouter(tags=["health"])
 
@@ -75,16 +73,16 @@ async def metrics(state: StateDep) -> Response:
     # Heartbeats carry totals since the worker started: exposed as counters would be, with _total names.
     totals = {k: Gauge(f"runyard_pool_{k}_total", text, labels, registry=registry) for k, text in POOL_COUNTERS.items()}
     for worker in workers:
-        for pool, stats in (worker.get("pools") or {}).items():
+        for pool, stats in worker.pools.items():
             for key, gauge in {**gauges, **totals}.items():
-                gauge.labels(worker=worker.get("name", "?"), pool=pool).set(float(stats.get(key, 0)))
+                gauge.labels(worker=worker.name, pool=pool).set(float(getattr(stats, key)))
     host_gauges = {
         key: Gauge(f"runyard_sandbox_{name}", text, ["host"], registry=registry)
         for key, (name, text) in SANDBOX_HOST_GAUGES.items()
     }
     for worker in workers:
         for key, gauge in host_gauges.items():
-            gauge.labels(host=worker.get("host", "?")).set(float((worker.get("sandboxes") or {}).get(key, 0)))
+            gauge.labels(host=worker.host).set(float(getattr(worker.sandboxes, key)))
     live = Gauge(
         "runyard_sandboxes", "Sandboxes by host and state (deleted ones left out)", ["host", "state"], registry=registry
     )
@@ -95,29 +93,16 @@ async def metrics(state: StateDep) -> Response:
         registry=registry,
     )
     for worker in workers:
-        pools = worker.get("pools") or {}
-        held = sum(int(p.get(k, 0)) for p in pools.values() for k in ("idle", "busy", "resetting", "starting"))
-        boxes = worker.get("sandboxes") or {}
-        containers.labels(worker=worker.get("name", "?")).set(
-            held + int(boxes.get("pool_idle", 0)) + int(boxes.get("attached", 0))
-        )
+        held = sum(pool.held for pool in worker.pools.values())
+        containers.labels(worker=worker.name).set(held + worker.sandboxes.pool_idle + worker.sandboxes.attached)
     registry.register(
         _Recorded(await metrics_store.histograms(state.redis), await metrics_store.counters(state.redis, "callbacks"))
     )
     depth = Gauge("runyard_jobs", "Jobs by queue and state (queued, running)", ["queue", "state"], registry=registry)
     async with state.sessions() as session:
-        rows = await session.execute(
-            select(Job.queue, Job.state, func.count())
-            .where(Job.state.in_([JobState.QUEUED, JobState.RUNNING]))
-            .group_by(Job.queue, Job.state)
-        )
-        for queue, job_state, count in rows.tuples():
-            depth.labels(queue=queue, state=job_state).set(count)
-        rows = await session.execute(
-            select(Sandbox.host, Sandbox.state, func.count())
-            .where(Sandbox.state != SandboxState.DELETED)
-            .group_by(Sandbox.host, Sandbox.state)
-        )
-        for host, sandbox_state, count in rows.tuples():
-            live.labels(host=host, state=sandbox_state).set(count)
+        counts = await work_in_flight(session)
+    for queue, job_state, count in counts.jobs:
+        depth.labels(queue=queue, state=job_state).set(count)
+    for host, sandbox_state, count in counts.sandboxes:
+        live.labels(host=host, state=sandbox_state).set(count)
     return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)

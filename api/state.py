@@ -8,8 +8,9 @@ import redis.asyncio as aioredis
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core.notify import CompletionHub
-from core.services.auth import KeyCache
+from core.services.auth import KeyCache, Principal
 from core.services.languages import Catalog
+from core.services.operations import Caller
 from core.settings import Settings
 
 
@@ -21,3 +22,6 @@ class AppState:
     hub: CompletionHub
     catalog: Catalog
     keys: KeyCache
+
+    def caller(self, session: AsyncSession, principal: Principal, protocol: str = "v1") -> Caller:
+        return Caller(session, self.sessions, self.hub, principal, self.settings, protocol)

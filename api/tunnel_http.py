@@ -16,9 +16,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.responses import Response, StreamingResponse
 
 from api.state import AppState
-from core.models import Sandbox
+from core.schemas import SandboxRecord
 from core.services.auth import Principal
-from core.services.streams import Closed, LiveStream, open_stream
+from core.services.streams import LiveStream, open_stream
+from core.stream_frames import StreamClosed
 
 HOP_BY_HOP = {
     "connection",
@@ -35,13 +36,11 @@ HOP_BY_HOP = {
 
 
 async def open_tunnel(
-    state: AppState, session: AsyncSession, principal: Principal, sandbox: Sandbox, port: int
+    state: AppState, session: AsyncSession, principal: Principal, sandbox: SandboxRecord, port: int
 ) -> LiveStream:
     """A TCP stream to 127.0.0.1:`port` inside the sandbox, as `principal`."""
     params = {"kind": "tcp", "port": port}
-    return await open_stream(
-        session, state.sessions, state.hub, state.redis, principal, sandbox, params, state.settings
-    )
+    return await open_stream(state.caller(session, principal), state.redis, sandbox, params)
 
 
 def upstream_target(path: str, query: str, credential: Callable[[str], bool]) -> str:
@@ -86,8 +85,8 @@ async def request(
             except h11.RemoteProtocolError as exc:
                 raise TunnelBroken(f"the sandbox answered something that is not HTTP/1.1: {exc}") from exc
             if event is h11.NEED_DATA:
-                item = await anext(output, Closed(None, "stream ended"))
-                conn.receive_data(b"" if isinstance(item, Closed) else item)
+                item = await anext(output, StreamClosed(error="stream ended"))
+                conn.receive_data(b"" if isinstance(item, StreamClosed) else item)
                 continue
             if not isinstance(event, h11.Event):  # PAUSED: only after a whole response, which ends us first
                 return

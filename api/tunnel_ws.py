@@ -17,7 +17,8 @@ from websockets.http11 import Response
 from websockets.protocol import State
 from websockets.uri import parse_uri
 
-from core.services.streams import Closed, LiveStream
+from core.services.streams import LiveStream
+from core.stream_frames import StreamClosed
 
 
 class HandshakeFailed(Exception):
@@ -43,8 +44,8 @@ class UpstreamSocket:
         self.protocol.send_request(self.protocol.connect())
         await self._flush()
         while True:
-            item = await anext(self.output, Closed(None, "stream ended"))
-            if isinstance(item, Closed):
+            item = await anext(self.output, StreamClosed(error="stream ended"))
+            if isinstance(item, StreamClosed):
                 raise HandshakeFailed("the sandbox closed the connection during the WebSocket handshake")
             self.protocol.receive_data(item)
             for event in self.protocol.events_received():
@@ -64,8 +65,8 @@ class UpstreamSocket:
     async def messages(self) -> list[bytes | str]:
         """The next whole messages from the sandbox ([] once it closed)."""
         while True:
-            item = await anext(self.output, Closed(None, "stream ended"))
-            if isinstance(item, Closed):
+            item = await anext(self.output, StreamClosed(error="stream ended"))
+            if isinstance(item, StreamClosed):
                 self.protocol.receive_eof()
             else:
                 self.protocol.receive_data(item)
@@ -74,7 +75,7 @@ class UpstreamSocket:
                 if isinstance(event, Frame):
                     out.extend(self._assemble(event))
             await self._flush()  # pongs, close replies
-            if out or isinstance(item, Closed) or self.protocol.state is State.CLOSED:
+            if out or isinstance(item, StreamClosed) or self.protocol.state is State.CLOSED:
                 return out
 
     def _assemble(self, frame: Frame) -> list[bytes | str]:

@@ -7,9 +7,10 @@ import uuid
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from core.models import CallbackState, Job, Run, Tenant
+from core.models import Job, Run, Tenant
 from core.records import run_record
 from core.schemas import JobView, RunRecord
+from core.states import CallbackState
 
 
 def tenant_secret(session: Session, tenant_id: uuid.UUID) -> str:

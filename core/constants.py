@@ -21,17 +21,16 @@ KEY_WORKER_HEARTBEAT: Final = KEY_PREFIX + "worker:"  # + worker name; JSON, wit
 KEY_RATE: Final = KEY_PREFIX + "rate:"  # + tenant id + ":" + minute
 KEY_HOSTS_SEEN: Final = KEY_PREFIX + "hosts-seen"  # hash: host -> unix time of its last heartbeat
 KEY_METRICS: Final = KEY_PREFIX + "metrics:"  # latency histograms and counters (core/metrics_store.py)
+KEY_SWEEPS: Final = KEY_PREFIX + "sweeps"  # how many sweeps have finished: a sign of life, and a clock for tests
 KEY_STREAM: Final = KEY_PREFIX + "stream:"  # + channel + ":in" / ":out"; a live terminal or tunnel
 
 # Docker labels on everything a worker creates
 LABEL_MANAGED: Final = "org.runyard.managed"
 LABEL_CLUSTER: Final = "org.runyard.cluster"
 LABEL_WORKER: Final = "org.runyard.worker"
-LABEL_JOB: Final = "org.runyard.job"
 LABEL_KIND: Final = "org.runyard.kind"
 LABEL_IMAGE: Final = "org.runyard.image"
 LABEL_HOST: Final = "org.runyard.host"
-LABEL_SANDBOX: Final = "org.runyard.sandbox"
 
 # Where the in-container agent and the image's language catalog live
 AGENT_PATH: Final = "/opt/runyard/agent.py"

@@ -23,10 +23,11 @@ from sqlalchemy import ColumnElement, Row, and_, case, func, literal, null, or_,
 from sqlalchemy.orm import Session
 
 from core.jobkinds import IDEMPOTENT, JobKind
-from core.models import Base, CallbackState, JobState
+from core.models import Base
 from core.records import run_record
 from core.schemas import RunOutcome, RunRecord
 from core.settings import Settings
+from core.states import CallbackState, JobState
 from core.statuses import RunStatus
 
 log = logging.getLogger(__name__)

@@ -8,7 +8,6 @@ payload and result are JSON, and whose file bodies live in blobs.
 
 from __future__ import annotations
 
-import enum
 import uuid
 from datetime import datetime
 from typing import Any
@@ -31,43 +30,11 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from core.states import JobState, SandboxState
+
 
 class Base(DeclarativeBase):
     pass
-
-
-class JobState(enum.StrEnum):
-    QUEUED = "queued"
-    RUNNING = "running"
-    SUCCEEDED = "succeeded"  # executed; the payload holds the outcome (a run's verdict, say)
-    FAILED = "failed"  # could not be executed (infrastructure), after every retry
-    CANCELLED = "cancelled"
-
-    @property
-    def terminal(self) -> bool:
-        return self in (JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED)
-
-
-class CallbackState(enum.StrEnum):
-    PENDING = "pending"
-    DELIVERED = "delivered"
-    FAILED = "failed"
-
-
-class SandboxState(enum.StrEnum):
-    CREATING = "creating"
-    STARTED = "started"
-    STOPPING = "stopping"
-    STOPPED = "stopped"
-    STARTING = "starting"
-    ERROR = "error"
-    DELETING = "deleting"
-    DELETED = "deleted"
-
-    @property
-    def live(self) -> bool:
-        """Counts against the tenant's quota: everything but deleted."""
-        return self is not SandboxState.DELETED
 
 
 class Tenant(Base):

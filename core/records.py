@@ -6,8 +6,9 @@ from typing import Any
 
 from sqlalchemy import Row
 
-from core.models import Job, JobState, Run
+from core.models import Job, Run
 from core.schemas import CallbackInfo, RunLimits, RunRecord
+from core.states import JobState
 from core.statuses import RunStatus
 
 

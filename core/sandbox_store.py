@@ -14,8 +14,9 @@ from sqlalchemy.orm import Session
 from core import constants as c
 from core.job_machine import SandboxSnapshot
 from core.jobkinds import JobKind
-from core.models import Blob, BlobChunk, CallbackState, Job, JobState, Sandbox, SandboxState
+from core.models import Blob, BlobChunk, Job, Sandbox
 from core.settings import Settings
+from core.states import CallbackState, JobState, SandboxState
 
 
 def host_lost_after_s(settings: Settings) -> float:

@@ -155,3 +155,38 @@ class JobView(BaseModel):
     error: str | None
     created_at: datetime
     finished_at: datetime | None
+
+
+class SandboxRecord(BaseModel):
+    """A sandbox as services hand it to adapters: every column, read once; never an ORM row."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    tenant_id: uuid.UUID
+    name: str
+    protocol: str
+    template: str
+    image: str
+    state: str
+    host: str
+    container_id: str | None
+    volume: str | None
+    env: dict[str, str]
+    labels: dict[str, str]
+    cpus: float
+    memory_bytes: int
+    disk_bytes: int
+    network: bool
+    public: bool
+    auto_stop_s: int
+    auto_delete_s: int
+    archived: bool
+    auto_archive_s: int
+    preview_token: str | None
+    error: str | None
+    created_at: datetime
+    updated_at: datetime
+    started_at: datetime | None
+    stopped_at: datetime | None
+    last_activity_at: datetime

@@ -12,8 +12,9 @@ from sqlalchemy.orm import Session
 
 from core import job_machine
 from core.jobkinds import JobKind
-from core.models import Blob, CallbackState, Job, JobState, Sandbox, SandboxState
+from core.models import Blob, Job, Sandbox
 from core.settings import Settings
+from core.states import CallbackState, JobState, SandboxState
 
 log = logging.getLogger(__name__)
 

@@ -18,17 +18,52 @@ from core.statuses import RunStatus, judge0_status
 # ------------------------------------------------------------------ Judge0
 
 JUDGE0_FIELDS: tuple[str, ...] = (
-    "source_code", "language_id", "stdin", "expected_output", "stdout", "status_id", "created_at",
-    "finished_at", "time", "memory", "stderr", "token", "number_of_runs", "cpu_time_limit", "cpu_extra_time",
-    "wall_time_limit", "memory_limit", "stack_limit", "max_processes_and_or_threads",
-    "enable_per_process_and_thread_time_limit", "enable_per_process_and_thread_memory_limit", "max_file_size",
-    "compile_output", "exit_code", "exit_signal", "message", "wall_time", "compiler_options",
-    "command_line_arguments", "redirect_stderr_to_stdout", "callback_url", "additional_files", "enable_network",
-    "status", "language",
-)  # fmt: skip
+    "source_code",
+    "language_id",
+    "stdin",
+    "expected_output",
+    "stdout",
+    "status_id",
+    "created_at",
+    "finished_at",
+    "time",
+    "memory",
+    "stderr",
+    "token",
+    "number_of_runs",
+    "cpu_time_limit",
+    "cpu_extra_time",
+    "wall_time_limit",
+    "memory_limit",
+    "stack_limit",
+    "max_processes_and_or_threads",
+    "enable_per_process_and_thread_time_limit",
+    "enable_per_process_and_thread_memory_limit",
+    "max_file_size",
+    "compile_output",
+    "exit_code",
+    "exit_signal",
+    "message",
+    "wall_time",
+    "compiler_options",
+    "command_line_arguments",
+    "redirect_stderr_to_stdout",
+    "callback_url",
+    "additional_files",
+    "enable_network",
+    "status",
+    "language",
+)
 JUDGE0_DEFAULT_FIELDS: tuple[str, ...] = (
-    "token", "time", "memory", "stdout", "stderr", "compile_output", "message", "status",
-)  # fmt: skip
+    "token",
+    "time",
+    "memory",
+    "stdout",
+    "stderr",
+    "compile_output",
+    "message",
+    "status",
+)
 _ENCODABLE = {"source_code", "stdin", "expected_output", "stdout", "stderr", "compile_output", "message"}
 
 

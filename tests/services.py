@@ -54,8 +54,36 @@ def wait_until(check: object, what: str, timeout_s: float = 60) -> None:
     raise TimeoutError(f"{what} not reached within {timeout_s}s")
 
 
+class OwnProcess:
+    """A server process of the suite's own: stopped (politely for `grace_s`, then killed) and started again."""
+
+    proc: subprocess.Popen[bytes] | None
+    grace_s: float = 0
+
+    def start(self) -> None:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            if self.grace_s:
+                self.proc.terminate()
+            else:
+                self.proc.kill()
+            try:
+                self.proc.wait(timeout=self.grace_s or 10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=10)
+        self.proc = None
+
+    def restart(self) -> None:
+        """Stop and start again, on the same port or socket: whatever the server kept in memory is gone."""
+        self.stop()
+        self.start()
+
+
 @dataclass
-class PrivateRedis:
+class PrivateRedis(OwnProcess):
     """A redis-server of the suite's own: nothing persisted, killed and gone at the end."""
 
     port: int = field(default_factory=free_port)
@@ -80,17 +108,6 @@ class PrivateRedis:
             return bool(client.ping())
         finally:
             client.close()
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(timeout=10)
-        self.proc = None
-
-    def restart(self) -> None:
-        """Stop (forgetting everything, as Redis is transport only) and start again on the same port."""
-        self.stop()
-        self.start()
 
 
 def _pg_bin(name: str) -> str:
@@ -155,29 +172,37 @@ class PrivatePostgres:
 
 
 @dataclass
-class PrivateDockerEngine:
-    """A second dockerd with its own socket, data root, exec root (so its own containerd) and cgroup parent,
-    without bridge or iptables changes: restarting it disturbs no container of the machine's engine."""
+class PrivateDockerEngine(OwnProcess):
+    """A second dockerd with its own socket, data root, exec root (so its own containerd), cgroup parent and network
+    namespace: starting, restarting and removing it disturbs nothing of the machine's engine."""
 
     images: tuple[str, ...]
     root: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="runyard-test-docker-")))
     proc: subprocess.Popen[bytes] | None = None
+    grace_s: float = 60  # stopping the engine stops every one of its containers
+    netns: str | None = None
+    exec_root: Path | None = None
 
     @property
     def url(self) -> str:
         return f"unix://{self.root}/docker.sock"
 
     def start(self) -> None:
+        # Its own network namespace: an engine sharing the host's would take the host's docker0 for its own
+        # (with --bridge=none it even deletes it). Inside, it has a bridge and rules of its own, seen by nobody.
+        if self.netns is None:
+            self.netns = f"ry-docker-{self.root.name[-8:]}"
+            subprocess.run(["ip", "netns", "add", self.netns], check=True, capture_output=True)
+            subprocess.run(["ip", "-n", self.netns, "link", "set", "lo", "up"], check=True, capture_output=True)
         # The exec root holds containerd's socket, whose path must stay short (a unix socket path is ≤ 108 bytes).
-        exec_root = Path(tempfile.mkdtemp(prefix="ry-x-", dir="/run" if os.geteuid() == 0 else None))
-        self._exec_root = exec_root
+        self.exec_root = self.exec_root or Path(tempfile.mkdtemp(prefix="ry-x-", dir="/run"))
         argv = [
+            "nsenter", f"--net=/run/netns/{self.netns}",  # only the network: ip netns exec would hide the cgroups
             "dockerd",
             "--host", self.url,
             "--data-root", str(self.root / "data"),
-            "--exec-root", str(exec_root),
+            "--exec-root", str(self.exec_root),
             "--pidfile", str(self.root / "docker.pid"),
-            "--bridge", "none",
             "--iptables=false",
             "--ip6tables=false",
             "--ip-masq=false",
@@ -193,25 +218,11 @@ class PrivateDockerEngine:
 
     def load_images(self) -> None:
         """The machine engine's images, copied in (no registry is needed, nor reachable)."""
-        save = subprocess.Popen(["docker", "save", *self.images], stdout=subprocess.PIPE)
-        subprocess.run(["docker", "-H", self.url, "load", "-q"], stdin=save.stdout, check=True, capture_output=True)
-        if save.wait(timeout=600) != 0:
+        with subprocess.Popen(["docker", "save", *self.images], stdout=subprocess.PIPE) as save:
+            load = ["docker", "-H", self.url, "load", "-q"]
+            subprocess.run(load, stdin=save.stdout, check=True, capture_output=True, timeout=600)
+        if save.returncode != 0:
             raise RuntimeError(f"docker save {' '.join(self.images)} failed")
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
-        self.proc = None
-
-    def restart(self) -> None:
-        """Stop the engine (it stops every one of its containers) and start it again."""
-        self.stop()
-        self.start()
 
     def remove(self) -> None:
         if self.proc is not None and self.answers():
@@ -219,9 +230,11 @@ class PrivateDockerEngine:
             if ids:
                 subprocess.run(["docker", "-H", self.url, "rm", "-f", "-v", *ids], capture_output=True)
         self.stop()
-        with contextlib.suppress(OSError):
-            subprocess.run(["umount", "-R", str(self._exec_root)], capture_output=True)
-            shutil.rmtree(self._exec_root, ignore_errors=True)
+        if self.exec_root is not None:
+            subprocess.run(["umount", "-R", str(self.exec_root)], capture_output=True)
+            shutil.rmtree(self.exec_root, ignore_errors=True)
+        if self.netns is not None:
+            subprocess.run(["ip", "netns", "del", self.netns], capture_output=True)
         subprocess.run(["rm", "-rf", str(self.root)], capture_output=True)
 
 

@@ -41,6 +41,10 @@ class Stack:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    @property
+    def redis_url(self) -> str:
+        return self.env()["RUNYARD_REDIS__URL"]
+
     def env(self, **extra: str) -> dict[str, str]:
         env = dict(os.environ)
         env.update(

@@ -10,6 +10,8 @@ and the periodic sweep with
 from __future__ import annotations
 
 import logging
+import os
+import time
 from typing import Any
 
 from celery import Celery, signals
@@ -17,6 +19,7 @@ from celery import Celery, signals
 from core import constants as c
 from core import job_machine, logs, sandbox_store
 from core.db import transaction
+from core.heartbeats import SandboxHostFigures, WorkerHeartbeat
 from core.settings import Settings, get_settings
 from workers import catalog, sandbox_watch
 from workers.context import WorkerContext, get_context
@@ -129,17 +132,23 @@ def _on_ready(sender: Any = None, **_: Any) -> None:
     global _heartbeat
     ctx = get_context()
     queues = sorted(q.name for q in sender.app.amqp.queues.consume_from.values()) if sender else [c.QUEUE_RUNS]
-    static = {
-        "queues": queues,
-        "concurrency": ctx.settings.worker.concurrency,
-        "images": ctx.settings.worker.images,
-        "host": ctx.settings.worker.host_name,
-        "sandbox_images": sorted(set(ctx.settings.sandboxes.templates.values())),
-    }
+    static = WorkerHeartbeat(
+        name=ctx.name,
+        pid=os.getpid(),
+        started_at=time.time(),
+        at=time.time(),
+        queues=queues,
+        concurrency=ctx.settings.worker.concurrency,
+        images=ctx.settings.worker.images,
+        host=ctx.settings.worker.host_name,
+        sandbox_images=sorted(set(ctx.settings.sandboxes.templates.values())),
+        pools={},
+        sandboxes=SandboxHostFigures(),
+    )
     _heartbeat = Heartbeat(
         ctx.redis,
         ctx.name,
-        lambda: {**static, "pools": ctx.pools.stats(), "sandboxes": ctx.sandbox_host.stats()},
+        lambda: static.model_copy(update={"pools": ctx.pools.stats(), "sandboxes": ctx.sandbox_host.stats()}),
         ctx.settings.worker.heartbeat_interval_s,
         ctx.settings.worker.heartbeat_ttl_s,
     )

@@ -3,28 +3,25 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
-import os
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
 
 import redis
 
 from core import constants as c
+from core.heartbeats import WorkerHeartbeat
 
 log = logging.getLogger(__name__)
 
 
 class Heartbeat:
     def __init__(
-        self, client: redis.Redis, name: str, info: Callable[[], dict[str, Any]], interval_s: float, ttl_s: float
+        self, client: redis.Redis, name: str, info: Callable[[], WorkerHeartbeat], interval_s: float, ttl_s: float
     ) -> None:
         self._client = client
         self._key = c.KEY_WORKER_HEARTBEAT + name
-        self._identity = {"name": name, "pid": os.getpid(), "started_at": time.time()}
         self._info = info
         self._interval_s = interval_s
         self._ttl_s = ttl_s
@@ -43,13 +40,12 @@ class Heartbeat:
 
     def _beat(self) -> None:
         try:
-            payload = {**self._identity, **self._info(), "at": time.time()}
+            beat = self._info().model_copy(update={"at": time.time()})
             pipe = self._client.pipeline(transaction=False)
-            pipe.set(self._key, json.dumps(payload), ex=max(1, int(self._ttl_s)))
-            if payload.get("host"):
-                # When the host was last heard of; kept after the heartbeat expires, so the sweep can tell
-                # a host that is restarting from one that is gone.
-                pipe.hset(c.KEY_HOSTS_SEEN, str(payload["host"]), str(payload["at"]))
+            pipe.set(self._key, beat.model_dump_json(), ex=max(1, int(self._ttl_s)))
+            # When the host was last heard of; kept after the heartbeat expires, so the sweep can tell
+            # a host that is restarting from one that is gone.
+            pipe.hset(c.KEY_HOSTS_SEEN, beat.host, str(beat.at))
             pipe.execute()
         except redis.RedisError as exc:
             log.warning("heartbeat not written", extra={"error": repr(exc)})

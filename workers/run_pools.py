@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import logging
 import threading
-from dataclasses import asdict
-from typing import Any
 
 from core import constants as c
+from core.heartbeats import PoolFigures
 from core.settings import Settings
 from workers.agent_protocol import decode_reset, reset_request
 from workers.runtime.base import ContainerLimits, RunContainer, RunContainerRuntime, RunContainerSpec, RuntimeFailure
@@ -84,10 +83,10 @@ class RunPools:
         for image in self.settings.worker.images:
             self.pool(image)
 
-    def stats(self) -> dict[str, Any]:
+    def stats(self) -> dict[str, PoolFigures]:
         with self._lock:
             pools = dict(self._pools)
-        return {pool.name: asdict(pool.stats()) for pool in pools.values()}
+        return {pool.name: pool.stats() for pool in pools.values()}
 
     def close(self) -> None:
         with self._lock:

@@ -16,6 +16,7 @@ from collections import deque
 from dataclasses import dataclass
 
 from core import constants as c
+from core.heartbeats import SandboxHostFigures
 from core.job_machine import SandboxSnapshot
 from core.settings import Settings
 from workers.agent_link import AgentError, AgentLink
@@ -34,15 +35,6 @@ class Placed:
     from_pool: bool
 
 
-@dataclass
-class HostStats:
-    pool_target: int = 0
-    pool_idle: int = 0
-    pool_hits: int = 0
-    pool_misses: int = 0
-    attached: int = 0
-
-
 class SandboxHost:
     def __init__(self, runtime: WorkspaceRuntime, settings: Settings) -> None:
         self.runtime = runtime
@@ -53,7 +45,7 @@ class SandboxHost:
         self._pool: deque[Ready] = deque()
         self._cond = threading.Condition()
         self._closed = False
-        self._stats = HostStats(pool_target=settings.sandboxes.pool_size)
+        self._stats = SandboxHostFigures(pool_target=settings.sandboxes.pool_size)
         self._filler = PoolFiller(
             "sandbox-pool",
             self._cond,
@@ -116,12 +108,12 @@ class SandboxHost:
         for link in links:
             link.close()
 
-    def stats(self) -> dict[str, int]:
+    def stats(self) -> SandboxHostFigures:
         with self._cond:
             self._stats.pool_idle = len(self._pool)
         with self._lock:
             self._stats.attached = len(self._links)
-        return dict(vars(self._stats))
+        return self._stats.model_copy()
 
     # ------------------------------------------------------------ the pool
 

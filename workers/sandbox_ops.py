@@ -20,7 +20,6 @@ from sqlalchemy import func
 from core.db import transaction
 from core.job_machine import SandboxClaim, SandboxSnapshot
 from core.jobkinds import JobKind
-from core.models import SandboxState
 from core.sandbox_store import (
     add_blob_chunk,
     blob_chunk,
@@ -30,8 +29,9 @@ from core.sandbox_store import (
     set_sandbox,
 )
 from core.settings import Settings
+from core.states import SandboxState
 from workers.agent_link import AgentError, AgentLink
-from workers.sandbox_host import SandboxHost
+from workers.sandbox_host import Placed, SandboxHost
 from workers.stream_bridge import StreamBridge
 
 log = logging.getLogger(__name__)
@@ -92,22 +92,25 @@ class Ops:
         if sandbox.state != SandboxState.CREATING:
             return {"state": sandbox.state}  # a redelivered create that already happened
         placed = self.host.create(sandbox)
-        self._update(
-            sandbox, container_id=placed.container_id, volume=placed.volume, state=SandboxState.STARTED.value,
-            started_at=_now(), error=None,
-        )  # fmt: skip
+        self._started(sandbox, placed)
         return {"state": SandboxState.STARTED.value, "from_pool": placed.from_pool}
 
     def start(self, claim: SandboxClaim) -> Result:
         sandbox = claim.sandbox
         if sandbox.state != SandboxState.STARTING:
             return {"state": sandbox.state}
-        placed = self.host.start_sandbox(sandbox)
-        self._update(
-            sandbox, container_id=placed.container_id, volume=placed.volume, state=SandboxState.STARTED.value,
-            started_at=_now(), error=None,
-        )  # fmt: skip
+        self._started(sandbox, self.host.start_sandbox(sandbox))
         return {"state": SandboxState.STARTED.value}
+
+    def _started(self, sandbox: SandboxSnapshot, placed: Placed) -> None:
+        self._update(
+            sandbox,
+            container_id=placed.container_id,
+            volume=placed.volume,
+            state=SandboxState.STARTED.value,
+            started_at=_now(),
+            error=None,
+        )
 
     def stop(self, claim: SandboxClaim) -> Result:
         sandbox = claim.sandbox
@@ -164,9 +167,12 @@ class Ops:
             raise AgentError("invalid", gone, field="body")
         link = self.link(claim)
         opened = link.call(
-            "file.write_open", path=payload["path"], mode=payload.get("mode"), parents=payload.get("parents", True),
+            "file.write_open",
+            path=payload["path"],
+            mode=payload.get("mode"),
+            parents=payload.get("parents", True),
             limit=claim.sandbox.disk_bytes,
-        )  # fmt: skip
+        )
         handle = opened["handle"]
         committed = False
         digest, size = hashlib.sha256(), 0

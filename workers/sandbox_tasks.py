@@ -13,7 +13,7 @@ from core import constants as c
 from core import job_machine, metrics_store, queue, sandbox_store
 from core.job_machine import SandboxClaim
 from core.jobkinds import JobKind
-from core.models import JobState, SandboxState
+from core.states import JobState, SandboxState
 from workers import sandbox_watch
 from workers.agent_link import AgentError
 from workers.celery_app import app

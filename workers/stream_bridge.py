@@ -20,7 +20,7 @@ from typing import Any
 
 import redis
 
-from core import constants as c
+from core.stream_frames import Channels, Frame, StreamClosed, closed, frame, split
 from workers.agent_link import AgentError, AgentLink
 from workers.runtime.base import RuntimeFailure
 
@@ -28,14 +28,11 @@ log = logging.getLogger(__name__)
 IDLE_TIMEOUT_S = 60.0
 
 
-def channels(channel: str) -> tuple[str, str]:
-    return f"{c.KEY_STREAM}{channel}:in", f"{c.KEY_STREAM}{channel}:out"
-
-
 class StreamBridge:
     def __init__(self, client: redis.Redis, link: AgentLink, stream: str, channel: str) -> None:
         self.client, self.link, self.stream = client, link, stream
-        self.inbound, self.outbound = channels(channel)
+        names = Channels.of(channel)
+        self.inbound, self.outbound = names.inbound, names.outbound
         self.done = threading.Event()
         self.pubsub = client.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call]
         # Subscribed before the job that opened the stream completes: nothing the client sends is missed.
@@ -50,11 +47,11 @@ class StreamBridge:
         """Called on the link's reader thread, in the order the agent sent them."""
         try:
             if event.get("closed"):
-                info = {"exit_code": event.get("exit_code"), "error": event.get("error")}
-                self.client.publish(self.outbound, b"c" + json.dumps(info).encode())
+                info = StreamClosed(exit_code=event.get("exit_code"), error=event.get("error"))
+                self.client.publish(self.outbound, closed(info))
                 self.done.set()
             else:
-                self.client.publish(self.outbound, b"d" + base64.b64decode(event.get("data") or ""))
+                self.client.publish(self.outbound, frame(Frame.DATA, base64.b64decode(event.get("data") or "")))
         except redis.RedisError as exc:
             log.warning("stream output lost", extra={"stream": self.stream, "error": repr(exc)})
 
@@ -69,16 +66,15 @@ class StreamBridge:
                         break
                     continue
                 last_heard = time.monotonic()
-                data = message["data"]
-                kind, body = data[:1], data[1:]
-                if kind == b"d":
+                kind, body = split(message["data"])
+                if kind is Frame.DATA:
                     self.link.call("stream.write", stream=self.stream, data=base64.b64encode(body).decode())
-                elif kind == b"r":
+                elif kind is Frame.RESIZE:
                     cols, rows = json.loads(body)
                     self.link.call("stream.resize", stream=self.stream, cols=int(cols), rows=int(rows))
-                elif kind == b"x":
+                elif kind is Frame.CLOSE:
                     break
-                # b"p": a ping, only proof of life
+                # Frame.PING: only proof of life
         except (AgentError, RuntimeFailure, redis.RedisError, ValueError) as exc:
             log.info("stream bridge ends", extra={"stream": self.stream, "reason": repr(exc)})
         finally:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 
@@ -12,8 +11,9 @@ from core import constants as c
 from core import queue, sandbox_store
 from core import sweep as sweeping
 from core.db import transaction
-from core.models import JobState
+from core.heartbeats import WorkerHeartbeat
 from core.notify import publish_done
+from core.states import JobState
 from workers import reaper
 from workers.celery_app import app
 from workers.context import WorkerContext, get_context
@@ -59,6 +59,7 @@ def sweep() -> None:
     _housekeeping(ctx)
     with transaction(ctx.settings) as session:
         sweeping.purge_expired(session, ctx.settings)
+    ctx.redis.incr(c.KEY_SWEEPS)
 
 
 def _hosts_seen(ctx: WorkerContext) -> dict[str, float]:
@@ -97,12 +98,10 @@ def _lost_hosts(ctx: WorkerContext, seen: dict[str, float]) -> None:
 def _housekeeping(ctx: WorkerContext) -> None:
     """Idle sandboxes stop after their interval; stopped ones are deleted after theirs."""
     try:
-        hosts = {
-            str(json.loads(raw).get("host"))
-            for key in ctx.redis.scan_iter(c.KEY_WORKER_HEARTBEAT + "*")
-            if (raw := ctx.redis.get(key))
-        }
-    except (redis.RedisError, ValueError) as exc:
+        beats = [WorkerHeartbeat.parse(raw) for key in ctx.redis.scan_iter(c.KEY_WORKER_HEARTBEAT + "*")
+                 if (raw := ctx.redis.get(key))]  # reason: a comprehension with its filter  # fmt: skip
+        hosts = {beat.host for beat in beats if beat is not None}
+    except redis.RedisError as exc:
         log.warning("could not list live hosts", extra={"error": str(exc)})
         return
     with transaction(ctx.settings) as session:

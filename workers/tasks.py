@@ -10,9 +10,9 @@ from typing import Any
 from core import callback_store, job_machine, metrics_store
 from core import constants as c
 from core.db import transaction
-from core.models import CallbackState, JobState
 from core.schemas import RunOutcome
 from core.settings import get_settings
+from core.states import CallbackState, JobState
 from workers import callbacks
 from workers.celery_app import app, run_task_time_limit
 from workers.context import get_context

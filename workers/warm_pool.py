@@ -15,26 +15,12 @@ import time
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 
+from core.heartbeats import PoolFigures
 from workers.pool_filler import PoolFiller
 from workers.runtime.base import RunContainer, RunContainerRuntime, RunContainerSpec, RuntimeFailure
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class PoolStats:
-    target: int = 0
-    idle: int = 0
-    busy: int = 0
-    resetting: int = 0
-    starting: int = 0
-    created: int = 0
-    destroyed: int = 0
-    reset_failures: int = 0
-    hits: int = 0  # runs that found a warm container waiting
-    misses: int = 0  # runs that had to wait for one
 
 
 class RunContainerPool:
@@ -56,7 +42,7 @@ class RunContainerPool:
         self._uses: dict[str, int] = {}
         self._idle: deque[RunContainer] = deque()
         self._cond = threading.Condition()
-        self._stats = PoolStats(target=size)
+        self._stats = PoolFigures(target=size)
         self._closed = False
         self._resetters = ThreadPoolExecutor(max_workers=2, thread_name_prefix=f"reset-{self.name}")
         self._filler = PoolFiller(
@@ -137,9 +123,9 @@ class RunContainerPool:
             self._cond.notify_all()
         self._destroy(container)
 
-    def stats(self) -> PoolStats:
+    def stats(self) -> PoolFigures:
         with self._cond:
-            return PoolStats(**{**vars(self._stats), "starting": self._filler.starting})
+            return self._stats.model_copy(update={"starting": self._filler.starting})
 
     # ------------------------------------------------------------ internals
 

@@ -22,7 +22,7 @@ from api.deps import PrincipalDep, SessionDep, StateDep
 from api.errors import route_class
 from core.errors import InvalidInput, NotFound
 from core.jobkinds import JobKind
-from core.models import Sandbox
+from core.schemas import SandboxRecord
 from core.services import operations as ops
 from core.services import sandboxes as svc
 from core.services.auth import Principal
@@ -119,7 +119,7 @@ async def create_sandbox(
         auto_archive_s=body.auto_archive_interval * 60 if body.auto_archive_interval else None,
     )
     sandbox_id, job_id = await svc.create_sandbox(session, state.redis, principal, req, state.settings, "daytona")
-    await ops.settle(state.sessions, state.hub, principal, job_id, state.settings)
+    await ops.settle(state.caller(session, principal, "daytona"), job_id)
     return await _dto(state, request, principal, str(sandbox_id))
 
 
@@ -186,34 +186,34 @@ async def _change(
     async with state.sessions() as session:
         sandbox = await svc.get_sandbox(session, principal, ident)
         job_id = await svc.change_state(
-            session, principal, sandbox, kind, state.settings, archive=archive, client=state.redis
+            session, principal, sandbox, kind, state.settings, archive=archive, client=state.redis, protocol="daytona"
         )
-    await ops.settle(state.sessions, state.hub, principal, job_id, state.settings)
+        await ops.settle(state.caller(session, principal, "daytona"), job_id)
     return await _dto(state, request, principal, str(sandbox.id))
 
 
 @router.post("/sandbox/{ident}/start")
 async def start(ident: str, request: Request, state: StateDep, principal: PrincipalDep) -> dict[str, Any]:
-    return await _change(ident, svc.KIND_START, request, state, principal)
+    return await _change(ident, JobKind.START, request, state, principal)
 
 
 @router.post("/sandbox/{ident}/stop")
 async def stop(ident: str, request: Request, state: StateDep, principal: PrincipalDep) -> dict[str, Any]:
-    return await _change(ident, svc.KIND_STOP, request, state, principal)
+    return await _change(ident, JobKind.STOP, request, state, principal)
 
 
 @router.post("/sandbox/{ident}/archive")
 async def archive(ident: str, request: Request, state: StateDep, principal: PrincipalDep) -> dict[str, Any]:
     """Stop it and keep its workspace; it shows as archived until started again."""
-    return await _change(ident, svc.KIND_STOP, request, state, principal, archive=True)
+    return await _change(ident, JobKind.STOP, request, state, principal, archive=True)
 
 
 @router.delete("/sandbox/{ident}")
 async def delete(ident: str, request: Request, state: StateDep, principal: PrincipalDep) -> dict[str, Any]:
-    return await _change(ident, svc.KIND_DELETE, request, state, principal)
+    return await _change(ident, JobKind.DELETE, request, state, principal)
 
 
-async def _update(ident: str, session: SessionDep, principal: Principal, **values: Any) -> Sandbox:
+async def _update(ident: str, session: SessionDep, principal: Principal, **values: Any) -> SandboxRecord:
     sandbox = await svc.get_sandbox(session, principal, ident)
     return await svc.update_settings(session, sandbox, **values)
 

@@ -8,8 +8,9 @@ from typing import Any
 
 from fastapi import Request
 
-from core.models import Sandbox, SandboxState
+from core.schemas import SandboxRecord
 from core.settings import Settings
+from core.states import SandboxState
 
 GIB = 1 << 30
 STATES = {
@@ -58,14 +59,14 @@ def auto_delete_seconds(value: int) -> int:
     return 0 if value < 0 else max(1, value * 60)
 
 
-def state_of(sandbox: Sandbox) -> str:
+def state_of(sandbox: SandboxRecord) -> str:
     state = SandboxState(sandbox.state)
     if state is SandboxState.STOPPED and sandbox.archived:
         return "archived"
     return STATES[state]
 
 
-def sandbox_dto(sandbox: Sandbox, toolbox: str) -> dict[str, Any]:
+def sandbox_dto(sandbox: SandboxRecord, toolbox: str) -> dict[str, Any]:
     state = SandboxState(sandbox.state)
     dto: dict[str, Any] = {
         "id": str(sandbox.id),

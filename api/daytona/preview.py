@@ -21,9 +21,11 @@ from api.state import AppState
 from api.tunnel_http import forward, forwardable, open_tunnel, upstream_target
 from api.tunnel_ws import serve
 from core.errors import NotFound, PermissionDenied, RunyardError
-from core.models import Sandbox, SandboxState
+from core.schemas import SandboxRecord
+from core.services import sandboxes as svc
 from core.services.auth import Principal
 from core.services.streams import LiveStream
+from core.states import SandboxState
 
 router = APIRouter(prefix="/daytona/preview", tags=["daytona"], route_class=route_class(DaytonaRenderer()))
 METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
@@ -35,7 +37,7 @@ def _cookie(sandbox_id: uuid.UUID) -> str:
     return f"runyard_preview_{sandbox_id.hex}"
 
 
-async def _authorise(state: AppState, conn: HTTPConnection, sandbox_id: str, port: int) -> tuple[Sandbox, bool]:
+async def _authorise(state: AppState, conn: HTTPConnection, sandbox_id: str, port: int) -> tuple[SandboxRecord, bool]:
     """The sandbox, if this caller may reach it; and whether to set the cookie."""
     try:
         ident = uuid.UUID(sandbox_id)
@@ -44,7 +46,7 @@ async def _authorise(state: AppState, conn: HTTPConnection, sandbox_id: str, por
     if not 1 <= port <= 65535:
         raise NotFound("port", str(port))
     async with state.sessions() as session:
-        sandbox = await session.get(Sandbox, ident)
+        sandbox = await svc.sandbox_by_id(session, ident)
     if sandbox is None or sandbox.state == SandboxState.DELETED:
         raise NotFound("sandbox", sandbox_id)
     if sandbox.public:
@@ -59,15 +61,16 @@ async def _authorise(state: AppState, conn: HTTPConnection, sandbox_id: str, por
     raise PermissionDenied("this preview needs its token (header x-daytona-preview-token, or ?token=)")
 
 
-def _owner(sandbox: Sandbox) -> Principal:
+def _owner(sandbox: SandboxRecord) -> Principal:
     """The preview acts for the sandbox's tenant (its token stands in for a key)."""
     return Principal(sandbox.tenant_id, "", uuid.UUID(int=0), False, "", None)
 
 
-async def _tunnel(state: AppState, sandbox: Sandbox, port: int) -> LiveStream:
+async def _tunnel(state: AppState, sandbox: SandboxRecord, port: int) -> LiveStream:
     async with state.sessions() as session:
-        fresh = await session.get(Sandbox, sandbox.id)
-        assert fresh is not None
+        fresh = await svc.sandbox_by_id(session, sandbox.id)
+        if fresh is None:
+            raise NotFound("sandbox", str(sandbox.id))
         return await open_tunnel(state, session, _owner(fresh), fresh, port)
 
 

@@ -26,7 +26,8 @@ from core import constants as c
 from core.errors import NotFound, RunyardError
 from core.services import sandboxes as svc
 from core.services.auth import authenticate
-from core.services.streams import Closed, LiveStream, open_stream
+from core.services.streams import LiveStream, open_stream
+from core.stream_frames import Channels, Frame, StreamClosed, frame
 
 router = APIRouter(prefix="/daytona/toolbox/{sandbox_id}", tags=["daytona"], route_class=route_class(DaytonaRenderer()))
 EXIT_CONTROL = "X-Daytona-Pty-Exit-Control"
@@ -55,10 +56,15 @@ def _key(sandbox_id: str, pty_id: str) -> str:
 
 def _info(record: dict[str, Any]) -> dict[str, Any]:
     return {
-        "id": record["id"], "active": bool(record.get("channel")), "cols": record["cols"], "rows": record["rows"],
-        "createdAt": record["createdAt"], "cwd": record.get("cwd") or "/workspace", "envs": record.get("envs") or {},
+        "id": record["id"],
+        "active": bool(record.get("channel")),
+        "cols": record["cols"],
+        "rows": record["rows"],
+        "createdAt": record["createdAt"],
+        "cwd": record.get("cwd") or "/workspace",
+        "envs": record.get("envs") or {},
         "lazyStart": bool(record.get("lazyStart")),
-    }  # fmt: skip
+    }
 
 
 async def _load(state: AppState, sandbox_id: str, pty_id: str) -> dict[str, Any]:
@@ -75,8 +81,16 @@ async def _save(state: AppState, sandbox_id: str, record: dict[str, Any]) -> Non
 
 def _new_record(body: PtyCreate) -> dict[str, Any]:
     created = datetime.now(UTC).isoformat().replace("+00:00", "Z")
-    return {"id": body.id, "cols": body.cols, "rows": body.rows, "cwd": body.cwd, "envs": body.envs or {},
-            "lazyStart": body.lazy_start, "createdAt": created, "channel": None}  # fmt: skip
+    return {
+        "id": body.id,
+        "cols": body.cols,
+        "rows": body.rows,
+        "cwd": body.cwd,
+        "envs": body.envs or {},
+        "lazyStart": body.lazy_start,
+        "createdAt": created,
+        "channel": None,
+    }
 
 
 @router.post("/process/pty", status_code=201)
@@ -127,7 +141,7 @@ async def kill_pty(
     sandbox = await svc.get_sandbox(session, principal, sandbox_id)
     record = await _load(state, str(sandbox.id), pty_id)
     if record.get("channel"):
-        await state.redis.publish(f"{c.KEY_STREAM}{record['channel']}:in", b"x")
+        await state.redis.publish(Channels.of(record["channel"]).inbound, frame(Frame.CLOSE))
     await state.redis.delete(_key(str(sandbox.id), pty_id))
     return {"message": f"PTY session {pty_id} killed"}
 
@@ -146,11 +160,14 @@ async def _run(ws: WebSocket, sandbox_id: str, record: dict[str, Any] | None, pt
             if record is None:
                 record = await _load(state, str(sandbox.id), pty_id)
             await ws.accept(subprotocol=EXIT_CONTROL if exit_control else None)
-            params = {"kind": "pty", "cols": record["cols"], "rows": record["rows"], "cwd": record.get("cwd"),
-                      "env": record.get("envs") or {}}  # fmt: skip
-            stream = await open_stream(
-                session, state.sessions, state.hub, state.redis, principal, sandbox, params, state.settings
-            )
+            params = {
+                "kind": "pty",
+                "cols": record["cols"],
+                "rows": record["rows"],
+                "cwd": record.get("cwd"),
+                "env": record.get("envs") or {},
+            }
+            stream = await open_stream(state.caller(session, principal, "daytona"), state.redis, sandbox, params)
     except RunyardError as exc:
         if ws.client_state.name == "CONNECTED":
             await _control(ws, status="error", error=exc.message)
@@ -158,7 +175,7 @@ async def _run(ws: WebSocket, sandbox_id: str, record: dict[str, Any] | None, pt
         else:
             await ws.close(code=4000 + status_of(exc), reason=exc.message[:120])
         return
-    record["channel"] = stream.inbound.removeprefix(c.KEY_STREAM).removesuffix(":in")
+    record["channel"] = stream.channels.name
     await _save(state, str(sandbox.id), record)
     await _control(ws, status="connected")
     exit_code: int | None = None
@@ -166,7 +183,7 @@ async def _run(ws: WebSocket, sandbox_id: str, record: dict[str, Any] | None, pt
     async def down() -> None:
         nonlocal exit_code
         async for item in stream.output():
-            if isinstance(item, Closed):
+            if isinstance(item, StreamClosed):
                 exit_code = item.exit_code if item.exit_code is not None else 0
                 return
             await ws.send_bytes(item)

@@ -18,7 +18,9 @@ from api.judge0.schemas import BatchIn, SubmissionIn
 from api.state import AppState
 from core.errors import BadRequest, InvalidInput, NotFound
 from core.schemas import RunRecord
+from core.services import run_validation
 from core.services import runs as run_service
+from core.services.run_validation import PreparedRun
 from core.statuses import judge0_status
 from core.views import InvalidFields, NotUtf8, judge0_fields, judge0_submission
 
@@ -63,7 +65,7 @@ async def _render(
     return judge0_submission(record, language.name if language else None, fields, encoded)
 
 
-async def _parse(session: SessionDep, state: AppState, raw: dict[str, Any], encoded: bool) -> run_service.PreparedRun:
+async def _parse(session: SessionDep, state: AppState, raw: dict[str, Any], encoded: bool) -> PreparedRun:
     try:
         body = SubmissionIn.model_validate(raw)
     except ValidationError as exc:
@@ -71,7 +73,7 @@ async def _parse(session: SessionDep, state: AppState, raw: dict[str, Any], enco
         for err in exc.errors():
             messages.setdefault(str(err["loc"][-1]) if err["loc"] else "body", []).append(err["msg"])
         raise _Judge0Invalid(messages) from exc
-    return await run_service.prepare_run(session, to_run_request(body, encoded), state.settings, state.catalog)
+    return await run_validation.prepare_run(session, to_run_request(body, encoded), state.settings, state.catalog)
 
 
 class _Judge0Invalid(Exception):
@@ -150,7 +152,7 @@ async def create_batch(
         return JSONResponse({"error": "there should be at least one submission in a batch"}, status_code=400)
     encoded = _flag(base64_encoded)
     answers: list[dict[str, Any] | None] = []
-    valid: list[run_service.PreparedRun] = []
+    valid: list[PreparedRun] = []
     for item in batch.submissions:
         try:
             valid.append(await _parse(session, state, item, encoded))

@@ -17,12 +17,13 @@ from pydantic import BaseModel, ConfigDict, Field
 from api.deps import PrincipalDep, SessionDep, StateDep
 from api.errors import retry_headers, route_class, status_of
 from core.errors import NotFound, RunyardError
+from core.job_results import CellResult, ExecResult
 from core.jobkinds import JobKind
-from core.models import Sandbox, SandboxState
+from core.schemas import SandboxRecord
 from core.services import operations as ops
 from core.services import sandboxes as svc
 from core.services.auth import Principal
-from core.views import b64_text
+from core.states import SandboxState
 
 SPACE_LABEL = "sandboxai.space"
 
@@ -76,7 +77,7 @@ class ToolResult(BaseModel):
     stderr: str | None = None
 
 
-def _out(sandbox: Sandbox, requested_image: str | None = None) -> SandboxOut:
+def _out(sandbox: SandboxRecord, requested_image: str | None = None) -> SandboxOut:
     return SandboxOut(
         name=sandbox.name,
         uid=str(sandbox.id),
@@ -85,7 +86,7 @@ def _out(sandbox: Sandbox, requested_image: str | None = None) -> SandboxOut:
     )
 
 
-async def _find(session: SessionDep, principal: Principal, space: str, name: str) -> Sandbox:
+async def _find(session: SessionDep, principal: Principal, space: str, name: str) -> SandboxRecord:
     sandbox = await svc.get_sandbox(session, principal, name)
     if (sandbox.labels or {}).get(SPACE_LABEL) != space or sandbox.state == SandboxState.DELETED:
         raise NotFound("sandbox", f"{space}/{name}")
@@ -103,7 +104,7 @@ async def create_sandbox(
 ) -> SandboxOut:
     req = svc.SandboxCreate(template=body.spec.image, name=body.name, env=body.spec.env, labels={SPACE_LABEL: space})
     sandbox_id, job_id = await svc.create_sandbox(session, state.redis, principal, req, state.settings, "sandboxai")
-    await ops.settle(state.sessions, state.hub, principal, job_id, state.settings)
+    await ops.settle(state.caller(session, principal, "sandboxai"), job_id)
     async with state.sessions() as fresh:
         sandbox = await svc.get_sandbox(fresh, principal, str(sandbox_id))
     return _out(sandbox, body.spec.image)
@@ -119,8 +120,10 @@ async def delete_sandbox(
     space: str, name: str, state: StateDep, session: SessionDep, principal: PrincipalDep
 ) -> Response:
     sandbox = await _find(session, principal, space, name)
-    job_id = await svc.change_state(session, principal, sandbox, svc.KIND_DELETE, state.settings, client=state.redis)
-    await ops.settle(state.sessions, state.hub, principal, job_id, state.settings)
+    job_id = await svc.change_state(
+        session, principal, sandbox, JobKind.DELETE, state.settings, client=state.redis, protocol="sandboxai"
+    )
+    await ops.settle(state.caller(session, principal, "sandboxai"), job_id)
     return Response(status_code=204)
 
 
@@ -135,9 +138,7 @@ async def _tool(
     timeout_ms: int,
 ) -> dict[str, Any]:
     sandbox = await _find(session, principal, space, name)
-    return await ops.run_op(
-        session, state.sessions, state.hub, principal, sandbox, kind, payload, state.settings, timeout_ms, "sandboxai"
-    )
+    return await ops.run_op(state.caller(session, principal, "sandboxai"), sandbox, kind, payload, timeout_ms)
 
 
 @router.post("/spaces/{space}/sandboxes/{name}/tools:run_shell_command", response_model=ToolResult)
@@ -146,10 +147,12 @@ async def run_shell_command(
 ) -> ToolResult:
     timeout_ms = int(state.settings.sandboxes.max_exec_timeout_s * 1000)  # SandboxAI has no timeout of its own
     payload = {"command": body.command, "timeout_ms": timeout_ms, "merge_output": not body.split_output}
-    result = await _tool(state, session, principal, space, name, JobKind.EXEC, payload, timeout_ms)
+    r = ExecResult.model_validate(
+        await _tool(state, session, principal, space, name, JobKind.EXEC, payload, timeout_ms)
+    )
     if body.split_output:
-        return ToolResult(stdout=b64_text(result.get("stdout")), stderr=b64_text(result.get("stderr")))
-    return ToolResult(output=b64_text(result.get("stdout")))
+        return ToolResult(stdout=r.stdout_text(), stderr=r.stderr_text())
+    return ToolResult(output=r.stdout_text())
 
 
 @router.post("/spaces/{space}/sandboxes/{name}/tools:run_ipython_cell", response_model=ToolResult)
@@ -158,7 +161,9 @@ async def run_ipython_cell(
 ) -> ToolResult:
     timeout_ms = int(state.settings.sandboxes.max_exec_timeout_s * 1000)
     payload = {"code": body.code, "timeout_ms": timeout_ms}
-    result = await _tool(state, session, principal, space, name, JobKind.KERNEL_RUN, payload, timeout_ms)
+    cell = CellResult.model_validate(
+        await _tool(state, session, principal, space, name, JobKind.KERNEL_RUN, payload, timeout_ms)
+    )
     if body.split_output:
-        return ToolResult(stdout=str(result.get("stdout", "")), stderr=str(result.get("stderr", "")))
-    return ToolResult(output=str(result.get("output", "")))
+        return ToolResult(stdout=cell.stdout, stderr=cell.stderr)
+    return ToolResult(output=cell.output)

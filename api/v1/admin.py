@@ -40,9 +40,12 @@ async def create_key(body: KeyCreate, state: StateDep, principal: PrincipalDep) 
     def issue() -> key_service.IssuedKey:
         with transaction(state.settings) as session:
             return key_service.create_key(
-                session, tenant=body.tenant, name=body.name, admin=body.admin,
+                session,
+                tenant=body.tenant,
+                name=body.name,
+                admin=body.admin,
                 requests_per_minute=body.requests_per_minute,
-            )  # fmt: skip
+            )
 
     issued = await anyio.to_thread.run_sync(issue)
     return issued.as_json()
@@ -69,10 +72,17 @@ async def list_keys(state: StateDep, principal: PrincipalDep) -> list[dict[str, 
             return key_service.list_keys(session)
 
     return [
-        {"key_id": str(r.key_id), "prefix": r.prefix, "name": r.name, "tenant": r.tenant, "admin": r.is_admin,
-         "created_at": r.created_at.isoformat(), "revoked": r.revoked_at is not None}
+        {
+            "key_id": str(r.key_id),
+            "prefix": r.prefix,
+            "name": r.name,
+            "tenant": r.tenant,
+            "admin": r.is_admin,
+            "created_at": r.created_at.isoformat(),
+            "revoked": r.revoked_at is not None,
+        }
         for r in await anyio.to_thread.run_sync(rows)
-    ]  # fmt: skip
+    ]
 
 
 @router.get("/status")
@@ -82,14 +92,6 @@ async def status(state: StateDep, session: SessionDep, principal: PrincipalDep) 
     return {
         "queues": await queue_overview(session, state.redis),
         "workers": [
-            {
-                "name": w.get("name"),
-                "host": w.get("host"),
-                "queues": w.get("queues"),
-                "concurrency": w.get("concurrency"),
-                "pools": w.get("pools"),
-                "sandboxes": w.get("sandboxes"),
-            }
-            for w in workers
+            w.model_dump(include={"name", "host", "queues", "concurrency", "pools", "sandboxes"}) for w in workers
         ],
     }

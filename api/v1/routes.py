@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Query
 
@@ -13,9 +13,11 @@ from api.v1.convert import to_run_request
 from api.v1.errors import NativeRenderer
 from api.v1.schemas import BatchCreate, LanguageOut, Me, RunCreate, RunPage
 from core.errors import FieldError, InvalidInput
+from core.heartbeats import WorkerHeartbeat
 from core.schemas import RunRecord
+from core.services import run_validation
 from core.services import runs as run_service
-from core.services.runs import PreparedRun
+from core.services.run_validation import PreparedRun
 from core.services.system import live_workers
 from core.views import RunView, run_view
 
@@ -28,7 +30,9 @@ Base64Query = Annotated[bool, Query(alias="base64", description="Give stdout, st
 async def _prepare(body: RunCreate, state: StateDep, session: SessionDep, prefix: str = "") -> PreparedRun:
     try:
         language = await state.catalog.resolve(session, body.language, field="language_id")
-        return await run_service.prepare_run(session, to_run_request(body, language.id), state.settings, state.catalog)
+        return await run_validation.prepare_run(
+            session, to_run_request(body, language.id), state.settings, state.catalog
+        )
     except InvalidInput as exc:
         if not prefix:
             raise
@@ -151,7 +155,7 @@ async def languages(state: StateDep, session: SessionDep, principal: PrincipalDe
 
 
 @router.get("/workers")
-async def workers(state: StateDep, principal: PrincipalDep) -> list[dict[str, Any]]:
+async def workers(state: StateDep, principal: PrincipalDep) -> list[WorkerHeartbeat]:
     """Live workers: their queues, concurrency, images, and warm pool statistics."""
     return await live_workers(state.redis)
 

@@ -8,7 +8,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from core.models import Sandbox
+from core.job_results import FileEntry
+from core.schemas import SandboxRecord
 
 
 class Strict(BaseModel):
@@ -50,14 +51,28 @@ class SandboxOut(BaseModel):
     last_activity_at: datetime
 
     @classmethod
-    def of(cls, s: Sandbox) -> SandboxOut:
+    def of(cls, s: SandboxRecord) -> SandboxOut:
         return cls(
-            id=s.id, name=s.name, template=s.template, image=s.image, state=s.state, host=s.host,
-            labels=dict(s.labels or {}), env=dict(s.env or {}), cpus=s.cpus, memory_bytes=s.memory_bytes,
-            disk_bytes=s.disk_bytes, network=s.network, auto_stop_s=s.auto_stop_s, auto_delete_s=s.auto_delete_s,
-            error=s.error, created_at=s.created_at, started_at=s.started_at, stopped_at=s.stopped_at,
+            id=s.id,
+            name=s.name,
+            template=s.template,
+            image=s.image,
+            state=s.state,
+            host=s.host,
+            labels=dict(s.labels or {}),
+            env=dict(s.env or {}),
+            cpus=s.cpus,
+            memory_bytes=s.memory_bytes,
+            disk_bytes=s.disk_bytes,
+            network=s.network,
+            auto_stop_s=s.auto_stop_s,
+            auto_delete_s=s.auto_delete_s,
+            error=s.error,
+            created_at=s.created_at,
+            started_at=s.started_at,
+            stopped_at=s.stopped_at,
             last_activity_at=s.last_activity_at,
-        )  # fmt: skip
+        )
 
 
 class SandboxPage(BaseModel):
@@ -151,8 +166,14 @@ class FileInfo(BaseModel):
     mtime: float
 
     @classmethod
-    def of(cls, info: dict[str, Any]) -> FileInfo:
+    def of(cls, result: dict[str, Any]) -> FileInfo:
+        entry = FileEntry.model_validate(result)
         return cls(
-            path=info["path"], name=info["name"], size=info["size"], mode=format(int(info["mode"]), "04o"),
-            is_dir=info["is_dir"], is_symlink=info["is_symlink"], mtime=info["mtime"],
-        )  # fmt: skip
+            path=entry.path,
+            name=entry.name,
+            size=entry.size,
+            mode=format(entry.mode, "04o"),
+            is_dir=entry.is_dir,
+            is_symlink=entry.is_symlink,
+            mtime=entry.mtime,
+        )

@@ -20,14 +20,15 @@ from api.state import AppState
 from core.errors import RunyardError
 from core.services import sandboxes as svc
 from core.services.auth import authenticate
-from core.services.streams import Closed, LiveStream, open_stream
+from core.services.streams import LiveStream, open_stream
+from core.stream_frames import StreamClosed
 
 router = APIRouter(prefix="/v1", tags=["sandboxes"])
 
 
 async def pump_output(ws: WebSocket, stream: LiveStream) -> None:
     async for item in stream.output():
-        if isinstance(item, Closed):
+        if isinstance(item, StreamClosed):
             await ws.send_text(json.dumps({"exit_code": item.exit_code, "error": item.error}))
             return
         await ws.send_bytes(item)
@@ -56,9 +57,7 @@ async def terminal(ws: WebSocket, ident: str, cols: int = 80, rows: int = 24, cw
             principal = await authenticate(session, api_key_from(ws), state.keys)
             sandbox = await svc.get_sandbox(session, principal, ident)
             params = {"kind": "pty", "cols": max(1, min(cols, 1000)), "rows": max(1, min(rows, 1000)), "cwd": cwd}
-            stream = await open_stream(
-                session, state.sessions, state.hub, state.redis, principal, sandbox, params, state.settings
-            )
+            stream = await open_stream(state.caller(session, principal, "v1"), state.redis, sandbox, params)
     except RunyardError as exc:
         await ws.close(code=4000 + status_of(exc), reason=exc.message[:120])
         return

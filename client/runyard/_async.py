@@ -64,8 +64,9 @@ class AsyncRunyard:
         timeout: float | None = None,
     ) -> Run:
         """Run code and wait for the result. `limits` uses the native names (cpu_time_ms, memory_bytes, ...)."""
-        handle = await self.submit(code, language, stdin=stdin, args=args, expected_output=expected_output,
-                                   limits=limits)  # fmt: skip
+        handle = await self.submit(
+            code, language, stdin=stdin, args=args, expected_output=expected_output, limits=limits
+        )
         return await handle.wait(timeout)
 
     async def submit(
@@ -152,10 +153,19 @@ class AsyncSandboxes:
         auto_delete_s: int | None = None,
     ) -> AsyncSandboxHandle:
         info = await self._client._do(
-            _calls.create_sandbox(template=template, name=name, env=env, labels=labels, cpus=cpus,
-                                  memory_bytes=memory_bytes, disk_bytes=disk_bytes, network=network,
-                                  auto_stop_s=auto_stop_s, auto_delete_s=auto_delete_s)
-        )  # fmt: skip
+            _calls.create_sandbox(
+                template=template,
+                name=name,
+                env=env,
+                labels=labels,
+                cpus=cpus,
+                memory_bytes=memory_bytes,
+                disk_bytes=disk_bytes,
+                network=network,
+                auto_stop_s=auto_stop_s,
+                auto_delete_s=auto_delete_s,
+            )
+        )
         return AsyncSandboxHandle(self._client, info)
 
     async def get(self, id_or_name: str) -> AsyncSandboxHandle:

@@ -120,10 +120,17 @@ def submit(body: dict[str, Any]) -> Plan[Run]:
 
 def batch(runs: list[dict[str, Any]]) -> Plan[list[Run]]:
     bodies = [
-        run_body(r["code"], r.get("language", "python"), r.get("stdin"), r.get("args"),
-                 r.get("expected_output"), r.get("limits"), r.get("callback_url"))
+        run_body(
+            r["code"],
+            r.get("language", "python"),
+            r.get("stdin"),
+            r.get("args"),
+            r.get("expected_output"),
+            r.get("limits"),
+            r.get("callback_url"),
+        )
         for r in runs
-    ]  # fmt: skip
+    ]
     answer = yield from _json(("POST", "/v1/runs/batch", {"json": {"runs": bodies}}))
     return [Run.model_validate(item) for item in answer]
 

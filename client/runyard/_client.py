@@ -150,10 +150,19 @@ class Sandboxes:
         auto_delete_s: int | None = None,
     ) -> SandboxHandle:
         info = self._client._do(
-            _calls.create_sandbox(template=template, name=name, env=env, labels=labels, cpus=cpus,
-                                  memory_bytes=memory_bytes, disk_bytes=disk_bytes, network=network,
-                                  auto_stop_s=auto_stop_s, auto_delete_s=auto_delete_s)
-        )  # fmt: skip
+            _calls.create_sandbox(
+                template=template,
+                name=name,
+                env=env,
+                labels=labels,
+                cpus=cpus,
+                memory_bytes=memory_bytes,
+                disk_bytes=disk_bytes,
+                network=network,
+                auto_stop_s=auto_stop_s,
+                auto_delete_s=auto_delete_s,
+            )
+        )
         return SandboxHandle(self._client, info)
 
     def get(self, id_or_name: str) -> SandboxHandle:

@@ -8,8 +8,17 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-FINISHED = {"accepted", "wrong_answer", "time_limit_exceeded", "memory_limit_exceeded", "compilation_error",
-            "runtime_error", "internal_error", "exec_format_error", "cancelled"}  # fmt: skip
+FINISHED = {
+    "accepted",
+    "wrong_answer",
+    "time_limit_exceeded",
+    "memory_limit_exceeded",
+    "compilation_error",
+    "runtime_error",
+    "internal_error",
+    "exec_format_error",
+    "cancelled",
+}
 
 
 class Model(BaseModel):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -20,13 +21,14 @@ from core import constants as c
 from core import queue
 from core.errors import Conflict, Interrupted, InvalidInput, NotFound, Pending
 from core.jobkinds import JobKind
-from core.models import Base, Job, JobState, Sandbox, SandboxState
+from core.models import Base, Job
 from core.notify import CompletionHub
-from core.schemas import JobView
+from core.schemas import JobView, SandboxRecord
 from core.services import blobs
 from core.services.auth import Principal
 from core.services.sandbox_errors import raise_for_job
 from core.settings import Settings
+from core.states import JobState, SandboxState
 
 JOBS = Base.metadata.tables["jobs"]
 
@@ -94,27 +96,37 @@ async def enqueue(settings: Settings, job_id: uuid.UUID, host: str) -> None:
     await anyio.to_thread.run_sync(queue.send_sandbox_job, settings, job_id, host)
 
 
+@dataclass(frozen=True)
+class Caller:
+    """Who asks, through which protocol, and what a request reaches the database, the queue and the waiters with."""
+
+    session: AsyncSession
+    sessions: async_sessionmaker[AsyncSession]
+    hub: CompletionHub
+    principal: Principal
+    settings: Settings
+    protocol: str = "v1"
+
+
 async def submit_op(
-    session: AsyncSession,
-    principal: Principal,
-    sandbox: Sandbox,
+    caller: Caller,
+    sandbox: SandboxRecord,
     kind: JobKind,
     payload: dict[str, Any],
-    settings: Settings,
     timeout_ms: int | None = None,
     callback_url: str | None = None,
-    protocol: str = "v1",
 ) -> uuid.UUID:
     """Queue one operation on a started sandbox."""
     refuse_nul(payload, "")
     if sandbox.state != SandboxState.STARTED:
         hint = "; start it first" if sandbox.state in (SandboxState.STOPPED, SandboxState.ERROR) else ""
         raise Conflict(f"sandbox {sandbox.name} is {sandbox.state}{hint}", sandbox.state)
+    session = caller.session
     job_id = await insert_job(
-        session, principal, sandbox.id, sandbox.host, kind, payload, protocol, timeout_ms, callback_url
+        session, caller.principal, sandbox.id, sandbox.host, kind, payload, caller.protocol, timeout_ms, callback_url
     )
     await session.commit()
-    await enqueue(settings, job_id, sandbox.host)
+    await enqueue(caller.settings, job_id, sandbox.host)
     return job_id
 
 
@@ -127,23 +139,17 @@ async def get_job(session: AsyncSession, principal: Principal, job_id: uuid.UUID
     return JobView.model_validate(job)
 
 
-async def wait_for_job(
-    sessions: async_sessionmaker[AsyncSession],
-    hub: CompletionHub,
-    principal: Principal,
-    job_id: uuid.UUID,
-    timeout_s: float,
-) -> JobView:
+async def wait_for_job(caller: Caller, job_id: uuid.UUID, timeout_s: float) -> JobView:
     """The job once it is finished, or as it is when the timeout passes; never polls in a loop."""
-    async with hub.waiter(job_id) as fut:  # subscribed before the read: no completion slips between
-        async with sessions() as session:
-            job = await get_job(session, principal, job_id)
+    async with caller.hub.waiter(job_id) as fut:  # subscribed before the read: no completion slips between
+        async with caller.sessions() as session:
+            job = await get_job(session, caller.principal, job_id)
         if JobState(job.state).terminal:
             return job
         await asyncio.wait([fut], timeout=timeout_s)
-        async with sessions() as session:
-            job = await get_job(session, principal, job_id)
-    if hub.draining and not JobState(job.state).terminal:
+        async with caller.sessions() as session:
+            job = await get_job(session, caller.principal, job_id)
+    if caller.hub.draining and not JobState(job.state).terminal:
         raise Interrupted("job", str(job_id))
     return job
 
@@ -162,34 +168,19 @@ def wait_budget_s(settings: Settings, timeout_ms: int | None) -> float:
 
 
 async def run_op(
-    session: AsyncSession,
-    sessions: async_sessionmaker[AsyncSession],
-    hub: CompletionHub,
-    principal: Principal,
-    sandbox: Sandbox,
-    kind: JobKind,
-    payload: dict[str, Any],
-    settings: Settings,
-    timeout_ms: int | None = None,
-    protocol: str = "v1",
+    caller: Caller, sandbox: SandboxRecord, kind: JobKind, payload: dict[str, Any], timeout_ms: int | None = None
 ) -> dict[str, Any]:
     """Queue one operation and wait for its outcome (see `outcome`)."""
-    job_id = await submit_op(session, principal, sandbox, kind, payload, settings, timeout_ms, None, protocol)
-    return outcome(await wait_for_job(sessions, hub, principal, job_id, wait_budget_s(settings, timeout_ms)))
+    job_id = await submit_op(caller, sandbox, kind, payload, timeout_ms)
+    return outcome(await wait_for_job(caller, job_id, wait_budget_s(caller.settings, timeout_ms)))
 
 
-async def settle(
-    sessions: async_sessionmaker[AsyncSession],
-    hub: CompletionHub,
-    principal: Principal,
-    job_id: uuid.UUID | None,
-    settings: Settings,
-) -> None:
+async def settle(caller: Caller, job_id: uuid.UUID | None) -> None:
     """Wait for a lifecycle job (create, start, stop, delete); its failure is raised, a slow one is not:
     the caller answers with the sandbox as it then is."""
     if job_id is None:
         return
-    job = await wait_for_job(sessions, hub, principal, job_id, settings.sandboxes.lifecycle_wait_s)
+    job = await wait_for_job(caller, job_id, caller.settings.sandboxes.lifecycle_wait_s)
     if job.state == JobState.FAILED:
         raise_for_job(job)
 
@@ -200,60 +191,21 @@ UPLOAD_TIMEOUT_MS = 600_000
 
 
 async def upload(
-    session: AsyncSession,
-    sessions: async_sessionmaker[AsyncSession],
-    hub: CompletionHub,
-    principal: Principal,
-    sandbox: Sandbox,
-    path: str,
-    mode: int,
-    pieces: AsyncIterator[bytes],
-    settings: Settings,
-    protocol: str = "v1",
+    caller: Caller, sandbox: SandboxRecord, path: str, mode: int, pieces: AsyncIterator[bytes]
 ) -> dict[str, Any]:
     """Store the body, then write it to path as a job. The job owns the body from then on: the worker drops it
     once the job is finished (the sweep, if the job never finishes), so a wait that ends early loses nothing."""
-    s = settings.sandboxes
-    stored = await blobs.store(session, principal.tenant_id, pieces, s.max_file_bytes, s.chunk_bytes)
+    s = caller.settings.sandboxes
+    stored = await blobs.store(caller.session, caller.principal.tenant_id, pieces, s.max_file_bytes, s.chunk_bytes)
     payload = {"path": path, "mode": mode, "blob_id": str(stored.id), "size": stored.size, "sha256": stored.sha256}
-    return await run_op(
-        session,
-        sessions,
-        hub,
-        principal,
-        sandbox,
-        JobKind.FILES_UPLOAD,
-        payload,
-        settings,
-        UPLOAD_TIMEOUT_MS,
-        protocol,
-    )
+    return await run_op(caller, sandbox, JobKind.FILES_UPLOAD, payload, UPLOAD_TIMEOUT_MS)
 
 
-async def download(
-    session: AsyncSession,
-    sessions: async_sessionmaker[AsyncSession],
-    hub: CompletionHub,
-    principal: Principal,
-    sandbox: Sandbox,
-    path: str,
-    settings: Settings,
-    protocol: str = "v1",
-) -> tuple[int, AsyncIterator[bytes]]:
+async def download(caller: Caller, sandbox: SandboxRecord, path: str) -> tuple[int, AsyncIterator[bytes]]:
     """The file's size, and its bytes as they are read (the body is dropped once read whole)."""
-    result = await run_op(
-        session,
-        sessions,
-        hub,
-        principal,
-        sandbox,
-        JobKind.FILES_DOWNLOAD,
-        {"path": path},
-        settings,
-        UPLOAD_TIMEOUT_MS,
-        protocol,
-    )
+    result = await run_op(caller, sandbox, JobKind.FILES_DOWNLOAD, {"path": path}, UPLOAD_TIMEOUT_MS)
     blob_id = uuid.UUID(result["blob_id"])
+    sessions = caller.sessions
 
     async def body() -> AsyncIterator[bytes]:
         async with sessions() as reader:

@@ -4,11 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import io
-import shlex
 import time
 import uuid
-import zipfile
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -18,170 +15,28 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core import constants as c
-from core import limits as limit_rules
 from core import queue
-from core.errors import Conflict, FieldError, Interrupted, InvalidInput, NotFound, Unavailable
-from core.models import Base, Job, JobState, Run
+from core.errors import Conflict, Interrupted, NotFound, Unavailable
+from core.jobkinds import JobKind
+from core.models import Base, Job, Run
 from core.notify import CompletionHub
 from core.records import run_record
-from core.schemas import LanguageInfo, RunLimits, RunRecord, RunRequest
+from core.schemas import RunLimits, RunRecord
 from core.services import idempotency
 from core.services.auth import Principal
-from core.services.languages import Catalog
+from core.services.run_validation import PreparedRun
 from core.settings import Settings
+from core.states import JobState
 from core.statuses import RunStatus
-from core.urlguard import Policy, UnsafeURL
 
-KIND_RUN = "run"
 JOBS, RUNS = Base.metadata.tables["jobs"], Base.metadata.tables["runs"]
-
-
-@dataclass(frozen=True)
-class PreparedRun:
-    request: RunRequest
-    language: LanguageInfo
-    limits: RunLimits
-
-
-# ------------------------------------------------------------------ validation
-
-
-def _check_archive(data: bytes, settings: Settings) -> FieldError | None:
-    limits = settings.limits
-    try:
-        with zipfile.ZipFile(io.BytesIO(data)) as zf:
-            infos = zf.infolist()
-    except (zipfile.BadZipFile, ValueError, OSError) as exc:
-        return FieldError("archive", "zip", f"is not a valid zip archive ({exc})")
-    if len(infos) > limits.max_archive_entries:
-        return FieldError("archive", "entries", f"has {len(infos)} entries; at most {limits.max_archive_entries}")
-    total = sum(info.file_size for info in infos)
-    if total > limits.max_extract_size_kb * 1024:
-        return FieldError(
-            "archive", "extract_size", f"expands to {total} bytes; at most {limits.max_extract_size_kb * 1024}"
-        )
-    for info in infos:
-        name = info.filename.replace("\\", "/")
-        if name.startswith("/") or ".." in name.split("/"):
-            return FieldError("archive", "path", f"entry {info.filename!r} would land outside the working directory")
-    return None
-
-
-def _check_text(field: str, text: str | None) -> FieldError | None:
-    """Text stored as text must be valid UTF-8 without NUL characters (PostgreSQL refuses both)."""
-    if text is None:
-        return None
-    if "\x00" in text:
-        return FieldError(field, "no_nul", "must not contain NUL characters")
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return FieldError(field, "utf8", "is not valid UTF-8 text")
-    return None
-
-
-def _check_words(field: str, text: str | None, settings: Settings) -> FieldError | None:
-    if not text:
-        return None
-    if error := _check_text(field, text):
-        return error
-    if len(text) > settings.limits.max_options_length:
-        return FieldError(
-            field,
-            "max_length",
-            f"is too long (maximum is {settings.limits.max_options_length} characters)",
-            settings.limits.max_options_length,
-        )
-    try:
-        shlex.split(text)
-    except ValueError as exc:
-        return FieldError(field, "shell_words", f"cannot be split into arguments ({exc})")
-    return None
-
-
-def _check_size(field: str, data: bytes | None, maximum: int) -> FieldError | None:
-    if data is not None and len(data) > maximum:
-        return FieldError(field, "max_bytes", f"is {len(data)} bytes; at most {maximum}", maximum)
-    return None
-
-
-async def check_callback(url: str, settings: Settings) -> FieldError | None:
-    policy = Policy(settings.callbacks.allow_hosts)
-    try:
-        with anyio.fail_after(settings.callbacks.resolve_timeout_s):
-            await anyio.to_thread.run_sync(policy.check, url)
-    except UnsafeURL as exc:
-        return FieldError("callback_url", "safe_url", str(exc))
-    except TimeoutError:
-        return FieldError("callback_url", "safe_url", "host did not resolve in time")
-    return None
-
-
-async def prepare_run(session: AsyncSession, request: RunRequest, settings: Settings, catalog: Catalog) -> PreparedRun:
-    """Check one request against every rule; raise InvalidInput listing all that fail."""
-    errors: list[FieldError] = []
-    language: LanguageInfo | None = None
-    try:
-        language = await catalog.resolve(session, request.language_id)
-    except InvalidInput as exc:
-        errors.extend(exc.errors)
-    if language is not None:
-        if language.is_project:
-            if request.source:
-                errors.append(FieldError("source", "forbidden", "must be blank for a multi-file program"))
-            if not request.archive:
-                errors.append(FieldError("archive", "required", "can't be blank for a multi-file program"))
-        elif request.source is None:
-            errors.append(FieldError("source", "required", "can't be blank"))
-        if request.compiler_options and not (language.compile_cmd and not language.is_project):
-            errors.append(
-                FieldError(
-                    "compiler_options",
-                    "compiled_only",
-                    "setting compiler options is only allowed for compiled languages",
-                )
-            )
-    lim = settings.limits
-    errors.extend(
-        e
-        for e in (
-            _check_size("source", request.source, lim.max_source_bytes),
-            _check_size("stdin", request.stdin, lim.max_stdin_bytes),
-            _check_size("expected_output", request.expected_output, lim.max_stdin_bytes),
-            _check_size("archive", request.archive, lim.max_archive_bytes),
-            _check_archive(request.archive, settings) if request.archive else None,
-            _check_words("compiler_options", request.compiler_options, settings),
-            _check_words("command_line_arguments", request.command_line_arguments, settings),
-        )
-        if e is not None
-    )
-    if request.enable_network and not settings.allow_enable_network:
-        errors.append(FieldError("enable_network", "not_allowed", "enabling network is not allowed"))
-    for flag in ("enable_per_process_time_limit", "enable_per_process_memory_limit"):
-        if getattr(request, flag):
-            errors.append(FieldError(flag, "not_allowed", "this option cannot be enabled"))
-    limits: RunLimits | None = None
-    try:
-        limits = limit_rules.resolve(request.limits, lim)
-    except InvalidInput as exc:
-        errors.extend(exc.errors)
-    if request.callback_url:
-        error = _check_text("callback_url", request.callback_url) or await check_callback(
-            request.callback_url, settings
-        )
-        if error:
-            errors.append(error)
-    if errors:
-        raise InvalidInput(errors)
-    assert language is not None and limits is not None
-    return PreparedRun(request, language, limits)
 
 
 # ------------------------------------------------------------------ creating
 
 
 class _QueuedCount:
-    """How many jobs wait, counted at most every half second per process: backpressure need not be exact."""
+    """How many jobs wait, as this process last counted (at most every half second while far from the cap)."""
 
     def __init__(self, ttl_s: float = 0.5) -> None:
         self.ttl_s = ttl_s
@@ -192,15 +47,26 @@ class _QueuedCount:
 _queued = _QueuedCount()
 
 
+# Near the cap the count is exact: checked and taken under one lock held until this submission commits.
+QUEUE_CAP_LOCK = 0x52595155  # "RYQU": a transaction-level advisory lock, one for the whole queue
+
+
 async def _ensure_capacity(session: AsyncSession, settings: Settings, adding: int) -> None:
-    if time.monotonic() - _queued.at > _queued.ttl_s or _queued.value + adding > settings.queue.max_queued:
+    """Refuse runs beyond the queue's cap. Far from the cap, a count this process made within half a second
+    decides (no lock on the hot path); within a tenth of the cap, submissions count and insert one after another,
+    so concurrent ones never take the queue past it."""
+    cap = settings.queue.max_queued
+    near = _queued.value + adding > cap - max(cap // 10, 1)
+    if near:
+        await session.execute(select(func.pg_advisory_xact_lock(QUEUE_CAP_LOCK)))
+    if near or time.monotonic() - _queued.at > _queued.ttl_s:
         stmt = select(func.count()).select_from(Job).where(Job.state == JobState.QUEUED)
         _queued.value = (await session.execute(stmt)).scalar_one()
         _queued.at = time.monotonic()
     queued = _queued.value
-    _queued.value += adding
-    if queued + adding > settings.queue.max_queued:
+    if queued + adding > cap:
         raise Unavailable(f"queue is full ({queued} runs waiting); retry later", retry_after=5)
+    _queued.value += adding
 
 
 async def create_runs(
@@ -217,7 +83,7 @@ async def create_runs(
     if idempotency_key is not None:
         if len(runs) != 1:
             raise ValueError("an idempotency key names one run")
-        existing = await idempotency.existing_job(session, principal, idempotency_key, KIND_RUN)
+        existing = await idempotency.existing_job(session, principal, idempotency_key, JobKind.RUN)
         if existing is not None:
             return [existing]
     await _ensure_capacity(session, settings, len(runs))
@@ -230,7 +96,7 @@ async def create_runs(
             {
                 "id": job_id,
                 "tenant_id": principal.tenant_id,
-                "kind": KIND_RUN,
+                "kind": JobKind.RUN,
                 "queue": c.QUEUE_RUNS,
                 "protocol": protocol,
                 "state": JobState.QUEUED.value,
@@ -272,7 +138,7 @@ async def create_runs(
         await session.execute(insert(RUNS), payloads)
         await session.commit()
     except IntegrityError:  # the same key, sent twice at once: the other request created the run
-        earlier = await idempotency.after_conflict(session, principal, idempotency_key, KIND_RUN)
+        earlier = await idempotency.after_conflict(session, principal, idempotency_key, JobKind.RUN)
         if earlier is None:
             raise
         return [earlier]
@@ -319,7 +185,7 @@ class Page:
 async def list_runs(session: AsyncSession, principal: Principal, offset: int, limit: int) -> Page:
     total = (
         await session.execute(
-            select(func.count()).select_from(Job).where(Job.tenant_id == principal.tenant_id, Job.kind == KIND_RUN)
+            select(func.count()).select_from(Job).where(Job.tenant_id == principal.tenant_id, Job.kind == JobKind.RUN)
         )
     ).scalar_one()
     rows = (

@@ -21,13 +21,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core import constants as c
 from core.errors import Conflict, FieldError, InvalidInput, NotFound, Unavailable
 from core.jobkinds import JobKind
-from core.models import Base, Job, Sandbox, SandboxState, Tenant
+from core.models import Base, Job, Sandbox, Tenant
 from core.sandbox_store import host_lost_after_s
+from core.schemas import SandboxRecord
 from core.services import idempotency, operations
 from core.services.auth import Principal
 from core.services.operations import storable
 from core.services.system import live_workers
 from core.settings import Settings
+from core.states import SandboxState
 
 JOBS, SANDBOXES = Base.metadata.tables["jobs"], Base.metadata.tables["sandboxes"]
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
@@ -35,7 +37,6 @@ LABEL_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,62}$")
 ENV_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
 
 # Operations allowed only while the sandbox is started; lifecycle kinds have their own rules.
-KIND_CREATE, KIND_START, KIND_STOP, KIND_DELETE = JobKind.CREATE, JobKind.START, JobKind.STOP, JobKind.DELETE
 
 
 @dataclass(frozen=True)
@@ -90,9 +91,7 @@ def _bounded(
 
 async def _pick_host(client: aioredis.Redis, session: AsyncSession, image: str) -> str:
     """The live host with the fewest live sandboxes among those whose workers serve sandboxes of this image."""
-    hosts = {
-        str(w["host"]) for w in await live_workers(client) if w.get("host") and image in (w.get("sandbox_images") or [])
-    }
+    hosts = {w.host for w in await live_workers(client) if image in w.sandbox_images}
     if not hosts:
         raise Unavailable("no worker host serving sandboxes is alive; retry later", retry_after=10)
     counts = dict(
@@ -140,7 +139,7 @@ async def create_sandbox(
 
     With an idempotency key the tenant used before, the sandbox that request created, not a second one."""
     if idempotency_key is not None:
-        earlier = await idempotency.existing_job(session, principal, idempotency_key, KIND_CREATE)
+        earlier = await idempotency.existing_job(session, principal, idempotency_key, JobKind.CREATE)
         if earlier is not None:
             return await _sandbox_created_by(session, earlier), earlier
     s = settings.sandboxes
@@ -201,11 +200,11 @@ async def create_sandbox(
             )
         )
         job_id = await operations.insert_job(
-            session, principal, sandbox_id, host, KIND_CREATE, {}, protocol, None, None, idempotency_key
+            session, principal, sandbox_id, host, JobKind.CREATE, {}, protocol, None, None, idempotency_key
         )
         await session.commit()
     except IntegrityError:  # the same key, sent twice at once: the other request created the sandbox
-        earlier = await idempotency.after_conflict(session, principal, idempotency_key, KIND_CREATE)
+        earlier = await idempotency.after_conflict(session, principal, idempotency_key, JobKind.CREATE)
         if earlier is None:
             raise
         return await _sandbox_created_by(session, earlier), earlier
@@ -222,7 +221,7 @@ async def _sandbox_created_by(session: AsyncSession, job_id: uuid.UUID) -> uuid.
 # ------------------------------------------------------------------ reading
 
 
-async def get_sandbox(session: AsyncSession, principal: Principal, ident: str) -> Sandbox:
+async def get_sandbox(session: AsyncSession, principal: Principal, ident: str) -> SandboxRecord:
     """By id, or by name; deleted sandboxes only by id. Other tenants' are 404 like missing ones."""
     stmt = select(Sandbox).where(Sandbox.tenant_id == principal.tenant_id)
     try:
@@ -233,7 +232,13 @@ async def get_sandbox(session: AsyncSession, principal: Principal, ident: str) -
     found = (await session.execute(stmt)).scalar_one_or_none()
     if found is None:
         raise NotFound("sandbox", ident)
-    return found
+    return SandboxRecord.model_validate(found)
+
+
+async def sandbox_by_id(session: AsyncSession, sandbox_id: uuid.UUID) -> SandboxRecord | None:
+    """Whoever owns it: for a preview link, whose token stands in for the owner's key (the caller checks it)."""
+    found = await session.get(Sandbox, sandbox_id, populate_existing=True)
+    return None if found is None else SandboxRecord.model_validate(found)
 
 
 async def list_sandboxes(
@@ -243,7 +248,7 @@ async def list_sandboxes(
     include_deleted: bool,
     offset: int,
     limit: int,
-) -> tuple[list[Sandbox], int]:
+) -> tuple[list[SandboxRecord], int]:
     where = [Sandbox.tenant_id == principal.tenant_id]
     if labels:
         where.append(Sandbox.labels.contains(labels))
@@ -253,16 +258,16 @@ async def list_sandboxes(
     rows = (
         await session.execute(select(Sandbox).where(*where).order_by(Sandbox.seq.desc()).offset(offset).limit(limit))
     ).scalars()
-    return list(rows), total
+    return [SandboxRecord.model_validate(r) for r in rows], total
 
 
 # ------------------------------------------------------------------ changing state
 
 
 _FROM = {
-    KIND_START: ({SandboxState.STOPPED, SandboxState.ERROR}, SandboxState.STARTING),
-    KIND_STOP: ({SandboxState.STARTED, SandboxState.ERROR}, SandboxState.STOPPING),
-    KIND_DELETE: (
+    JobKind.START: ({SandboxState.STOPPED, SandboxState.ERROR}, SandboxState.STARTING),
+    JobKind.STOP: ({SandboxState.STARTED, SandboxState.ERROR}, SandboxState.STOPPING),
+    JobKind.DELETE: (
         {
             SandboxState.STARTED,
             SandboxState.STOPPED,
@@ -276,9 +281,9 @@ _FROM = {
 }
 # Already there (or on the way): answer with the sandbox as it is, no new job.
 _ALREADY = {
-    KIND_START: {SandboxState.STARTED, SandboxState.STARTING},
-    KIND_STOP: {SandboxState.STOPPED, SandboxState.STOPPING},
-    KIND_DELETE: {SandboxState.DELETED, SandboxState.DELETING},
+    JobKind.START: {SandboxState.STARTED, SandboxState.STARTING},
+    JobKind.STOP: {SandboxState.STOPPED, SandboxState.STOPPING},
+    JobKind.DELETE: {SandboxState.DELETED, SandboxState.DELETING},
 }
 
 
@@ -291,7 +296,7 @@ async def host_lost(client: aioredis.Redis, host: str, settings: Settings) -> bo
 async def change_state(
     session: AsyncSession,
     principal: Principal,
-    sandbox: Sandbox,
+    sandbox: SandboxRecord,
     kind: JobKind,
     settings: Settings,
     archive: bool = False,
@@ -304,7 +309,7 @@ async def change_state(
     """
     allowed, transient = _FROM[kind]
     current = SandboxState(sandbox.state)
-    gone = kind == KIND_DELETE and current is SandboxState.ERROR and client is not None
+    gone = kind == JobKind.DELETE and current is SandboxState.ERROR and client is not None
     if gone and client is not None and await host_lost(client, sandbox.host, settings):
         # Its host is gone: nothing there can run a job; if it returns, it removes what nobody owns.
         await session.execute(
@@ -314,11 +319,10 @@ async def change_state(
         )
         await session.commit()
         return None
-    if kind in (KIND_STOP, KIND_START):
-        marked = archive if kind == KIND_STOP else False
+    if kind in (JobKind.STOP, JobKind.START):
+        marked = archive if kind == JobKind.STOP else False
         if sandbox.archived != marked and current not in (SandboxState.DELETED, SandboxState.DELETING):
             await session.execute(update(Sandbox).where(Sandbox.id == sandbox.id).values(archived=marked))
-            sandbox.archived = marked
             if current in _ALREADY[kind]:
                 await session.commit()
     if current in _ALREADY[kind]:
@@ -340,7 +344,7 @@ async def change_state(
     return job_id
 
 
-async def update_settings(session: AsyncSession, sandbox: Sandbox, **values: Any) -> Sandbox:
+async def update_settings(session: AsyncSession, sandbox: SandboxRecord, **values: Any) -> SandboxRecord:
     """Labels, intervals, public: the sandbox's own record, no job needed (nothing runs)."""
     errors: list[FieldError] = []
     if "labels" in values:
@@ -352,5 +356,4 @@ async def update_settings(session: AsyncSession, sandbox: Sandbox, **values: Any
         raise InvalidInput(errors)
     await session.execute(update(Sandbox).where(Sandbox.id == sandbox.id).values(updated_at=func.now(), **values))
     await session.commit()
-    await session.refresh(sandbox)
-    return sandbox
+    return SandboxRecord.model_validate(await session.get(Sandbox, sandbox.id, populate_existing=True))

@@ -10,38 +10,27 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from typing import Any
 
 import redis.asyncio as aioredis
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from core import constants as c
 from core.errors import Unavailable
 from core.jobkinds import JobKind
-from core.models import JobState, Sandbox
-from core.notify import CompletionHub
+from core.schemas import SandboxRecord
 from core.services import operations as ops
-from core.services.auth import Principal
-from core.settings import Settings
+from core.states import JobState
+from core.stream_frames import Channels, Frame, StreamClosed, frame, resize, split
 
 PING_S = 10.0
-
-
-@dataclass(frozen=True)
-class Closed:
-    exit_code: int | None
-    error: str | None
 
 
 class LiveStream:
     def __init__(self, client: aioredis.Redis, channel: str) -> None:
         self.client = client
-        self.inbound = f"{c.KEY_STREAM}{channel}:in"
-        self.outbound = f"{c.KEY_STREAM}{channel}:out"
+        self.channels = Channels.of(channel)
+        self.inbound, self.outbound = self.channels.inbound, self.channels.outbound
         self.pubsub = client.pubsub(ignore_subscribe_messages=True)
         self._pinger: asyncio.Task[None] | None = None
 
@@ -54,25 +43,24 @@ class LiveStream:
     async def _ping(self) -> None:
         while True:
             await asyncio.sleep(PING_S)
-            await self.client.publish(self.inbound, b"p")
+            await self.client.publish(self.inbound, frame(Frame.PING))
 
     async def send(self, data: bytes) -> None:
-        await self.client.publish(self.inbound, b"d" + data)
+        await self.client.publish(self.inbound, frame(Frame.DATA, data))
 
     async def resize(self, cols: int, rows: int) -> None:
-        await self.client.publish(self.inbound, b"r" + json.dumps([cols, rows]).encode())
+        await self.client.publish(self.inbound, resize(cols, rows))
 
-    async def output(self) -> AsyncIterator[bytes | Closed]:
+    async def output(self) -> AsyncIterator[bytes | StreamClosed]:
         """The stream's bytes as they come, then one Closed."""
         async for message in self.pubsub.listen():
             if message.get("type") != "message":
                 continue
-            data: bytes = message["data"]
-            if data[:1] == b"d":
-                yield data[1:]
-            elif data[:1] == b"c":
-                info: dict[str, Any] = json.loads(data[1:])
-                yield Closed(info.get("exit_code"), info.get("error"))
+            kind, body = split(message["data"])
+            if kind is Frame.DATA:
+                yield body
+            elif kind is Frame.CLOSED:
+                yield StreamClosed.model_validate_json(body)
                 return
 
     async def close(self) -> None:
@@ -81,30 +69,21 @@ class LiveStream:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._pinger
         with contextlib.suppress(Exception):
-            await self.client.publish(self.inbound, b"x")
+            await self.client.publish(self.inbound, frame(Frame.CLOSE))
         with contextlib.suppress(Exception):
             await self.pubsub.aclose()  # type: ignore[no-untyped-call]
 
 
 async def open_stream(
-    session: AsyncSession,
-    sessions: async_sessionmaker[AsyncSession],
-    hub: CompletionHub,
-    client: aioredis.Redis,
-    principal: Principal,
-    sandbox: Sandbox,
-    params: dict[str, Any],
-    settings: Settings,
+    caller: ops.Caller, client: aioredis.Redis, sandbox: SandboxRecord, params: dict[str, Any]
 ) -> LiveStream:
     """Open a terminal (params kind=pty, cols, rows, cwd, env, command) or a tunnel (kind=tcp, port)."""
     channel = uuid.uuid4().hex
     stream = LiveStream(client, channel)
     await stream.subscribe()
     try:
-        job_id = await ops.submit_op(
-            session, principal, sandbox, JobKind.STREAM_OPEN, {**params, "channel": channel}, settings, 30_000
-        )
-        job = await ops.wait_for_job(sessions, hub, principal, job_id, 30 + settings.api.wait_margin_s)
+        job_id = await ops.submit_op(caller, sandbox, JobKind.STREAM_OPEN, {**params, "channel": channel}, 30_000)
+        job = await ops.wait_for_job(caller, job_id, 30 + caller.settings.api.wait_margin_s)
         if not JobState(job.state).terminal:  # a stream is useful now or never: no 202 here
             raise Unavailable("the sandbox did not open the stream in time; retry", retry_after=2)
         ops.outcome(job)

@@ -49,11 +49,14 @@ async def main() -> dict[str, Any]:
     daytona = AsyncDaytona(DaytonaConfig(api_key=os.environ["DAYTONA_API_KEY"], api_url=os.environ["DAYTONA_API_URL"]))
     sandbox = await daytona.create(
         CreateSandboxFromSnapshotParams(
-            snapshot=SNAPSHOT, labels={"project": "p1", "owner": "suna"}, env_vars={"GREETING": "hello"},
-            auto_stop_interval=15, public=False,
+            snapshot=SNAPSHOT,
+            labels={"project": "p1", "owner": "suna"},
+            env_vars={"GREETING": "hello"},
+            auto_stop_interval=15,
+            public=False,
         ),
         timeout=60,
-    )  # fmt: skip
+    )
     seen["created_state"] = value(sandbox.state)
     seen["labels"] = dict(sandbox.labels or {})
     seen["auto_stop"] = sandbox.auto_stop_interval
@@ -95,8 +98,10 @@ async def main() -> dict[str, Any]:
         await asyncio.sleep(0.2)
     logs = await sandbox.process.get_session_command_logs("dev", started.cmd_id)
     seen["async_exit"] = command.exit_code
-    seen["async_logs"] = [getattr(logs, "stdout", None) if not isinstance(logs, str) else logs,
-                          getattr(logs, "stderr", None) if not isinstance(logs, str) else None]  # fmt: skip
+    seen["async_logs"] = [
+        getattr(logs, "stdout", None) if not isinstance(logs, str) else logs,
+        getattr(logs, "stderr", None) if not isinstance(logs, str) else None,
+    ]
     seen["sessions"] = [s.session_id for s in await sandbox.process.list_sessions()]
     await sandbox.process.delete_session("dev")
 
@@ -172,8 +177,10 @@ async def main() -> dict[str, Any]:
     await sandbox.archive()
     seen["archived_state"] = value((await daytona.get(sandbox.id)).state)
     await sandbox.start()
-    seen["unarchived"] = [value((await daytona.get(sandbox.id)).state),
-                          await sandbox.fs.download_file("/workspace/keep.txt") == b"kept"]  # fmt: skip
+    seen["unarchived"] = [
+        value((await daytona.get(sandbox.id)).state),
+        await sandbox.fs.download_file("/workspace/keep.txt") == b"kept",
+    ]
 
     await daytona.delete(sandbox)
     try:

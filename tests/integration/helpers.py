@@ -40,6 +40,35 @@ def eventually(check: Callable[[], Any], timeout: float = 30, interval: float = 
     raise TimeoutError(f"condition not met within {timeout}s (last value: {last!r})")
 
 
+def create_sandbox(api: httpx.Client, **body: object) -> dict[str, object]:
+    """A started sandbox, through the native API."""
+    response = api.post("/v1/sandboxes", json=body)
+    assert response.status_code == 201, response.text
+    sandbox = response.json()
+    assert sandbox["state"] == "started", sandbox
+    return dict(sandbox)
+
+
+def sh(api: httpx.Client, sandbox: dict[str, object], command: str, **extra: object) -> dict[str, object]:
+    """A command run to completion in the sandbox: exit code and output."""
+    response = api.post(f"/v1/sandboxes/{sandbox['id']}/exec", json={"command": command, **extra})
+    assert response.status_code == 200, response.text
+    return dict(response.json())
+
+
+def after_sweeps(redis_url: str, count: int = 2, timeout: float = 60) -> None:
+    """Wait, bounded, until the stack's sweep has finished `count` more times: the window in which anything
+    the sweep would re-send (a job, a callback) has had its chance to show up."""
+    import redis
+
+    client = redis.Redis.from_url(redis_url)
+    try:
+        start = int(client.get("runyard:sweeps") or 0)
+        eventually(lambda: int(client.get("runyard:sweeps") or 0) >= start + count, timeout=timeout)
+    finally:
+        client.close()
+
+
 @dataclass
 class Received:
     path: str

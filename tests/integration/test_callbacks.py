@@ -9,7 +9,8 @@ import pytest
 
 from core.security import SIGNATURE_HEADER, verify
 from tests.integration.conftest import Tenant
-from tests.integration.helpers import CallbackReceiver, eventually, submit, wait_finished
+from tests.integration.helpers import CallbackReceiver, after_sweeps, eventually, submit, wait_finished
+from tests.stack import Stack
 
 
 @pytest.fixture
@@ -85,7 +86,6 @@ def test_private_or_odd_callback_urls_are_refused(client: httpx.Client, url: str
 
 def test_loopback_is_refused_unless_allow_listed(stack: object, tenant: Tenant) -> None:
     """The shared stack allow-lists 127.0.0.1 and localhost; a stack without an allow-list refuses them."""
-    from tests.stack import Stack
 
     strict = Stack(redis_db=13, env_extra={"RUNYARD_CALLBACKS__ALLOW_HOSTS": "[]"})
     try:
@@ -98,11 +98,9 @@ def test_loopback_is_refused_unless_allow_listed(stack: object, tenant: Tenant) 
         strict.stop()
 
 
-def test_finished_run_is_not_called_back_twice(client: httpx.Client, receiver: CallbackReceiver) -> None:
+def test_finished_run_is_not_called_back_twice(client: httpx.Client, receiver: CallbackReceiver, stack: Stack) -> None:
     token = submit(client, {"source_code": "print(2)", "language_id": 71, "callback_url": receiver.url}).json()["token"]
     wait_finished(client, token)
     eventually(lambda: receiver.received, timeout=30)
-    import time
-
-    time.sleep(2.5)  # two more sweeps
+    after_sweeps(stack.redis_url)  # any re-send would have come from one of them
     assert len(receiver.received) == 1

@@ -85,8 +85,9 @@ def test_a_new_user_installs_the_client_in_a_fresh_venv(stack: Stack, tenant: Te
     """pip install ./client, nothing else, then a Python snippet and a C file."""
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-    pip = subprocess.run([str(venv / "bin" / "pip"), "install", "-q", str(ROOT / "client")], capture_output=True,
-                         text=True, timeout=600)  # fmt: skip
+    pip = subprocess.run(
+        [str(venv / "bin" / "pip"), "install", "-q", str(ROOT / "client")], capture_output=True, text=True, timeout=600
+    )
     assert pip.returncode == 0, pip.stderr[-3000:]
     snippet = (
         "from runyard import Runyard\n"
@@ -96,8 +97,9 @@ def test_a_new_user_installs_the_client_in_a_fresh_venv(stack: Stack, tenant: Te
         "print(client.run(c, language='c').stdout, end='')\n"
     )
     (tmp_path / "hello.c").write_text('#include <stdio.h>\nint main(void) { puts("hello from C"); return 0; }\n')
-    done = subprocess.run([str(venv / "bin" / "python"), "-c", snippet], cwd=tmp_path, capture_output=True, text=True,
-                          timeout=120)  # fmt: skip
+    done = subprocess.run(
+        [str(venv / "bin" / "python"), "-c", snippet], cwd=tmp_path, capture_output=True, text=True, timeout=120
+    )
     assert done.returncode == 0, done.stderr
     assert done.stdout == "42\nhello from C\n"
     installed = subprocess.run([str(venv / "bin" / "pip"), "freeze"], capture_output=True, text=True).stdout

@@ -38,8 +38,9 @@ class Compose:
         }
 
     def __call__(self, *args: str, timeout: float = 900) -> str:
-        done = subprocess.run(["docker-compose", *args], cwd=ROOT, env=self.env, capture_output=True, text=True,
-                              timeout=timeout)  # fmt: skip
+        done = subprocess.run(
+            ["docker-compose", *args], cwd=ROOT, env=self.env, capture_output=True, text=True, timeout=timeout
+        )
         assert done.returncode == 0, f"docker-compose {' '.join(args)}:\n{done.stdout[-3000:]}\n{done.stderr[-5000:]}"
         return done.stdout
 
@@ -53,16 +54,27 @@ def compose() -> Iterator[Compose]:
     if shutil.which("docker-compose") is None:
         missing("docker-compose (Debian's package), which make test installs")
     stack = Compose()
-    build = subprocess.run(["bash", "deploy/build.sh"], cwd=ROOT, env={**stack.env, "COMPOSE": "docker-compose"},
-                           capture_output=True, text=True, timeout=1800)  # fmt: skip
+    build = subprocess.run(
+        ["bash", "deploy/build.sh"],
+        cwd=ROOT,
+        env={**stack.env, "COMPOSE": "docker-compose"},
+        capture_output=True,
+        text=True,
+        timeout=1800,
+    )
     assert build.returncode == 0, build.stderr[-5000:]
     try:
         stack("up", "-d")
         eventually(lambda: _ready(stack), timeout=180, interval=1)
         yield stack
     finally:
-        subprocess.run(["docker-compose", "down", "-v", "--remove-orphans"], cwd=ROOT, env=stack.env,
-                       capture_output=True, timeout=300)  # fmt: skip
+        subprocess.run(
+            ["docker-compose", "down", "-v", "--remove-orphans"],
+            cwd=ROOT,
+            env=stack.env,
+            capture_output=True,
+            timeout=300,
+        )
         leftovers = f"docker ps -aq --filter label=org.runyard.cluster={PROJECT} | xargs -r docker rm -f"
         subprocess.run(["bash", "-c", leftovers], capture_output=True, timeout=120)
 

@@ -64,8 +64,10 @@ def run_suna_calls(stack: Stack, python: str) -> dict[str, object]:
 def check(seen: dict[str, object]) -> None:
     assert seen["created_state"] == "started"
     assert seen["labels"] == {"project": "p1", "owner": "suna"} or seen["labels"] == {
-        "project": "p1", "owner": "suna", "code-toolbox-language": "python"
-    }  # fmt: skip
+        "project": "p1",
+        "owner": "suna",
+        "code-toolbox-language": "python",
+    }
     assert seen["auto_stop"] == 15 and seen["auto_stop_after"] == 30
     assert seen["get_id"] is True and seen["listed"] is True
     assert seen["labels_after"] == {"project": "p1", "stage": "two"}
@@ -107,8 +109,12 @@ def test_suna_call_set_with_the_oldest_sdk_suna_allows(daytona_stack: Stack) -> 
 def test_unsupported_calls_are_a_deliberate_501(daytona_stack: Stack) -> None:
     headers = {"Authorization": f"Bearer {make_tenant().key}"}
     with httpx.Client(base_url=f"{daytona_stack.url}/daytona", headers=headers) as client:
-        for method, path in [("POST", "/api/volumes"), ("GET", "/api/sandbox/x/build-logs-url"),
-                             ("POST", "/toolbox/x/git/clone"), ("POST", "/toolbox/x/computeruse/start")]:  # fmt: skip
+        for method, path in [
+            ("POST", "/api/volumes"),
+            ("GET", "/api/sandbox/x/build-logs-url"),
+            ("POST", "/toolbox/x/git/clone"),
+            ("POST", "/toolbox/x/computeruse/start"),
+        ]:
             response = client.request(method, path)
             assert response.status_code == 501, (path, response.status_code, response.text)
             assert "not implemented" in response.json()["message"]

@@ -21,8 +21,12 @@ from core.services import keys as key_service
 from core.settings import get_settings
 from tests.stack import ROOT, Stack, running_stack
 
-PAGES = {"README.md": ("python",), "docs/sdk.md": ("python",), "docs/sdk-sandboxes.md": ("python",),
-         "docs/cli.md": ("sh",)}  # fmt: skip
+PAGES = {
+    "README.md": ("python",),
+    "docs/sdk.md": ("python",),
+    "docs/sdk-sandboxes.md": ("python",),
+    "docs/cli.md": ("sh",),
+}
 BLOCK = re.compile(r"^```(\w+)\n(.*?)^```", re.S | re.M)
 
 

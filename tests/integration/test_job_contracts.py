@@ -16,8 +16,9 @@ import pytest
 from sqlalchemy import delete, func, select, update
 
 from core.db import transaction
-from core.models import Blob, Job, JobState, Sandbox, SandboxState, Tenant
+from core.models import Blob, Job, Sandbox, Tenant
 from core.settings import get_settings
+from core.states import JobState, SandboxState
 from tests.integration.conftest import Tenant as KeyedTenant
 from tests.integration.conftest import make_tenant
 from tests.integration.helpers import eventually
@@ -203,3 +204,26 @@ def test_a_wait_that_runs_out_is_answered_alike_natively_and_through_daytona(
             location = reply.headers["Location"]
             done = eventually(lambda loc=location: (j := api.get(loc).json())["state"] == "succeeded" and j, timeout=60)
             assert done["result"]["exit_code"] == 0
+
+
+def queued_jobs() -> int:
+    with transaction(get_settings()) as session:
+        return int(session.execute(select(func.count()).select_from(Job).where(Job.state == JobState.QUEUED)).scalar())
+
+
+def test_parallel_submissions_never_take_the_queue_past_its_cap(database: None) -> None:
+    """No worker drains this stack's queue: of 30 runs sent at once against a cap of 12, exactly the room is taken."""
+    cap = 12
+    with running_stack(5, {"RUNYARD_QUEUE__MAX_QUEUED": str(cap)}, workers=(), beat=False) as idle:
+        tenant = make_tenant()
+        before = queued_jobs()
+        body = {"language": "python", "source": "print(1)"}
+        with api_for(idle, tenant) as api, ThreadPoolExecutor(max_workers=30) as pool:
+            replies = list(pool.map(lambda _: api.post("/v1/runs", json=body), range(30)))
+        accepted = [r for r in replies if r.status_code == 201]
+        refused = [r for r in replies if r.status_code == 503]
+        assert len(accepted) + len(refused) == 30, [r.status_code for r in replies]
+        assert len(accepted) == cap - before and queued_jobs() == cap, (before, len(accepted))
+        assert all("queue is full" in r.json()["error"]["message"] for r in refused)
+        with transaction(get_settings()) as session:  # nothing will run them: leave the queue as it was
+            session.execute(delete(Tenant).where(Tenant.name == tenant.name))

@@ -20,9 +20,10 @@ from core import job_machine
 from core.db import transaction
 from core.job_machine import Exhausted, RunClaim, SandboxClaim
 from core.jobkinds import JobKind
-from core.models import Job, JobState, Run, Sandbox, SandboxState, Tenant
+from core.models import Job, Run, Sandbox, Tenant
 from core.schemas import RunOutcome
 from core.settings import Settings, get_settings
+from core.states import JobState, SandboxState
 from core.statuses import RunStatus
 
 

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import base64
 import io
+import time
 import zipfile
 
 import httpx
-
-from tests.integration.helpers import eventually
 
 
 def test_run_with_wait_returns_the_finished_run(client: httpx.Client) -> None:
@@ -140,10 +139,14 @@ def test_languages_and_me(client: httpx.Client) -> None:
 
 
 def test_long_poll_get_wakes_on_completion(client: httpx.Client) -> None:
+    """The long poll answers when the run finishes, woken by its completion, not when its 20 s run out."""
     run = client.post(
         "/v1/runs", json={"language": "python", "source": "import time; time.sleep(1); print('late')"}
     ).json()
+    started = time.monotonic()
     done = client.get(f"/v1/runs/{run['id']}", params={"wait": 20}).json()
+    waited = time.monotonic() - started
     assert done["status"] == "accepted"
     assert done["stdout"] == "late\n"
-    eventually(lambda: True)
+    # Woken, it answers within seconds of the one-second run; a poll nobody woke would take the whole 20.
+    assert waited < 12, f"the long poll took {waited:.1f}s: it was not woken by the completion"

@@ -212,8 +212,9 @@ def test_networked_sandbox_reaches_the_internet_but_not_this_host(
         *(f"{n['IPAddress']}:8081" for n in bridge_neighbours),
         f"{INTERNET}:8080",
     ]
-    checks = " ".join(f"(timeout 2 bash -c '</dev/tcp/{t.replace(':', '/')}' && echo OPEN {t} || echo closed {t});"
-                      for t in targets)  # fmt: skip
+    checks = " ".join(
+        f"(timeout 2 bash -c '</dev/tcp/{t.replace(':', '/')}' && echo OPEN {t} || echo closed {t});" for t in targets
+    )
     out = api.post(f"/v1/sandboxes/{box['id']}/exec", json={"command": checks, "timeout_ms": 30000}).json()
     seen = {line.split(" ", 1)[1]: line.split(" ", 1)[0] for line in out["stdout"].splitlines()}
     assert seen.pop(f"{INTERNET}:8080") == "OPEN", out

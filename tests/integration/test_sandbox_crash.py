@@ -98,9 +98,11 @@ def test_upload_interrupted_by_a_dead_worker_never_leaves_a_half_written_file(cr
         assert replies[0].json()["size"] == len(body)
         with transaction(get_settings()) as session:
             job = session.execute(
-                select(Job).where(Job.sandbox_id == uuid.UUID(box["id"]), Job.kind == "sandbox.files.upload")
-                .order_by(Job.created_at.desc()).limit(1)
-            ).scalar_one()  # fmt: skip
+                select(Job)
+                .where(Job.sandbox_id == uuid.UUID(box["id"]), Job.kind == "sandbox.files.upload")
+                .order_by(Job.created_at.desc())
+                .limit(1)
+            ).scalar_one()
             assert job.attempts == 2, "the interrupted upload was written again by the restarted worker"
         stored = api.get(f"{base}/files/content", params=target).content
         assert hashlib.sha256(stored).hexdigest() == hashlib.sha256(body).hexdigest()

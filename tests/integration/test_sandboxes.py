@@ -8,10 +8,8 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import json
 import os
 import signal
-import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
@@ -24,7 +22,8 @@ from core.models import Job, Sandbox
 from core.security import SIGNATURE_HEADER, verify
 from core.settings import get_settings
 from tests.integration.conftest import Tenant, make_tenant
-from tests.integration.helpers import WS_ECHO_SERVER, CallbackReceiver, eventually
+from tests.integration.helpers import CallbackReceiver, after_sweeps, eventually, sh
+from tests.integration.helpers import create_sandbox as create
 from tests.stack import Stack, running_stack
 
 HOSTS = ("a", "b")
@@ -41,20 +40,6 @@ def two_hosts(database: None) -> Iterator[Stack]:
 def api(two_hosts: Stack) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=two_hosts.url, headers={"X-Auth-Token": make_tenant().key}, timeout=120) as c:
         yield c
-
-
-def create(api: httpx.Client, **body: object) -> dict[str, object]:
-    response = api.post("/v1/sandboxes", json=body)
-    assert response.status_code == 201, response.text
-    sandbox = response.json()
-    assert sandbox["state"] == "started", sandbox
-    return dict(sandbox)
-
-
-def sh(api: httpx.Client, sandbox: dict[str, object], command: str, **extra: object) -> dict[str, object]:
-    response = api.post(f"/v1/sandboxes/{sandbox['id']}/exec", json={"command": command, **extra})
-    assert response.status_code == 200, response.text
-    return dict(response.json())
 
 
 def test_lifecycle_exec_and_a_workspace_that_survives_stop_and_start(api: httpx.Client) -> None:
@@ -229,7 +214,7 @@ def test_jobs_go_to_the_sandbox_host_and_wait_for_it(api: httpx.Client, two_host
     two_hosts.kill("b", signal.SIGKILL)
     try:
         waiting = api.post(f"/v1/sandboxes/{on_b['id']}/exec", params={"wait": "false"}, json={"command": "echo late"})
-        time.sleep(3)  # host a is alive and idle: it must not take host b's job
+        after_sweeps(two_hosts.redis_url)  # host a is alive and idle, the sweep re-sends: none gives it b's job
         assert api.get(f"/v1/jobs/{waiting.json()['id']}").json()["state"] == "queued"
     finally:
         two_hosts.start_worker("b")
@@ -385,112 +370,6 @@ def test_commands_report_like_a_shell(api: httpx.Client) -> None:
     assert served.startswith("<!DOCTYPE")  # the server outlived the command that started it
 
 
-def test_terminal_over_websocket(api: httpx.Client, two_hosts: Stack) -> None:
-    import asyncio
-
-    import websockets
-
-    box = create(api, env={"WHO": "terminal"})
-    key = api.headers["X-Auth-Token"]
-    url = two_hosts.url.replace("http://", "ws://") + f"/v1/sandboxes/{box['id']}/terminal?cols=101&rows=33"
-
-    async def session() -> tuple[bytes, dict[str, object]]:
-        async with websockets.connect(url, additional_headers={"X-Auth-Token": key}) as ws:
-            await ws.send(b"echo hi-$WHO; stty size; whoami\n")
-            seen = b""
-            while b"33 101\r\nsandbox" not in seen:
-                seen += await ws.recv()  # type: ignore[operator]
-            await ws.send(json.dumps({"resize": [120, 40]}))
-            await ws.send(b"stty size; exit 5\n")
-            async for message in ws:
-                if isinstance(message, str):
-                    return seen, json.loads(message)
-                seen += message
-        raise AssertionError("the terminal closed without an exit code")
-
-    seen, end = asyncio.run(asyncio.wait_for(session(), 30))
-    assert b"hi-terminal" in seen and b"33 101" in seen and b"40 120" in seen and b"sandbox" in seen
-    assert end["exit_code"] == 5
-
-    async def refused() -> int:
-        try:
-            async with websockets.connect(url, additional_headers={"X-Auth-Token": "wrong"}) as ws:
-                await ws.recv()
-        except websockets.exceptions.InvalidStatus as exc:
-            return exc.response.status_code
-        except websockets.exceptions.ConnectionClosed as exc:
-            return exc.rcvd.code if exc.rcvd else 0
-        return 0
-
-    assert asyncio.run(refused()) in (403, 4401)
-    api.delete(f"/v1/sandboxes/{box['id']}")
-
-
-def test_a_server_inside_the_sandbox_through_the_port_proxy(api: httpx.Client) -> None:
-    box = create(api)
-    app = (
-        "import http.server as h\n"
-        "class H(h.BaseHTTPRequestHandler):\n"
-        "    def do_GET(self):\n"
-        "        body = repr((self.path, self.headers.get('X-Auth-Token'), self.headers.get('Authorization'),"
-        " self.headers.get('X-Custom'))).encode()\n"
-        "        self.send_response(201)\n"
-        "        self.send_header('Set-Cookie', 'a=1'); self.send_header('Set-Cookie', 'b=2')\n"
-        "        self.send_header('Content-Length', str(len(body))); self.end_headers(); self.wfile.write(body)\n"
-        "    def do_POST(self):\n"
-        "        data = self.rfile.read(int(self.headers['Content-Length']))\n"
-        "        self.send_response(200); self.end_headers(); self.wfile.write(data[::-1])\n"
-        "h.HTTPServer(('127.0.0.1', 9000), H).serve_forever()\n"
-    )
-    api.put(f"/v1/sandboxes/{box['id']}/files/content", params={"path": "app.py"}, content=app.encode())
-    sh(api, box, "nohup python3 app.py >/dev/null 2>&1 &")
-    base = f"/v1/sandboxes/{box['id']}/ports/9000"
-
-    def up() -> httpx.Response | None:
-        r = api.get(f"{base}/hello", params={"q": "1"}, headers={"X-Custom": "yes"})
-        return r if r.status_code == 201 else None
-
-    got = eventually(up, timeout=20)
-    assert got.text == "('/hello?q=1', None, None, 'yes')"  # the Runyard key never reaches the sandbox
-    assert got.headers.get_list("set-cookie") == ["a=1", "b=2"]
-    posted = api.post(f"{base}/echo", content=os.urandom(2000) + b"end")
-    assert posted.status_code == 200 and posted.content.startswith(b"dne")
-    closed_port = api.get(f"/v1/sandboxes/{box['id']}/ports/9001/")
-    assert closed_port.status_code in (502, 503) and "port 9001" in closed_port.text
-    assert api.get(f"/v1/sandboxes/{box['id']}/ports/70000/").status_code == 422
-    api.delete(f"/v1/sandboxes/{box['id']}")
-
-
-def test_a_websocket_server_inside_the_sandbox_through_the_port_proxy(api: httpx.Client, two_hosts: Stack) -> None:
-    import asyncio
-
-    import websockets
-
-    box = create(api)
-    api.put(f"/v1/sandboxes/{box['id']}/files/content", params={"path": "ws.py"}, content=WS_ECHO_SERVER.encode())
-    sh(api, box, "nohup python3 ws.py >ws.log 2>&1 &")
-    url = two_hosts.url.replace("http://", "ws://") + f"/v1/sandboxes/{box['id']}/ports/9100/?x=1"
-    key = api.headers["X-Auth-Token"]
-
-    async def talk() -> tuple[object, object, str | None]:
-        async with websockets.connect(url, additional_headers={"X-Auth-Token": key}, subprotocols=["binary"]) as ws:
-            await ws.send(b"\x00\x01binary")
-            first = await ws.recv()
-            await ws.send("text" * 5000)  # larger than one frame of the tunnel
-            second = await ws.recv()
-            return first, second, ws.subprotocol
-
-    def attempt() -> tuple[object, object, str | None] | None:
-        try:
-            return asyncio.run(asyncio.wait_for(talk(), 20))
-        except (OSError, websockets.exceptions.WebSocketException):
-            return None
-
-    first, second, subprotocol = eventually(attempt, timeout=60, interval=1)
-    assert first == b"yranib\x01\x00" and second == "txet" * 5000 and subprotocol == "binary"
-    api.delete(f"/v1/sandboxes/{box['id']}")
-
-
 def test_a_host_that_is_gone_for_good(database: None) -> None:
     """Host b dies and stays dead: its sandboxes become errored, its waiting jobs fail, and host a carries on."""
     env = {
@@ -508,8 +387,9 @@ def test_a_host_that_is_gone_for_good(database: None) -> None:
         on_a = next(b for b in boxes if str(b["host"]).endswith("-a"))
         s.kill("b", signal.SIGKILL)
         stuck = api.post(f"/v1/sandboxes/{on_b['id']}/exec", params={"wait": "false"}, json={"command": "true"}).json()
-        errored = eventually(lambda: (b := api.get(f"/v1/sandboxes/{on_b['id']}").json())["state"] == "error" and b,
-                             timeout=60)  # fmt: skip
+        errored = eventually(
+            lambda: (b := api.get(f"/v1/sandboxes/{on_b['id']}").json())["state"] == "error" and b, timeout=60
+        )
         assert "stopped answering" in errored["error"]
         job = api.get(f"/v1/jobs/{stuck['id']}", params={"wait": 10}).json()
         assert job["state"] == "failed" and "stopped answering" in job["error"]

@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from tests.integration.conftest import Tenant
-from tests.integration.helpers import CallbackReceiver, eventually
+from tests.integration.helpers import CallbackReceiver, after_sweeps, eventually
 from tests.stack import Stack, running_stack
 
 
@@ -58,7 +58,7 @@ def test_sigkilled_worker_run_completes_exactly_once(crash_stack: Stack, tenant:
             assert done["attempts"] == 2
 
             eventually(lambda: receiver.received, timeout=30)
-            time.sleep(3)  # room for a duplicate to show up, if there were one
+            after_sweeps(crash_stack.redis_url)  # room for a duplicate to show up, if there were one
             assert len(receiver.received) == 1
             assert receiver.received[0].json()["id"] == run_id
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import io
 import os
+import sys
 import zipfile
 from pathlib import Path
 from types import ModuleType
@@ -25,12 +26,13 @@ def load_agent() -> ModuleType:
 
 
 agent = load_agent()
+workdir = sys.modules["workdir"]  # the agent's own import of its sibling (the run's files)
 
 
 @given(st.text(alphabet="ab./\\", max_size=20))
 def test_safe_relpath_never_escapes(path: str) -> None:
     try:
-        rel = agent._safe_relpath(path)
+        rel = workdir._safe_relpath(path)
     except ValueError:
         return
     assert not rel.startswith("/")
@@ -45,10 +47,10 @@ def test_write_file_refuses_to_follow_a_planted_symlink(tmp_path: Path) -> None:
     box.mkdir()
     os.symlink(outside, box / "sub")
     with pytest.raises(OSError):
-        agent._write_file(str(box), "sub/file.txt", b"x", 0o644)
+        workdir._write_file(str(box), "sub/file.txt", b"x", 0o644)
     os.symlink(outside / "target", box / "link.txt")
     with pytest.raises(OSError):
-        agent._write_file(str(box), "link.txt", b"x", 0o644)
+        workdir._write_file(str(box), "link.txt", b"x", 0o644)
     assert list(outside.iterdir()) == []
 
 
@@ -57,12 +59,12 @@ def test_extract_respects_size_and_layout(tmp_path: Path) -> None:
     with zipfile.ZipFile(buf, "w") as zf:
         zf.writestr("dir/a.txt", "hello")
         zf.writestr("run", "echo")
-    agent._extract(str(tmp_path), buf.getvalue(), limit_bytes=1000, max_entries=10)
+    workdir._extract(str(tmp_path), buf.getvalue(), limit_bytes=1000, max_entries=10)
     assert (tmp_path / "dir" / "a.txt").read_text() == "hello"
     with pytest.raises(ValueError, match="expands"):
-        agent._extract(str(tmp_path / "dir"), buf.getvalue(), limit_bytes=3, max_entries=10)
+        workdir._extract(str(tmp_path / "dir"), buf.getvalue(), limit_bytes=3, max_entries=10)
     with pytest.raises(ValueError, match="entries"):
-        agent._extract(str(tmp_path), buf.getvalue(), limit_bytes=1000, max_entries=1)
+        workdir._extract(str(tmp_path), buf.getvalue(), limit_bytes=1000, max_entries=1)
 
 
 V1 = {

@@ -275,11 +275,16 @@ def scripted_server() -> tuple[httpx.MockTransport, list[tuple[Any, ...]]]:
     def handle(request: httpx.Request) -> httpx.Response:
         body = request.content
         key = request.headers.get("idempotency-key")
-        seen.append((
-            request.method, request.url.path, sorted(request.url.params.multi_items()),
-            json.loads(body) if request.headers.get("content-type") == "application/json" else body,
-            key is not None, {k: round(v, 1) for k, v in request.extensions.get("timeout", {}).items()},
-        ))  # fmt: skip
+        seen.append(
+            (
+                request.method,
+                request.url.path,
+                sorted(request.url.params.multi_items()),
+                json.loads(body) if request.headers.get("content-type") == "application/json" else body,
+                key is not None,
+                {k: round(v, 1) for k, v in request.extensions.get("timeout", {}).items()},
+            )
+        )
         for method, pattern, answer in ROUTES:
             if request.method == method and re.fullmatch(pattern, request.url.path):
                 reply = answer(request)

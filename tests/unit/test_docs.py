@@ -36,7 +36,12 @@ def test_grafana_dashboard_uses_only_metrics_runyard_exports() -> None:
     exported |= {f"runyard_sandbox_{name}" for name, _ in metrics.SANDBOX_HOST_GAUGES.values()}
     used = {m for p in dashboard["panels"] for t in p["targets"] for m in re.findall(r"runyard_[a-z_]+", t["expr"])}
     suffixes = ("_bucket", "_count", "_sum")
-    unknown = {m for m in used if m not in exported and m.removesuffix("_total") not in exported
-               and not any(m.endswith(s) and m.removesuffix(s) in exported for s in suffixes)}  # fmt: skip
+    unknown = {
+        m
+        for m in used
+        if m not in exported
+        and m.removesuffix("_total") not in exported
+        and not any(m.endswith(s) and m.removesuffix(s) in exported for s in suffixes)
+    }
     assert not unknown, unknown
     assert len(dashboard["panels"]) >= 8

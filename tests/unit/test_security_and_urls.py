@@ -30,11 +30,21 @@ def test_signature_round_trip_and_tamper() -> None:
 @pytest.mark.parametrize(
     "url",
     [
-        "http://127.0.0.1/x", "http://localhost/x", "http://10.0.0.1/", "http://172.16.5.4/", "http://192.168.1.1/",
-        "http://169.254.169.254/", "http://[::1]/", "http://[fe80::1]/", "http://[fd00::1]/", "http://0.0.0.0/",
-        "http://100.64.0.1/", "http://[::ffff:127.0.0.1]/", "http://224.0.0.1/",
+        "http://127.0.0.1/x",
+        "http://localhost/x",
+        "http://10.0.0.1/",
+        "http://172.16.5.4/",
+        "http://192.168.1.1/",
+        "http://169.254.169.254/",
+        "http://[::1]/",
+        "http://[fe80::1]/",
+        "http://[fd00::1]/",
+        "http://0.0.0.0/",
+        "http://100.64.0.1/",
+        "http://[::ffff:127.0.0.1]/",
+        "http://224.0.0.1/",
     ],
-)  # fmt: skip
+)
 def test_private_targets_are_refused(url: str) -> None:
     with pytest.raises(UnsafeURL):
         Policy([]).check(url)

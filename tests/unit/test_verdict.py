@@ -12,9 +12,16 @@ from workers.agent_protocol import SpawnError, StepResult
 from workers.verdict import compile_failed, judge, normalize
 
 LIMITS = RunLimits(
-    cpu_time_ms=1000, cpu_extra_time_ms=500, wall_time_ms=2000, memory_kb=65536, stack_kb=8192,
-    max_processes=10, max_file_size_kb=1024, output_bytes=1024, number_of_runs=1,
-)  # fmt: skip
+    cpu_time_ms=1000,
+    cpu_extra_time_ms=500,
+    wall_time_ms=2000,
+    memory_kb=65536,
+    stack_kb=8192,
+    max_processes=10,
+    max_file_size_kb=1024,
+    output_bytes=1024,
+    number_of_runs=1,
+)
 
 
 def ok(**kw: object) -> StepResult:

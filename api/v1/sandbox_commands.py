@@ -1,0 +1,149 @@
+"""Native /v1 routes for running things in a sandbox: commands, named shell sessions, and its Python kernel.
+
+wait=true (the default) answers with the outcome; wait=false answers 202 with the job, to poll at /v1/jobs/{id}.
+"""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+from api.v1.sandbox_common import CallDep, sandbox_router
+from api.v1.sandbox_schemas import (
+    CellBody,
+    CellOut,
+    CommandOut,
+    ExecBody,
+    ExecOut,
+    SessionBody,
+    SessionCommandBody,
+)
+from core.errors import InvalidInput
+from core.job_results import CellResult, ExecResult, SessionCommand
+from core.jobkinds import JobKind
+
+router = sandbox_router()
+
+
+# ------------------------------------------------------------------ commands
+
+
+@router.post("/sandboxes/{ident}/exec", response_model=ExecOut)
+async def exec_command(
+    ident: str,
+    body: ExecBody,
+    call: CallDep,
+) -> Any:
+    """Run a command to completion; background processes it starts keep running."""
+    if not body.command and not body.argv:
+        raise InvalidInput.one("command", "required", "give command (run by bash -c) or argv")
+    timeout = call.timeout(body.timeout_ms)
+    payload: dict[str, Any] = {
+        "command": body.command,
+        "argv": body.argv,
+        "cwd": body.cwd,
+        "env": body.env,
+        "timeout_ms": timeout,
+        "merge_output": body.merge_output,
+        "stdin": base64.b64encode((body.stdin or "").encode()).decode(),
+    }
+    r = ExecResult.model_validate(await call.op(ident, JobKind.EXEC, payload, timeout))
+    return ExecOut(
+        exit_code=r.exit_code,
+        signal=r.signal,
+        timed_out=r.timed_out,
+        stdout=r.stdout_text(),
+        stderr=r.stderr_text(),
+        stdout_truncated=r.stdout_truncated,
+        stderr_truncated=r.stderr_truncated,
+        wall_ms=r.wall_ms,
+    )
+
+
+def _command(result: dict[str, Any]) -> CommandOut:
+    view = SessionCommand.model_validate(result)
+    return CommandOut(
+        id=view.id,
+        command=view.command,
+        exit_code=view.exit_code,
+        running=view.running,
+        stdout=view.stdout_text() if view.has_logs else None,
+        stderr=view.stderr_text() if view.has_logs else None,
+        stdout_truncated=view.stdout_truncated,
+        stderr_truncated=view.stderr_truncated,
+    )
+
+
+@router.post("/sandboxes/{ident}/sessions", status_code=201)
+async def create_session(ident: str, body: SessionBody, call: CallDep) -> Any:
+    """A named shell whose commands run one after another, keeping cwd and variables."""
+    return await call.op(ident, JobKind.SESSION_CREATE, {"session": body.session})
+
+
+@router.get("/sandboxes/{ident}/sessions")
+async def list_sessions(ident: str, call: CallDep) -> Any:
+    return await call.op(ident, JobKind.SESSION_LIST, {})
+
+
+@router.delete("/sandboxes/{ident}/sessions/{name}")
+async def delete_session(ident: str, name: str, call: CallDep) -> Any:
+    return await call.op(ident, JobKind.SESSION_DELETE, {"session": name})
+
+
+@router.post("/sandboxes/{ident}/sessions/{name}/commands", response_model=CommandOut)
+async def session_command(
+    ident: str,
+    name: str,
+    body: SessionCommandBody,
+    call: CallDep,
+) -> Any:
+    """Run a command in the session; with async=true answer at once with its id (fetch its logs later)."""
+    timeout = call.timeout(body.timeout_ms)
+    payload = {"session": name, "command": body.command, "async": body.run_async, "timeout_ms": timeout}
+    result = await call.op(ident, JobKind.SESSION_EXEC, payload, timeout)
+    return _command(result)
+
+
+@router.get("/sandboxes/{ident}/sessions/{name}/commands/{command_id}", response_model=CommandOut)
+async def session_command_logs(
+    ident: str,
+    name: str,
+    command_id: str,
+    call: CallDep,
+) -> Any:
+    """A command's state, exit code and output so far."""
+    payload = {"session": name, "command_id": command_id}
+    result = await call.op(ident, JobKind.SESSION_COMMAND, payload)
+    return _command(result)
+
+
+@router.post("/sandboxes/{ident}/sessions/{name}/commands/{command_id}/cancel", response_model=CommandOut)
+async def cancel_session_command(
+    ident: str,
+    name: str,
+    command_id: str,
+    call: CallDep,
+) -> Any:
+    payload = {"session": name, "command_id": command_id}
+    result = await call.op(ident, JobKind.SESSION_CANCEL, payload)
+    return _command(result)
+
+
+@router.post("/sandboxes/{ident}/kernel/cells", response_model=CellOut)
+async def run_cell(
+    ident: str,
+    body: CellBody,
+    call: CallDep,
+) -> Any:
+    """Run a cell in the sandbox's Python (IPython) kernel; variables survive between cells."""
+    timeout = call.timeout(body.timeout_ms)
+    payload = {"code": body.code, "timeout_ms": timeout}
+    cell = CellResult.model_validate(await call.op(ident, JobKind.KERNEL_RUN, payload, timeout))
+    return CellOut(
+        output=cell.output, stdout=cell.stdout, stderr=cell.stderr, error=cell.error, timed_out=cell.timed_out
+    )
+
+
+@router.post("/sandboxes/{ident}/kernel/restart")
+async def restart_kernel(ident: str, call: CallDep) -> Any:
+    return await call.op(ident, JobKind.KERNEL_RESTART, {})
