@@ -61,6 +61,10 @@ class SessionInfo(_Result):
     commands: list[SessionCommand] = []
 
 
+class SessionListing(_Result):
+    sessions: list[SessionInfo]
+
+
 class CellResult(_Result):
     output: str = ""
     stdout: str = ""

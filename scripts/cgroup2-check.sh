@@ -163,7 +163,7 @@ fi
 remove_tree "$RUN"
 mkdir -p "$RUN/payload"
 ln "$image_tar" "$RUN/payload/runner.tar"
-cp "$CHECK_PY" "$RUN/payload/check.py"
+cp "$RUNYARD_ROOT/scripts/cgroup2/"*.py "$RUN/payload/"
 printf '%s\n' "$IMAGE" >"$RUN/payload/image.txt"
 cat >"$RUN/payload/boot.sh" <<'EOF'
 #!/bin/bash

@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Iterator
+
+import pytest
 
 from tests.services import SUITE_DATABASE, SUITE_POSTGRES, SUITE_REDIS
 
@@ -32,3 +35,26 @@ os.environ.update(
         "RUNYARD_CALLBACKS__ALLOW_HOSTS": '["127.0.0.1", "localhost"]',
     }
 )
+
+
+@pytest.fixture(scope="session", autouse=True)
+def make_up_installation_untouched(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Around the integration suite: a `make up` installation here answers after it as before."""
+    from tests.installation import Guard, NoInstallation
+    from tests.services import IN_CI
+
+    if not any("/integration/" in str(item.path) for item in request.session.items):
+        yield
+        return
+    say = getattr(request.config.pluginmanager.get_plugin("terminalreporter"), "write_line", print)
+    try:
+        guard = Guard()
+    except NoInstallation as exc:
+        if IN_CI:
+            pytest.fail(f"CI runs `make up` before `make test`: {exc}")
+        say(f"not checked that a `make up` installation comes through the suite untouched: {exc}")
+        yield
+        return
+    yield
+    guard.check()
+    say("a `make up` installation came through the suite untouched (tests/installation.py)")

@@ -19,6 +19,7 @@ from sqlalchemy import func
 
 from core.db import transaction
 from core.job_machine import SandboxClaim, SandboxSnapshot
+from core.job_payloads import UploadPayload
 from core.jobkinds import JobKind
 from core.sandbox_store import (
     add_blob_chunk,
@@ -158,8 +159,8 @@ class Ops:
 
         Only a body that is whole (the size and SHA-256 the API stored it with) replaces the target:
         a missing, short or altered body is refused and the old file stays as it was."""
-        payload = claim.payload
-        blob_id = uuid.UUID(str(payload["blob_id"]))
+        payload = UploadPayload.model_validate(claim.payload)
+        blob_id = uuid.UUID(payload.blob_id)
         with transaction(self.settings) as session:
             seqs = blob_chunks(session, blob_id)
         if not seqs:
@@ -168,9 +169,9 @@ class Ops:
         link = self.link(claim)
         opened = link.call(
             "file.write_open",
-            path=payload["path"],
-            mode=payload.get("mode"),
-            parents=payload.get("parents", True),
+            path=payload.path,
+            mode=payload.mode,
+            parents=payload.parents,
             limit=claim.sandbox.disk_bytes,
         )
         handle = opened["handle"]
@@ -183,11 +184,11 @@ class Ops:
                 digest.update(data)
                 size += len(data)
                 link.call("file.write_chunk", handle=handle, data=base64.b64encode(data).decode())
-            if size != payload.get("size", size) or digest.hexdigest() != payload.get("sha256", digest.hexdigest()):
+            if size != payload.size or digest.hexdigest() != payload.sha256:
                 raise AgentError(
                     "invalid",
                     f"the body of this upload is {size} bytes with SHA-256 {digest.hexdigest()}, not the "
-                    f"{payload.get('size')} bytes stored; the file was left as it was",
+                    f"{payload.size} bytes stored; the file was left as it was",
                     field="body",
                 )
             result = link.call("file.write_close", handle=handle, commit=True)

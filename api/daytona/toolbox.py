@@ -18,7 +18,7 @@ from api.deps import PrincipalDep, SessionDep, StateDep, api_key_from
 from api.errors import route_class, status_of
 from api.state import AppState
 from core.errors import NotFound, RunyardError
-from core.job_results import ExecResult, SessionCommand
+from core.job_results import ExecResult, SessionCommand, SessionListing
 from core.jobkinds import JobKind
 from core.schemas import SandboxRecord
 from core.services import operations as ops
@@ -99,7 +99,7 @@ class SessionExec(BaseModel):
     var_async: bool | None = Field(None, alias="async")
 
 
-def _command(result: dict[str, Any]) -> dict[str, Any]:
+def _command(result: dict[str, Any] | SessionCommand) -> dict[str, Any]:
     view = SessionCommand.model_validate(result)
     return {"id": view.id, "command": view.command, "exitCode": view.exit_code}
 
@@ -114,11 +114,8 @@ async def create_session(
 
 
 async def _sessions(tb: Toolbox) -> list[dict[str, Any]]:
-    listed = await tb.run(JobKind.SESSION_LIST, {})
-    return [
-        {"sessionId": s["session"], "commands": [_command(c) for c in s.get("commands", [])]}
-        for s in listed.get("sessions", [])
-    ]
+    listed = SessionListing.model_validate(await tb.run(JobKind.SESSION_LIST, {}))
+    return [{"sessionId": s.session, "commands": [_command(c) for c in s.commands]} for s in listed.sessions]
 
 
 @router.get("/process/session")

@@ -6,9 +6,12 @@ wait=true (the default) answers with the outcome; wait=false answers 202 with th
 from __future__ import annotations
 
 import base64
-from typing import Any
+from dataclasses import dataclass
+from typing import Annotated, Any
 
-from api.v1.sandbox_common import CallDep, sandbox_router
+from fastapi import Depends
+
+from api.v1.sandbox_common import CallDep, SandboxCall, sandbox_router
 from api.v1.sandbox_schemas import (
     CellBody,
     CellOut,
@@ -104,29 +107,30 @@ async def session_command(
     return _command(result)
 
 
+@dataclass(frozen=True)
+class CommandRef:
+    """A command of a named session, as the path names it."""
+
+    ident: str
+    name: str
+    command_id: str
+
+    async def act(self, call: SandboxCall, kind: JobKind) -> CommandOut:
+        return _command(await call.op(self.ident, kind, {"session": self.name, "command_id": self.command_id}))
+
+
+CommandDep = Annotated[CommandRef, Depends(CommandRef)]
+
+
 @router.get("/sandboxes/{ident}/sessions/{name}/commands/{command_id}", response_model=CommandOut)
-async def session_command_logs(
-    ident: str,
-    name: str,
-    command_id: str,
-    call: CallDep,
-) -> Any:
+async def session_command_logs(command: CommandDep, call: CallDep) -> CommandOut:
     """A command's state, exit code and output so far."""
-    payload = {"session": name, "command_id": command_id}
-    result = await call.op(ident, JobKind.SESSION_COMMAND, payload)
-    return _command(result)
+    return await command.act(call, JobKind.SESSION_COMMAND)
 
 
 @router.post("/sandboxes/{ident}/sessions/{name}/commands/{command_id}/cancel", response_model=CommandOut)
-async def cancel_session_command(
-    ident: str,
-    name: str,
-    command_id: str,
-    call: CallDep,
-) -> Any:
-    payload = {"session": name, "command_id": command_id}
-    result = await call.op(ident, JobKind.SESSION_CANCEL, payload)
-    return _command(result)
+async def cancel_session_command(command: CommandDep, call: CallDep) -> CommandOut:
+    return await command.act(call, JobKind.SESSION_CANCEL)
 
 
 @router.post("/sandboxes/{ident}/kernel/cells", response_model=CellOut)

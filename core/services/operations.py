@@ -18,7 +18,7 @@ from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core import constants as c
-from core import queue
+from core import job_payloads, queue
 from core.errors import Conflict, Interrupted, InvalidInput, NotFound, Pending
 from core.jobkinds import JobKind
 from core.models import Base, Job
@@ -117,6 +117,7 @@ async def submit_op(
     callback_url: str | None = None,
 ) -> uuid.UUID:
     """Queue one operation on a started sandbox."""
+    payload = job_payloads.checked(kind, payload)
     refuse_nul(payload, "")
     if sandbox.state != SandboxState.STARTED:
         hint = "; start it first" if sandbox.state in (SandboxState.STOPPED, SandboxState.ERROR) else ""

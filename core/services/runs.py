@@ -6,6 +6,8 @@ import asyncio
 import contextlib
 import time
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -36,37 +38,48 @@ JOBS, RUNS = Base.metadata.tables["jobs"], Base.metadata.tables["runs"]
 
 
 class _QueuedCount:
-    """How many jobs wait, as this process last counted (at most every half second while far from the cap)."""
+    """How many runs wait: as this process last counted them (at most every half second while far from the cap),
+    and how many of its own submissions have passed the check and not yet committed."""
 
     def __init__(self, ttl_s: float = 0.5) -> None:
         self.ttl_s = ttl_s
-        self.value = 0
+        self.counted = 0
         self.at = float("-inf")
+        self.inflight = 0
 
 
 _queued = _QueuedCount()
-
-
-# Near the cap the count is exact: checked and taken under one lock held until this submission commits.
+# Near the cap the count is exact: checked and taken under one lock, held until the submission commits.
 QUEUE_CAP_LOCK = 0x52595155  # "RYQU": a transaction-level advisory lock, one for the whole queue
 
 
-async def _ensure_capacity(session: AsyncSession, settings: Settings, adding: int) -> None:
-    """Refuse runs beyond the queue's cap. Far from the cap, a count this process made within half a second
-    decides (no lock on the hot path); within a tenth of the cap, submissions count and insert one after another,
-    so concurrent ones never take the queue past it."""
+@asynccontextmanager
+async def _capacity(session: AsyncSession, settings: Settings, adding: int) -> AsyncIterator[None]:
+    """Refuse runs beyond the queue's cap; the body inserts and commits what was let through.
+
+    Far from the cap, this process's recent count plus its own uncommitted submissions decide (no lock on the hot
+    path). Within a tenth of the cap, submissions take one lock, count exactly and commit one after another, so
+    concurrent ones never take the queue past it."""
     cap = settings.queue.max_queued
-    near = _queued.value + adding > cap - max(cap // 10, 1)
+    near = _queued.counted + _queued.inflight + adding > cap - max(cap // 10, 1)
     if near:
         await session.execute(select(func.pg_advisory_xact_lock(QUEUE_CAP_LOCK)))
     if near or time.monotonic() - _queued.at > _queued.ttl_s:
         stmt = select(func.count()).select_from(Job).where(Job.state == JobState.QUEUED)
-        _queued.value = (await session.execute(stmt)).scalar_one()
+        _queued.counted = (await session.execute(stmt)).scalar_one()
         _queued.at = time.monotonic()
-    queued = _queued.value
+    queued = _queued.counted + _queued.inflight  # committed ones are counted; uncommitted ones of ours are inflight
     if queued + adding > cap:
         raise Unavailable(f"queue is full ({queued} runs waiting); retry later", retry_after=5)
-    _queued.value += adding
+    _queued.inflight += adding
+    committed = False
+    try:
+        yield
+        committed = True
+    finally:
+        _queued.inflight -= adding  # no await between the commit and here: never counted twice, never missed
+        if committed:
+            _queued.counted += adding
 
 
 async def create_runs(
@@ -86,7 +99,6 @@ async def create_runs(
         existing = await idempotency.existing_job(session, principal, idempotency_key, JobKind.RUN)
         if existing is not None:
             return [existing]
-    await _ensure_capacity(session, settings, len(runs))
     now = datetime.now().astimezone()
     ids = [uuid.uuid4() for _ in runs]
     jobs, payloads = [], []
@@ -134,9 +146,10 @@ async def create_runs(
         )
     # Core inserts: this is the hot path of every submission, and no ORM object is needed afterwards.
     try:
-        await session.execute(insert(JOBS), jobs)
-        await session.execute(insert(RUNS), payloads)
-        await session.commit()
+        async with _capacity(session, settings, len(runs)):
+            await session.execute(insert(JOBS), jobs)
+            await session.execute(insert(RUNS), payloads)
+            await session.commit()
     except IntegrityError:  # the same key, sent twice at once: the other request created the run
         earlier = await idempotency.after_conflict(session, principal, idempotency_key, JobKind.RUN)
         if earlier is None:

@@ -214,7 +214,8 @@ def queued_jobs() -> int:
 def test_parallel_submissions_never_take_the_queue_past_its_cap(database: None) -> None:
     """No worker drains this stack's queue: of 30 runs sent at once against a cap of 12, exactly the room is taken."""
     cap = 12
-    with running_stack(5, {"RUNYARD_QUEUE__MAX_QUEUED": str(cap)}, workers=(), beat=False) as idle:
+    with running_stack(5, {"RUNYARD_QUEUE__MAX_QUEUED": str(cap)}, workers=("w",), beat=False) as idle:
+        idle.kill("w")  # it has published its languages; now nothing takes runs off the queue
         tenant = make_tenant()
         before = queued_jobs()
         body = {"language": "python", "source": "print(1)"}
