@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -102,24 +102,34 @@ async def _load(url: str, key: str, clients: int, seconds: float, source: str = 
     limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
     async with httpx.AsyncClient(base_url=url, headers={"X-Auth-Token": key}, timeout=120, limits=limits) as client:
         await asyncio.gather(*(client.post("/submissions", params={"wait": "true"}, json=body) for _ in range(clients)))
-        deadline = time.perf_counter() + seconds
 
-        async def loop() -> None:
-            while time.perf_counter() < deadline:
-                started = time.perf_counter()
-                try:
-                    r = await client.post("/submissions", params={"wait": "true"}, json=body)
-                    ok = r.status_code == 201 and r.json()["status"]["id"] == 3
-                except httpx.HTTPError:
-                    ok = False
-                if ok:
-                    series.latencies_ms.append((time.perf_counter() - started) * 1000)
-                else:
-                    series.errors += 1
+        async def submit() -> bool:
+            r = await client.post("/submissions", params={"wait": "true"}, json=body)
+            return r.status_code == 201 and r.json()["status"]["id"] == 3
 
-        began = time.perf_counter()
-        await asyncio.gather(*(loop() for _ in range(clients)))
-        series.seconds = time.perf_counter() - began
+        return await closed_loop(series, [submit] * clients, seconds)
+
+
+async def closed_loop(series: Series, requests: list[Callable[[], Awaitable[bool]]], seconds: float) -> Series:
+    """Each request function in its own loop, one call after another, for `seconds`: latencies of the calls that
+    answered as expected, a count of those that did not."""
+    deadline = time.perf_counter() + seconds
+
+    async def loop(request: Callable[[], Awaitable[bool]]) -> None:
+        while time.perf_counter() < deadline:
+            started = time.perf_counter()
+            try:
+                ok = await request()
+            except httpx.HTTPError:
+                ok = False
+            if ok:
+                series.latencies_ms.append((time.perf_counter() - started) * 1000)
+            else:
+                series.errors += 1
+
+    began = time.perf_counter()
+    await asyncio.gather(*(loop(request) for request in requests))
+    series.seconds = time.perf_counter() - began
     return series
 
 

@@ -19,13 +19,14 @@ import platform
 import threading
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
 import docker
 import httpx
 
-from bench.harness import Series, admin_key, sequential
+from bench.harness import Series, admin_key, closed_loop, sequential
 from workers.agent_link import AgentLink
 from workers.runtime import ContainerLimits, DockerEngine, DockerWorkspaceRuntime, WorkspaceSpec
 
@@ -111,25 +112,15 @@ async def _exec_load(url: str, key: str, ids: list[str], seconds: float) -> Seri
     series = Series(f"Runyard /v1 exec, {len(ids)} clients")
     limits = httpx.Limits(max_connections=len(ids), max_keepalive_connections=len(ids))
     async with httpx.AsyncClient(base_url=url, headers={"X-Auth-Token": key}, timeout=120, limits=limits) as client:
-        deadline = time.perf_counter() + seconds
 
-        async def loop(sandbox_id: str) -> None:
-            while time.perf_counter() < deadline:
-                started = time.perf_counter()
-                try:
-                    r = await client.post(f"/v1/sandboxes/{sandbox_id}/exec", json={"command": "echo"})
-                    ok = r.status_code == 200 and r.json()["exit_code"] == 0
-                except httpx.HTTPError:
-                    ok = False
-                if ok:
-                    series.latencies_ms.append((time.perf_counter() - started) * 1000)
-                else:
-                    series.errors += 1
+        def echo_in(sandbox_id: str) -> Callable[[], Awaitable[bool]]:
+            async def echo() -> bool:
+                r = await client.post(f"/v1/sandboxes/{sandbox_id}/exec", json={"command": "echo"})
+                return r.status_code == 200 and r.json()["exit_code"] == 0
 
-        began = time.perf_counter()
-        await asyncio.gather(*(loop(i) for i in ids))
-        series.seconds = time.perf_counter() - began
-    return series
+            return echo
+
+        return await closed_loop(series, [echo_in(i) for i in ids], seconds)
 
 
 def table(rows: list[Series], with_rate: bool) -> str:

@@ -12,14 +12,17 @@ import contextlib
 import logging
 import uuid
 from collections import defaultdict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import TypeVar
 
 import redis
 import redis.asyncio as aioredis
 
 from core import constants as c
+from core.errors import Interrupted
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 def publish_done(client: redis.Redis, job_id: uuid.UUID, state: str) -> None:
@@ -106,3 +109,32 @@ class CompletionHub:
         for fut in self._waiters.pop(job_id, set()):
             if not fut.done():
                 fut.set_result(state)
+
+
+async def wait_finished(
+    hub: CompletionHub,
+    ids: list[uuid.UUID],
+    read: Callable[[], Awaitable[dict[uuid.UUID, T]]],
+    finished: Callable[[T], bool],
+    timeout_s: float,
+    what: str,
+) -> dict[uuid.UUID, T]:
+    """The jobs as `read` gives them, once each is finished or the timeout passed; the one way anything waits.
+
+    Subscribed before the first read, so a completion in between is not missed; never polls the database. A
+    server that is stopping (the hub drains) raises Interrupted for work still going: it was accepted, and goes on.
+    """
+    async with contextlib.AsyncExitStack() as stack:
+        futures = [await stack.enter_async_context(hub.waiter(job_id)) for job_id in ids]
+        found = await read()
+        pending = [
+            fut for job_id, fut in zip(ids, futures, strict=True) if job_id in found and not finished(found[job_id])
+        ]
+        if pending:
+            await asyncio.wait(pending, timeout=timeout_s)
+            found = await read()
+    if hub.draining:
+        unfinished = [job_id for job_id in ids if job_id in found and not finished(found[job_id])]
+        if unfinished:
+            raise Interrupted(what, str(unfinished[0]))
+    return found

@@ -46,7 +46,15 @@ def make_up_installation_untouched(request: pytest.FixtureRequest) -> Iterator[N
     if not any("/integration/" in str(item.path) for item in request.session.items):
         yield
         return
-    say = getattr(request.config.pluginmanager.get_plugin("terminalreporter"), "write_line", print)
+    plugins = request.config.pluginmanager
+    capture, reporter = plugins.get_plugin("capturemanager"), plugins.get_plugin("terminalreporter")
+
+    def say(line: str) -> None:  # past pytest's capture, into the run's output
+        if capture is None or reporter is None:
+            return
+        with capture.global_and_fixture_disabled():
+            reporter.write_line(line)
+
     try:
         guard = Guard()
     except NoInstallation as exc:

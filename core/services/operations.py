@@ -6,7 +6,6 @@ a wait that runs out, a failure and a success read the same in every protocol.
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -19,10 +18,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core import constants as c
 from core import job_payloads, queue
-from core.errors import Conflict, Interrupted, InvalidInput, NotFound, Pending
+from core.errors import Conflict, InvalidInput, NotFound, Pending
 from core.jobkinds import JobKind
 from core.models import Base, Job
-from core.notify import CompletionHub
+from core.notify import CompletionHub, wait_finished
 from core.schemas import JobView, SandboxRecord
 from core.services import blobs
 from core.services.auth import Principal
@@ -141,18 +140,14 @@ async def get_job(session: AsyncSession, principal: Principal, job_id: uuid.UUID
 
 
 async def wait_for_job(caller: Caller, job_id: uuid.UUID, timeout_s: float) -> JobView:
-    """The job once it is finished, or as it is when the timeout passes; never polls in a loop."""
-    async with caller.hub.waiter(job_id) as fut:  # subscribed before the read: no completion slips between
+    """The job once it is finished, or as it is when the timeout passes."""
+
+    async def read() -> dict[uuid.UUID, JobView]:
         async with caller.sessions() as session:
-            job = await get_job(session, caller.principal, job_id)
-        if JobState(job.state).terminal:
-            return job
-        await asyncio.wait([fut], timeout=timeout_s)
-        async with caller.sessions() as session:
-            job = await get_job(session, caller.principal, job_id)
-    if caller.hub.draining and not JobState(job.state).terminal:
-        raise Interrupted("job", str(job_id))
-    return job
+            return {job_id: await get_job(session, caller.principal, job_id)}
+
+    found = await wait_finished(caller.hub, [job_id], read, lambda j: JobState(j.state).terminal, timeout_s, "job")
+    return found[job_id]
 
 
 def outcome(job: JobView) -> dict[str, Any]:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -18,10 +16,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core import constants as c
 from core import queue
-from core.errors import Conflict, Interrupted, NotFound, Unavailable
+from core.errors import Conflict, NotFound, Unavailable
 from core.jobkinds import JobKind
 from core.models import Base, Job, Run
-from core.notify import CompletionHub
+from core.notify import CompletionHub, wait_finished
 from core.records import run_record
 from core.schemas import RunLimits, RunRecord
 from core.services import idempotency
@@ -268,23 +266,10 @@ async def wait_for_runs(
     run_ids: list[uuid.UUID],
     timeout_s: float,
 ) -> dict[uuid.UUID, RunRecord]:
-    """Wait until every run finished or the timeout passed; never polls the database in a loop."""
-    async with contextlib.AsyncExitStack() as stack:
-        # Subscribe before reading, so a completion in between is not missed.
-        futures = [await stack.enter_async_context(hub.waiter(rid)) for rid in run_ids]
+    """Wait until every run finished or the timeout passed."""
+
+    async def read() -> dict[uuid.UUID, RunRecord]:
         async with sessions() as session:
-            records = await get_runs(session, principal, run_ids)
-        pending = [
-            fut
-            for rid, fut in zip(run_ids, futures, strict=True)
-            if rid in records and not records[rid].status.finished
-        ]
-        if pending:
-            await asyncio.wait(pending, timeout=timeout_s)
-            async with sessions() as session:
-                records = await get_runs(session, principal, run_ids)
-    if hub.draining:
-        unfinished = [rid for rid in run_ids if rid in records and not records[rid].status.finished]
-        if unfinished:
-            raise Interrupted("run", str(unfinished[0]))
-    return records
+            return await get_runs(session, principal, run_ids)
+
+    return await wait_finished(hub, run_ids, read, lambda r: r.status.finished, timeout_s, "run")
