@@ -13,13 +13,14 @@ job's sandbox, payload and result) rides along in the same statement.
 
 from __future__ import annotations
 
+import functools
 import logging
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Row, and_, case, func, literal, null, or_, select, update
+from sqlalchemy import ColumnElement, Row, and_, bindparam, case, func, literal, null, or_, select, update
 from sqlalchemy.orm import Session
 
 from core.jobkinds import IDEMPOTENT, JobKind
@@ -109,48 +110,86 @@ def sandbox_lease_s(timeout_ms: int | None, settings: Settings) -> float:
     return own + settings.worker.exec_margin_s + settings.queue.lease_margin_s
 
 
-def _lease_s(settings: Settings) -> ColumnElement[Any]:
+@dataclass(frozen=True)
+class _Rules:
+    """What of the settings the claim statement is built from (hashable: the statement is built once per rules)."""
+
+    max_attempts: int
+    run_margin_s: float
+    sandbox_default_s: float
+    sandbox_margin_s: float
+
+    @classmethod
+    def of(cls, settings: Settings) -> _Rules:
+        sandbox_margin = settings.worker.exec_margin_s + settings.queue.lease_margin_s
+        return cls(
+            settings.queue.max_attempts,
+            run_lease_margin_s(settings),
+            settings.sandboxes.lifecycle_wait_s,
+            sandbox_margin,
+        )
+
+
+def _lease_s(rules: _Rules) -> ColumnElement[Any]:
     jobs, runs = JOBS.c, RUNS.c
     wall_s = select(runs.wall_time_limit_ms * runs.number_of_runs / 1000.0).where(runs.job_id == jobs.id)
-    own_s = func.coalesce(jobs.timeout_ms / 1000.0, settings.sandboxes.lifecycle_wait_s)
-    sandbox_margin = settings.worker.exec_margin_s + settings.queue.lease_margin_s
+    own_s = func.coalesce(jobs.timeout_ms / 1000.0, rules.sandbox_default_s)
     return case(
-        (jobs.kind == JobKind.RUN.value, wall_s.scalar_subquery() + run_lease_margin_s(settings)),
-        else_=own_s + sandbox_margin,
+        (jobs.kind == JobKind.RUN.value, wall_s.scalar_subquery() + rules.run_margin_s),
+        else_=own_s + rules.sandbox_margin_s,
     )
 
 
-def _allowed_attempts(settings: Settings) -> ColumnElement[Any]:
+def _allowed_attempts(rules: _Rules) -> ColumnElement[Any]:
     idempotent = sorted(k.value for k in IDEMPOTENT)
-    return case((JOBS.c.kind.in_(idempotent), settings.queue.max_attempts), else_=literal(1))
+    return case((JOBS.c.kind.in_(idempotent), rules.max_attempts), else_=literal(1))
 
 
-def _claimable(job_id: uuid.UUID, settings: Settings) -> ColumnElement[bool]:
+def _claimed_cte(rules: _Rules) -> Any:
+    """The claim's compare-and-set, with the job, the attempt and the worker as parameters."""
     jobs = JOBS.c
-    return and_(
-        jobs.id == job_id,
-        jobs.attempts < _allowed_attempts(settings),
+    claimable = and_(
+        jobs.id == bindparam("job_id"),
+        jobs.attempts < _allowed_attempts(rules),
         or_(jobs.state == JobState.QUEUED, and_(jobs.state == JobState.RUNNING, jobs.lease_expires_at < func.now())),
     )
-
-
-def _claimed_cte(job_id: uuid.UUID, attempt_id: uuid.UUID, worker: str, settings: Settings) -> Any:
-    jobs = JOBS.c
     return (
         update(JOBS)
-        .where(_claimable(job_id, settings))
+        .where(claimable)
         .values(
             state=JobState.RUNNING.value,
             attempts=jobs.attempts + 1,
-            attempt_id=attempt_id,
-            worker=worker,
+            attempt_id=bindparam("attempt_id"),
+            worker=bindparam("worker"),
             started_at=func.now(),
             updated_at=func.now(),
-            lease_expires_at=func.now() + func.make_interval(0, 0, 0, 0, 0, 0, _lease_s(settings)),
+            lease_expires_at=func.now() + func.make_interval(0, 0, 0, 0, 0, 0, _lease_s(rules)),
         )
         .returning(*JOBS.c)
         .cte("claimed")
     )
+
+
+# Built once per process (per settings): a claim runs for every job, and building its statement costs more than
+# running it. The statements are immutable; only their parameters change.
+@functools.cache
+def _claim_run_statement(rules: _Rules) -> Any:
+    claimed = _claimed_cte(rules)
+    return select(claimed, RUNS).join(RUNS, RUNS.c.job_id == claimed.c.id)
+
+
+@functools.cache
+def _claim_sandbox_job_statement(rules: _Rules) -> Any:
+    claimed = _claimed_cte(rules)
+    touched = (
+        update(SANDBOXES)
+        .where(SANDBOXES.c.id == claimed.c.sandbox_id)
+        .values(last_activity_at=func.now())
+        .returning(*SANDBOXES.c)
+        .cte("touched")
+    )
+    columns = [c.label(f"s_{c.name}") for c in touched.c]
+    return select(claimed, *columns).join(touched, touched.c.id == claimed.c.sandbox_id)
 
 
 def _base(row: Any, attempt_id: uuid.UUID) -> dict[str, Any]:
@@ -167,9 +206,8 @@ def _base(row: Any, attempt_id: uuid.UUID) -> dict[str, Any]:
 def claim_run(session: Session, job_id: uuid.UUID, worker: str, settings: Settings) -> RunClaim | Exhausted | None:
     """Take a queued run (or one whose holder's lease ran out): one statement that returns the run it claimed."""
     attempt_id = uuid.uuid4()
-    claimed = _claimed_cte(job_id, attempt_id, worker, settings)
-    stmt = select(claimed, RUNS).join(RUNS, RUNS.c.job_id == claimed.c.id)
-    row = session.connection().execute(stmt).first()
+    params = {"job_id": job_id, "attempt_id": attempt_id, "worker": worker}
+    row = session.connection().execute(_claim_run_statement(_Rules.of(settings)), params).first()
     if row is not None:
         return RunClaim(**_base(row, attempt_id), record=run_record(row, row))
     return _not_claimed(session, job_id, settings)
@@ -180,17 +218,8 @@ def claim_sandbox_job(
 ) -> SandboxClaim | Exhausted | None:
     """Take a queued sandbox job, and mark its sandbox active, in one statement that returns both."""
     attempt_id = uuid.uuid4()
-    claimed = _claimed_cte(job_id, attempt_id, worker, settings)
-    touched = (
-        update(SANDBOXES)
-        .where(SANDBOXES.c.id == claimed.c.sandbox_id)
-        .values(last_activity_at=func.now())
-        .returning(*SANDBOXES.c)
-        .cte("touched")
-    )
-    columns = [c.label(f"s_{c.name}") for c in touched.c]
-    row = session.connection().execute(select(claimed, *columns).join(touched, touched.c.id == claimed.c.sandbox_id))
-    found = row.first()
+    params = {"job_id": job_id, "attempt_id": attempt_id, "worker": worker}
+    found = session.connection().execute(_claim_sandbox_job_statement(_Rules.of(settings)), params).first()
     if found is not None:
         sandbox = SandboxSnapshot.of(_prefixed(found, "s_"))
         return SandboxClaim(
