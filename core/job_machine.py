@@ -18,6 +18,7 @@ import logging
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
+from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import ColumnElement, Row, and_, bindparam, case, func, literal, null, or_, select, update
@@ -231,14 +232,9 @@ def claim_sandbox_job(
     return _not_claimed(session, job_id, settings)
 
 
-class _Columns:
-    def __init__(self, values: dict[str, Any]) -> None:
-        self.__dict__.update(values)
-
-
-def _prefixed(row: Row[Any], prefix: str) -> _Columns:
-    mapping = row._mapping
-    return _Columns({str(k)[len(prefix) :]: v for k, v in mapping.items() if str(k).startswith(prefix)})
+def _prefixed(row: Row[Any], prefix: str) -> SimpleNamespace:
+    """The columns labelled with the prefix, by their own names."""
+    return SimpleNamespace(**{str(k)[len(prefix) :]: v for k, v in row._mapping.items() if str(k).startswith(prefix)})
 
 
 def _not_claimed(session: Session, job_id: uuid.UUID, settings: Settings) -> Exhausted | None:
@@ -251,9 +247,10 @@ def _not_claimed(session: Session, job_id: uuid.UUID, settings: Settings) -> Exh
     now = session.execute(select(func.now())).scalar_one()
     expired = row.state == JobState.RUNNING and row.lease_expires_at is not None and row.lease_expires_at < now
     if (row.state == JobState.QUEUED or expired) and row.attempts >= max_attempts(row.kind, settings):
-        reason = WORKER_LOST if row.attempts else "out of attempts"
         if row.kind == JobKind.RUN:
             reason = f"gave up after {row.attempts} attempts"
+        else:
+            reason = WORKER_LOST if row.attempts else "out of attempts"
         fail(session, [job_id], reason)
         log.warning("job failed: out of attempts", extra={"job_id": str(job_id), "attempts": row.attempts})
         return Exhausted(job_id, row.callback_url is not None)

@@ -39,7 +39,7 @@ def sweep(session: Session, settings: Settings, host_queues: set[str]) -> SweepR
     now = session.execute(select(func.now())).scalar_one()
     # Runs, and sandbox jobs of the hosts this installation's Redis knows, whose holder's lease ran out.
     stale = session.execute(
-        select(Job.id, Job.kind, Job.attempts, Job.worker, Job.sandbox_id, Job.queue)
+        select(Job.id, Job.kind, Job.attempts, Job.sandbox_id, Job.queue)
         .where(
             Job.state == JobState.RUNNING,
             Job.lease_expires_at < now,
@@ -47,13 +47,12 @@ def sweep(session: Session, settings: Settings, host_queues: set[str]) -> SweepR
         )
         .with_for_update(skip_locked=True)
     ).all()
-    spent = [row for row in stale if row.attempts >= job_machine.max_attempts(row.kind, settings)]
     again = [row for row in stale if row.attempts < job_machine.max_attempts(row.kind, settings)]
+    spent = [row for row in stale if row not in again]
     failed = [row.id for row in spent if row.sandbox_id is None]
     failed_sandbox = [row.id for row in spent if row.sandbox_id is not None]
-    for ids, reason in ((failed, "the worker running it stopped, and it is out of attempts"),
-                        (failed_sandbox, job_machine.WORKER_LOST)):  # reason: a table of two  # fmt: skip
-        job_machine.fail(session, ids, reason)
+    job_machine.fail(session, failed, "the worker running it stopped, and it is out of attempts")
+    job_machine.fail(session, failed_sandbox, job_machine.WORKER_LOST)
     if again:
         session.execute(
             update(Job)

@@ -13,6 +13,8 @@ from typing import Any
 
 import httpx
 
+from core import constants as c
+
 
 def submit(client: httpx.Client, body: dict[str, Any], **params: str) -> httpx.Response:
     return client.post("/submissions", json=body, params=params)
@@ -63,8 +65,8 @@ def after_sweeps(redis_url: str, count: int = 2, timeout: float = 60) -> None:
 
     client = redis.Redis.from_url(redis_url)
     try:
-        start = int(client.get("runyard:sweeps") or 0)
-        eventually(lambda: int(client.get("runyard:sweeps") or 0) >= start + count, timeout=timeout)
+        start = int(client.get(c.KEY_SWEEPS) or 0)
+        eventually(lambda: int(client.get(c.KEY_SWEEPS) or 0) >= start + count, timeout=timeout)
     finally:
         client.close()
 
