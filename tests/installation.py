@@ -46,7 +46,13 @@ class Guard:
         key = _key()
         if not _running(key):
             raise NoInstallation(f"no `make up` installation answers at {URL} with .runyard/admin.key")
-        self.api = httpx.Client(base_url=URL, headers={"X-Auth-Token": key or ""}, timeout=120)
+        # A tenant of the guard's own (the admin tenant may already hold sandboxes up to its quota), and its key
+        # revoked at the end.
+        admin = httpx.Client(base_url=URL, headers={"X-Auth-Token": key or ""}, timeout=120)
+        issued = admin.post("/v1/admin/keys", json={"tenant": f"make-test-guard-{os.getpid()}", "name": "guard"})
+        assert issued.status_code == 201, f"the installation could not issue a key: {issued.text}"
+        self.admin, self.key = admin, str(issued.json()["key"])
+        self.api = httpx.Client(base_url=URL, headers={"X-Auth-Token": self.key}, timeout=120)
         created = self.api.post("/v1/sandboxes", json={"name": f"make-test-guard-{os.getpid()}"})
         assert created.status_code == 201, f"the installation could not create a sandbox: {created.text}"
         self.base = f"/v1/sandboxes/{created.json()['id']}"
@@ -60,6 +66,8 @@ class Guard:
         finally:
             self.api.delete(self.base, params={"wait": "false"})
             self.api.close()
+            self.admin.delete(f"/v1/admin/keys/{self.key}")
+            self.admin.close()
 
 
 def _check_after(api: httpx.Client, base: str) -> None:

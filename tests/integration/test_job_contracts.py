@@ -67,8 +67,16 @@ def test_fifty_parallel_creates_against_a_quota_of_twenty(stack: Stack) -> None:
                 assert "20 of 20" in reply.json()["error"]["message"], reply.text
         finally:
             for reply in created:
-                api.delete(f"/v1/sandboxes/{reply.json()['id']}", params={"wait": "false"})
+                delete_when_it_may(api, str(reply.json()["id"]))
     eventually(lambda: live_sandboxes(tenant) == 0 or None, timeout=120, interval=1)
+
+
+def delete_when_it_may(api: httpx.Client, sandbox_id: str) -> None:
+    """Delete a sandbox whose create may still be under way: a delete that meets its state changing is refused
+    (409, "changed state meanwhile; retry") and sent again."""
+    eventually(
+        lambda: api.delete(f"/v1/sandboxes/{sandbox_id}", params={"wait": "false"}).status_code != 409, timeout=120
+    )
 
 
 def occupy_the_slot(api: httpx.Client, base: str, seconds: int) -> str:
