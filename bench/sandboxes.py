@@ -18,7 +18,6 @@ import os
 import platform
 import threading
 import time
-import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -27,10 +26,12 @@ import docker
 import httpx
 
 from bench.harness import Series, admin_key, closed_loop, sequential
+from core.settings import SandboxSettings
 from workers.agent_link import AgentLink
 from workers.runtime import ContainerLimits, DockerEngine, DockerWorkspaceRuntime, WorkspaceSpec
 
 IMAGE = "runyard/agent:latest"
+SANDBOXES = SandboxSettings()
 
 
 def raw_exec_series(engine: docker.DockerClient, n: int) -> Series:
@@ -72,11 +73,10 @@ def raw_exec_load(engine: docker.DockerClient, clients: int, seconds: float) -> 
 
 
 def agent_series(n: int) -> Series:
-    docker_engine = DockerEngine()
-    runtime = DockerWorkspaceRuntime(docker_engine)
-    volume = f"runyard-bench-{uuid.uuid4().hex[:8]}"
-    spec = WorkspaceSpec(image=IMAGE, limits=ContainerLimits(1 << 30, 256, 1.0), volume=volume)
-    container = runtime.start(spec)
+    docker_engine = DockerEngine(SANDBOXES.docker_url)
+    runtime = DockerWorkspaceRuntime(docker_engine, SANDBOXES.runtime_image)
+    spec = WorkspaceSpec(image=IMAGE, limits=ContainerLimits(1 << 30, 256, 1.0), disk_bytes=1 << 30, network=False)
+    container = runtime.create(spec, runtime.image_config(IMAGE))
     link = AgentLink(runtime.attach(container), container)
     try:
         link.call("ping")
@@ -84,7 +84,6 @@ def agent_series(n: int) -> Series:
     finally:
         link.close()
         runtime.remove_container(container)
-        runtime.remove_volume(volume)
         docker_engine.close()
 
 
@@ -148,7 +147,8 @@ def main() -> None:
     args = parser.parse_args()
     key = args.key or admin_key()
 
-    engine = docker.from_env(max_pool_size=args.clients * 2)
+    # The raw baseline on the same engine Runyard's sandboxes run on (user namespaces, btrfs).
+    engine = docker.DockerClient(base_url=SANDBOXES.docker_url, max_pool_size=args.clients * 2)
     with httpx.Client(base_url=args.url, headers={"X-Auth-Token": key}, timeout=120) as client:
         creates = create_series(client, args.creates, args.refill_s)
         ids = [client.post("/v1/sandboxes", json={}).json()["id"] for _ in range(args.clients)]

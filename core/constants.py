@@ -36,6 +36,8 @@ LABEL_HOST: Final = "org.runyard.host"
 AGENT_PATH: Final = "/opt/runyard/agent.py"
 CATALOG_PATH: Final = "/opt/runyard/languages.json"
 SANDBOX_AGENT_PATH: Final = "/opt/runyard/sandbox_agent.pyz"
+# The agent's own tmpfs in a sandbox: session scripts and pipes, never the sandbox user's.
+SANDBOX_RUN_DIR: Final = "/run/runyard"
 
 
 def host_queue(host: str) -> str:

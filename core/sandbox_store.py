@@ -32,12 +32,12 @@ def set_sandbox(session: Session, sandbox_id: uuid.UUID, only_if: SandboxState |
 
 
 def mark_lost(session: Session, sandbox_id: uuid.UUID, container_id: str, reason: str) -> bool:
-    """A started sandbox whose container stopped becomes error, its container forgotten (its workspace is kept).
-    Only if it still names that container: a stop or start that got there first wins."""
+    """A started sandbox whose container stopped becomes error; the container, and its filesystem, are kept
+    for the next start. Only if it still names that container: a stop or start that got there first wins."""
     result = session.execute(
         update(Sandbox)
         .where(Sandbox.id == sandbox_id, Sandbox.state == SandboxState.STARTED, Sandbox.container_id == container_id)
-        .values(state=SandboxState.ERROR.value, container_id=None, error=reason, updated_at=func.now())
+        .values(state=SandboxState.ERROR.value, error=reason, updated_at=func.now())
     )
     return bool(result.rowcount == 1)  # type: ignore[attr-defined]
 
@@ -45,15 +45,6 @@ def mark_lost(session: Session, sandbox_id: uuid.UUID, container_id: str, reason
 def host_sandboxes(session: Session, host: str) -> list[SandboxSnapshot]:
     rows = session.execute(select(Sandbox).where(Sandbox.host == host, Sandbox.state != SandboxState.DELETED)).scalars()
     return [SandboxSnapshot.of(r) for r in rows]
-
-
-def referenced_volumes(session: Session, host: str) -> set[str]:
-    rows = session.execute(
-        select(Sandbox.volume).where(
-            Sandbox.host == host, Sandbox.state != SandboxState.DELETED, Sandbox.volume.is_not(None)
-        )
-    ).scalars()
-    return {v for v in rows if v}
 
 
 # ------------------------------------------------------------------ housekeeping
@@ -140,8 +131,7 @@ class LostHost:
 def mark_host_lost(session: Session, host: str) -> LostHost:
     """A host that stopped for good: its sandboxes are errored (deleting ones deleted), their jobs failed.
 
-    The container ids are kept: if the host comes back, a start replaces the old container on the
-    same workspace volume.
+    The container ids are kept: if the host comes back, a start starts the same container again.
     """
     now = func.now()
     reason = f"its host {host} stopped answering; start it again once the host is back"

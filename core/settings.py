@@ -135,6 +135,19 @@ class WorkerSettings(BaseModel):
 class SandboxSettings(BaseModel):
     """Persistent sandboxes for agents: templates, defaults, maxima and housekeeping."""
 
+    # The Docker engine sandboxes run on (scripts/sandbox-engine.sh): user-namespace remapped, disk
+    # quotas on btrfs, its own fenced bridge. Never the engine one-shot runs use.
+    docker_url: str = "unix:///run/runyard-sandboxes/docker.sock"
+    # The read-only volume mounted at /opt/runyard in every sandbox: our agent and the Python it runs on.
+    runtime_image: str = "runyard/runtime:latest"
+    # Images tenants may start sandboxes from (shell-style patterns; templates always may). "*": any image,
+    # as on Daytona; e.g. ["docker.io/library/*", "registry.example.com/*"] to narrow it.
+    allowed_images: list[str] = ["*"]
+    # Bound what each sandbox writes with --storage-opt size (disk_bytes). Needs an engine whose storage
+    # has quotas: btrfs (scripts/sandbox-engine.sh), or overlay2 on XFS with pquota. Off: no hard limit.
+    disk_quota: bool = True
+    # Outbound network for sandboxes (fenced: see docs/security.md); false turns it off for everyone.
+    network: bool = True
     # Template names clients may ask for, and the image each starts.
     templates: dict[str, str] = {"agent": "runyard/agent:latest"}
     default_template: str = "agent"
@@ -149,7 +162,6 @@ class SandboxSettings(BaseModel):
     disk_bytes: int = 2 << 30
     max_disk_bytes: int = 20 << 30
     pids: int = 512
-    tmp_bytes: int = 256 << 20
     # Seconds idle before a sandbox stops, and stopped before it is deleted; 0 means never.
     auto_stop_s: int = 15 * 60
     auto_delete_s: int = 0
@@ -163,8 +175,12 @@ class SandboxSettings(BaseModel):
     chunk_bytes: int = 1 << 20
     # Seconds a lifecycle request (create, start, stop, delete) with wait=true waits.
     lifecycle_wait_s: float = 60.0
-    # Ready sandboxes each worker keeps of the default template, for a fast create.
+    # Ready sandboxes each worker keeps of the default template, for a fast create; 0 keeps none at all.
     pool_size: int = 2
+    # Besides, one ready sandbox of each of the most recent few other images sandboxes were created from,
+    # until none has been for this many seconds.
+    image_pools: int = 3
+    image_pool_idle_s: float = 600.0
     # Seconds between a host's looks at its started sandboxes' containers: one that stopped behind
     # its back (the Docker engine restarted, say) is marked error then, not when the next operation fails.
     watch_interval_s: float = 10.0

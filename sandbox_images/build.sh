@@ -11,11 +11,19 @@ mirror="${RUNYARD_DEBIAN_MIRROR:-http://deb.debian.org/debian}"
 
 log() { printf '[images] %s\n' "$*" >&2; }
 
+# Bumped when the locally made base changes: an older import is made again.
+base_revision=2
+
 ensure_debian_base() {
   if docker image inspect "$base_ref" >/dev/null 2>&1; then
-    return
-  fi
-  if timeout 60 docker pull "$base_ref" >/dev/null 2>&1; then
+    local revision pulled
+    revision="$(docker image inspect -f '{{index .Config.Labels "org.runyard.base-revision"}}' "$base_ref")"
+    pulled="$(docker image inspect -f '{{len .RepoDigests}}' "$base_ref")"
+    if [ "$revision" = "$base_revision" ] || [ "$pulled" != 0 ]; then
+      return
+    fi
+    log "$base_ref was made by an older version of this script; making it again"
+  elif timeout 60 docker pull "$base_ref" >/dev/null 2>&1; then
     log "pulled $base_ref"
     return
   fi
@@ -28,7 +36,9 @@ ensure_debian_base() {
     || { log "debootstrap failed; see /tmp/runyard-debootstrap.log"; exit 1; }
   # The same trimming the official slim image does: no apt caches or docs.
   rm -rf "$root"/var/cache/apt/archives/*.deb "$root"/var/lib/apt/lists/* "$root"/usr/share/doc/* "$root"/usr/share/man/*
+  chmod 0755 "$root"  # mktemp made it 0700, and the root directory's mode is the image's / on btrfs
   tar -C "$root" -c . | docker import \
+    --change "LABEL org.runyard.base-revision=$base_revision" \
     --change 'CMD ["bash"]' \
     --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
     - "$base_ref" >/dev/null
@@ -45,9 +55,26 @@ build() {
   fi
 }
 
+# The sandbox engine (scripts/sandbox-engine.sh) runs persistent sandboxes; it gets the images they
+# start from, and the runtime volume, by copy, and only those whose id it does not have yet.
+SANDBOX_DOCKER_HOST="${RUNYARD_SANDBOX_DOCKER_HOST:-unix:///run/runyard-sandboxes/docker.sock}"
+copy_to_sandbox_engine() {
+  local ref id
+  DOCKER_HOST="$SANDBOX_DOCKER_HOST" docker info >/dev/null 2>&1 || { log "no sandbox engine at $SANDBOX_DOCKER_HOST; skipping the copy"; return; }
+  for ref in "$@"; do
+    id="$(docker image inspect -f '{{.Id}}' "$ref")"
+    if [ "$(DOCKER_HOST="$SANDBOX_DOCKER_HOST" docker image inspect -f '{{.Id}}' "$ref" 2>/dev/null)" != "$id" ]; then
+      log "copying $ref to the sandbox engine"
+      docker save "$ref" | DOCKER_HOST="$SANDBOX_DOCKER_HOST" docker load -q >/dev/null
+    fi
+  done
+}
+
 ensure_debian_base
 # Order matters: later images start FROM the earlier ones.
 build base
 build runner
 build agent
+build runtime
+copy_to_sandbox_engine "$prefix/runtime:latest" "$prefix/agent:latest" "$base_ref"
 log "done: $(docker images --format '{{.Repository}}:{{.Tag}} {{.Size}}' | grep "^$prefix/" | tr '\n' ' ')"

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs and starts everything Runyard needs on this machine, idempotently:
-# Debian packages, the Docker engine, the Python venv and the sandbox images;
+# Debian packages, the Docker engine and the sandbox engine beside it (scripts/sandbox-engine.sh),
+# the Python venv and the sandbox images;
 # with --services (`make up`) also the machine's Redis and PostgreSQL. `make test`
 # needs only their binaries: the suite starts a Redis and a PostgreSQL of its own.
 set -euo pipefail
@@ -13,6 +14,7 @@ install_packages() {
   command -v redis-server >/dev/null || missing+=(redis-server)
   command -v pg_ctlcluster >/dev/null || missing+=(postgresql)
   command -v debootstrap >/dev/null || missing+=(debootstrap)
+  command -v mkfs.btrfs >/dev/null || missing+=(btrfs-progs)
   command -v unzip >/dev/null || missing+=(unzip)
   command -v curl >/dev/null || missing+=(curl)
   /usr/bin/python3 -c 'import ensurepip, venv' 2>/dev/null || missing+=(python3-venv)
@@ -77,6 +79,7 @@ make_venv() {
 
 install_packages
 start_docker
+bash "$RUNYARD_ROOT/scripts/sandbox-engine.sh"
 if [ "${1:-}" = "--services" ]; then
   start_redis
   start_postgres

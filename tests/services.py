@@ -182,6 +182,8 @@ class PrivateDockerEngine(OwnProcess):
     grace_s: float = 60  # stopping the engine stops every one of its containers
     netns: str | None = None
     exec_root: Path | None = None
+    # Like scripts/sandbox-engine.sh: root remapped, containers on btrfs (a loop-mounted file) with quotas.
+    sandboxes: bool = False
 
     @property
     def url(self) -> str:
@@ -208,10 +210,24 @@ class PrivateDockerEngine(OwnProcess):
             "--ip-masq=false",
             "--cgroup-parent", f"runyard-test-{self.root.name}",
         ]  # reason: one flag and its value per line  # fmt: skip
+        if self.sandboxes:
+            self._btrfs_data_root()
+            argv += ["--userns-remap", "default", "--storage-driver", "btrfs"]
         log = open(self.root / "dockerd.log", "ab")  # noqa: SIM115 - kept by the child
         self.proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         log.close()
         wait_until(self.answers, "the suite's own Docker engine", 60)
+
+    def _btrfs_data_root(self) -> None:
+        data, disk = self.root / "data", self.root / "disk.btrfs"
+        self.root.chmod(0o711)  # the remapped root must pass through to its data root (mkdtemp made it 0700)
+        if subprocess.run(["mountpoint", "-q", str(data)]).returncode == 0:
+            return  # a restart
+        data.mkdir(exist_ok=True)
+        subprocess.run(["truncate", "-s", "8G", str(disk)], check=True)
+        subprocess.run(["mkfs.btrfs", "-q", str(disk)], check=True, capture_output=True)
+        subprocess.run(["mount", "-o", "loop", str(disk), str(data)], check=True, capture_output=True)
+        subprocess.run(["btrfs", "quota", "enable", str(data)], check=True, capture_output=True)
 
     def answers(self) -> bool:
         return subprocess.run(["docker", "-H", self.url, "info"], capture_output=True, timeout=10).returncode == 0
@@ -235,14 +251,16 @@ class PrivateDockerEngine(OwnProcess):
             shutil.rmtree(self.exec_root, ignore_errors=True)
         if self.netns is not None:
             subprocess.run(["ip", "netns", "del", self.netns], capture_output=True)
+        if self.sandboxes:
+            subprocess.run(["umount", "-R", str(self.root / "data")], capture_output=True)
         subprocess.run(["rm", "-rf", str(self.root)], capture_output=True)
 
 
 @contextlib.contextmanager
-def own_docker_engine(images: tuple[str, ...]) -> Iterator[PrivateDockerEngine]:
+def own_docker_engine(images: tuple[str, ...], sandboxes: bool = False) -> Iterator[PrivateDockerEngine]:
     if os.geteuid() != 0 or shutil.which("dockerd") is None:
         missing("root and dockerd, to start a Docker engine of the test's own")
-    engine = PrivateDockerEngine(images)
+    engine = PrivateDockerEngine(images, sandboxes=sandboxes)
     try:
         engine.start()
         engine.load_images()

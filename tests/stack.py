@@ -21,6 +21,7 @@ import docker
 import httpx
 import redis
 
+from core.settings import SandboxSettings
 from tests.conftest import STATE_DIR, TEST_DB_URL, redis_url
 from tests.services import free_port, require
 
@@ -158,6 +159,7 @@ class Stack:
                 proc.wait(timeout=10)
         self.procs.clear()
         remove_test_containers(self.tag, self.env().get("RUNYARD_WORKER__DOCKER_URL"))
+        remove_test_containers(self.tag, self.env().get("RUNYARD_SANDBOXES__DOCKER_URL", SANDBOX_ENGINE))
 
 
 @contextlib.contextmanager
@@ -177,6 +179,9 @@ def running_stack(
         yield stack
     finally:
         stack.stop()
+
+
+SANDBOX_ENGINE = SandboxSettings().docker_url
 
 
 def remove_test_containers(tag: str, docker_url: str | None = None) -> None:

@@ -1,4 +1,4 @@
-"""A worker's connection to one persistent sandbox's agent (sandbox_images/agent/sandbox_agent.py).
+"""A worker's connection to one persistent sandbox's agent (sandbox_images/runtime/sandbox_agent).
 
 Many requests may be in flight at once: each carries an id, and a reader
 thread hands every reply to the request that carries the same id. Replies

@@ -116,8 +116,11 @@ def _adopt_sandboxes(ctx: WorkerContext) -> None:
     """After a restart: keep this host's sandboxes, remove what nobody owns, mark lost containers."""
     with transaction(ctx.settings) as session:
         known = sandbox_store.host_sandboxes(session, ctx.settings.worker.host_name)
-        volumes = sandbox_store.referenced_volumes(session, ctx.settings.worker.host_name)
-    sandbox_watch.mark_lost(ctx.settings, ctx.sandbox_host, ctx.sandbox_host.reconcile(known, volumes))
+    sandbox_watch.mark_lost(ctx.settings, ctx.sandbox_host, ctx.sandbox_host.reconcile(known))
+    # Sandboxes used to run on the runs' engine; what an older version left there is nobody's now.
+    legacy = ctx.runtime.remove_labelled(ctx.sandbox_host.labels("sandbox"))
+    if legacy:
+        log.warning("removed sandbox containers an older version left on the runs' engine", extra={"count": legacy})
 
 
 @signals.celeryd_after_setup.connect

@@ -54,9 +54,14 @@ class WorkerContext:
         return DockerRunRuntime(self.docker)
 
     @cached_property
+    def sandbox_docker(self) -> DockerEngine:
+        """The engine persistent sandboxes run on: not the runs' one (its own user namespace and disk quotas)."""
+        return DockerEngine(self.settings.sandboxes.docker_url)
+
+    @cached_property
     def workspaces(self) -> WorkspaceRuntime:
-        """Persistent sandboxes' containers and volumes."""
-        return DockerWorkspaceRuntime(self.docker)
+        """Persistent sandboxes' containers."""
+        return DockerWorkspaceRuntime(self.sandbox_docker, self.settings.sandboxes.runtime_image)
 
     @cached_property
     def redis(self) -> redis.Redis:

@@ -1,9 +1,11 @@
 """The persistent sandboxes of one worker host: their containers, links to their agents, and a warm pool.
 
-A sandbox's container outlives the worker process (its stdin stays open
-between attachments); a restarted worker attaches again. The pool holds ready
-containers of the default template, each with its own fresh volume, so a
-create only has to claim one, size it and hand it its environment.
+A sandbox's container is its computer: started from any image, with its own writable filesystem,
+which is kept while the sandbox is stopped and removed only when it is deleted. The container
+outlives the worker process (its stdin stays open between attachments); a restarted worker
+attaches again. The pool holds ready, networked containers of the default template at the default
+disk size, and one of each other image created from lately (the pool follows demand), so a create
+only has to claim one, size it (and take it off the network if asked) and hand it its environment.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
-import uuid
+import time
 from collections import deque
 from dataclasses import dataclass
 
@@ -21,17 +23,24 @@ from core.job_machine import SandboxSnapshot
 from core.settings import Settings
 from workers.agent_link import AgentError, AgentLink
 from workers.pool_filler import PoolFiller
-from workers.runtime.base import ContainerLimits, RuntimeFailure, WorkspaceRuntime, WorkspaceSpec
+from workers.runtime.base import (
+    ContainerLimits,
+    ImageConfig,
+    ImageUnavailable,
+    RuntimeFailure,
+    WorkspaceRuntime,
+    WorkspaceSpec,
+)
 
 log = logging.getLogger(__name__)
 START_TIMEOUT_S = 60.0
-Ready = tuple[str, str, AgentLink]  # a started container, its volume, and the link to its agent
+IMAGE_CONFIG_TTL_S = 30.0
+Ready = tuple[str, AgentLink, str]  # a started container, the link to its agent, and its image
 
 
 @dataclass(frozen=True)
 class Placed:
     container_id: str
-    volume: str
     from_pool: bool
 
 
@@ -42,15 +51,17 @@ class SandboxHost:
         self.host = settings.worker.host_name
         self._links: dict[str, AgentLink] = {}
         self._lock = threading.Lock()
-        self._pool: deque[Ready] = deque()
+        self._pools: dict[str, deque[Ready]] = {}
+        self._demand: dict[str, float] = {}  # image -> when a sandbox was last created from it (monotonic)
         self._cond = threading.Condition()
         self._closed = False
+        self._images: dict[str, tuple[float, ImageConfig]] = {}
         self._stats = SandboxHostFigures(pool_target=settings.sandboxes.pool_size)
         self._filler = PoolFiller(
             "sandbox-pool",
             self._cond,
-            wanted=lambda: self.settings.sandboxes.pool_size - len(self._pool),
-            start=lambda: self._launch(self.default_image, None, network=False),
+            wanted=lambda: sum(self._deficits().values()),
+            start=self._start_pooled,
             keep=self._keep,
             drop=self._drop,
             failure="cannot start a pooled sandbox",
@@ -72,20 +83,34 @@ class SandboxHost:
             return ContainerLimits(memory_bytes=s.memory_bytes, pids=s.pids, cpus=s.cpus)
         return ContainerLimits(memory_bytes=sandbox.memory_bytes, pids=s.pids, cpus=sandbox.cpus)
 
-    def _spec(self, image: str, volume: str, sandbox: SandboxSnapshot | None, network: bool) -> WorkspaceSpec:
+    def _spec(self, image: str, sandbox: SandboxSnapshot | None, network: bool) -> WorkspaceSpec:
         return WorkspaceSpec(
             image=image,
             limits=self.limits(sandbox),
-            volume=volume,
+            disk_bytes=(sandbox.disk_bytes if sandbox else self.settings.sandboxes.disk_bytes)
+            if self.settings.sandboxes.disk_quota
+            else None,
             labels={**self.labels("sandbox"), c.LABEL_IMAGE: image},
-            tmp_bytes=self.settings.sandboxes.tmp_bytes,
-            network=self.settings.worker.egress_network if network else None,
+            network=network and self.settings.sandboxes.network,
         )
 
     @property
     def default_image(self) -> str:
         s = self.settings.sandboxes
         return s.templates[s.default_template]
+
+    def image_config(self, image: str) -> ImageConfig:
+        """The image's user, workdir and environment (pulled if this host lacks it), looked up at most every 30 s."""
+        now = time.monotonic()
+        cached = self._images.get(image)
+        if cached is not None and now - cached[0] < IMAGE_CONFIG_TTL_S:
+            return cached[1]
+        try:
+            config = self.runtime.image_config(image)
+        except ImageUnavailable as exc:
+            raise AgentError("image_unavailable", str(exc), None, "image") from exc
+        self._images[image] = (now, config)
+        return config
 
     # ------------------------------------------------------------ lifecycle of the host
 
@@ -97,8 +122,8 @@ class SandboxHost:
         """Stop refilling and remove the unclaimed pool; claimed sandboxes keep running for the next worker."""
         with self._cond:
             self._closed = True
-            pooled = list(self._pool)
-            self._pool.clear()
+            pooled = [ready for pool in self._pools.values() for ready in pool]
+            self._pools.clear()
             self._filler.stop()
         for ready in pooled:
             self._drop(ready)
@@ -110,45 +135,95 @@ class SandboxHost:
 
     def stats(self) -> SandboxHostFigures:
         with self._cond:
-            self._stats.pool_idle = len(self._pool)
+            self._stats.pool_idle = sum(len(pool) for pool in self._pools.values())
+            self._stats.pool_target = sum(self._targets().values())
         with self._lock:
             self._stats.attached = len(self._links)
         return self._stats.model_copy()
 
     # ------------------------------------------------------------ the pool
 
+    def _targets(self) -> dict[str, int]:
+        """Ready sandboxes wanted per image: the default template's pool, and one of each image a sandbox
+        was created from lately (the most recent few). With the condition held."""
+        s = self.settings.sandboxes
+        if s.pool_size <= 0:
+            return {}
+        now = time.monotonic()
+        recent = sorted(
+            (
+                image
+                for image, at in self._demand.items()
+                if now - at < s.image_pool_idle_s and image != self.default_image
+            ),
+            key=lambda image: -self._demand[image],
+        )[: s.image_pools]
+        return {self.default_image: s.pool_size, **dict.fromkeys(recent, 1)}
+
+    def _deficits(self) -> dict[str, int]:
+        targets = self._targets()
+        return {
+            image: n - len(self._pools.get(image, ()))
+            for image, n in targets.items()
+            if n > len(self._pools.get(image, ()))
+        }
+
+    def _start_pooled(self) -> Ready:
+        """The filler's start: one ready sandbox of the image the pool lacks most."""
+        with self._cond:
+            deficits = self._deficits()
+        image = max(deficits, key=lambda i: deficits[i]) if deficits else self.default_image
+        return self._launch(image, None, network=True)
+
     def _keep(self, ready: Ready) -> bool:
         """The filler's hand-over, with the condition held."""
-        if self._closed:
+        if self._closed or ready[2] not in self._deficits():
             return False
-        self._pool.append(ready)
+        self._pools.setdefault(ready[2], deque()).append(ready)
         self._cond.notify_all()
         return True
 
     def _drop(self, ready: Ready) -> None:
-        container_id, volume, link = ready
+        container_id, link, _ = ready
         link.close()
-        self._remove(container_id, volume)
+        self._remove(container_id)
+
+    def _unwanted(self) -> list[Ready]:
+        """Take out the pooled sandboxes of images no longer in demand. With the condition held."""
+        targets = self._targets()
+        stale = [image for image in self._pools if image not in targets]
+        return [ready for image in stale for ready in self._pools.pop(image)]
 
     def _launch(self, image: str, sandbox: SandboxSnapshot | None, network: bool) -> Ready:
-        volume = sandbox.volume if sandbox and sandbox.volume else f"runyard-ws-{uuid.uuid4().hex}"
-        container_id = self.runtime.start(self._spec(image, volume, sandbox, network))
+        container_id = self.runtime.create(self._spec(image, sandbox, network), self.image_config(image))
         try:
-            link = AgentLink(self.runtime.attach(container_id), container_id)
-            link.call("ping", timeout_s=START_TIMEOUT_S)
+            return container_id, self._attach(container_id), image
         except RuntimeFailure:
-            self._remove(container_id, None if sandbox and sandbox.volume else volume)
+            self._remove(container_id)
             raise
-        return container_id, volume, link
+
+    def _attach(self, container_id: str) -> AgentLink:
+        link = AgentLink(self.runtime.attach(container_id), container_id)
+        try:
+            link.call("ping", timeout_s=START_TIMEOUT_S)
+        except (RuntimeFailure, AgentError):
+            link.close()
+            raise
+        return link
+
+    def _poolable(self, sandbox: SandboxSnapshot) -> bool:
+        return sandbox.disk_bytes == self.settings.sandboxes.disk_bytes
 
     # ------------------------------------------------------------ sandboxes
 
     def configure(self, link: AgentLink, sandbox: SandboxSnapshot) -> None:
-        s, w = self.settings.sandboxes, self.settings.worker
+        s = self.settings.sandboxes
+        image = self.image_config(sandbox.image)
         link.call(
             "configure",
-            uid=w.sandbox_uid,
-            gid=w.sandbox_gid,
+            user=image.user,
+            workdir=image.workdir,
+            image_env=image.env,
             env=sandbox.env,
             disk_bytes=sandbox.disk_bytes,
             output_bytes=s.output_bytes,
@@ -156,66 +231,81 @@ class SandboxHost:
         )
 
     def create(self, sandbox: SandboxSnapshot) -> Placed:
-        """Claim a pooled container (same image, no network) or start a new one; configure it."""
+        """Claim a pooled container (default image and disk) or start a new one; configure it."""
         ready: Ready | None = None
         dead: list[Ready] = []
-        if sandbox.image == self.default_image and not sandbox.network:
-            with self._cond:
-                while self._pool and ready is None:
-                    candidate = self._pool.popleft()
-                    self._cond.notify_all()
-                    if candidate[2].alive:
+        with self._cond:
+            if self._poolable(sandbox):
+                self._demand[sandbox.image] = time.monotonic()
+                pool = self._pools.get(sandbox.image) or deque()
+                while pool and ready is None:
+                    candidate = pool.popleft()
+                    if candidate[1].alive:
                         ready = candidate
                         self._stats.pool_hits += 1
                     else:  # its container stopped while it waited (the engine restarted, say)
                         dead.append(candidate)
+            dead.extend(self._unwanted())
+            self._cond.notify_all()
         for candidate in dead:
             self._drop(candidate)
         from_pool = ready is not None
         if ready is None:
             self._stats.pool_misses += 1
             ready = self._launch(sandbox.image, sandbox, sandbox.network)
-        container_id, volume, link = ready
+        container_id, link, _ = ready
         try:
             if from_pool:
                 self.runtime.set_limits(container_id, self.limits(sandbox))
+                if not (sandbox.network and self.settings.sandboxes.network):
+                    self.runtime.disconnect_network(container_id)
             self.configure(link, sandbox)
         except Exception:
             link.close()
-            self._remove(container_id, volume)
+            self._remove(container_id)
             raise
         with self._lock:
             self._links[container_id] = link
-        return Placed(container_id, volume, from_pool)
+        return Placed(container_id, from_pool)
 
     def start_sandbox(self, sandbox: SandboxSnapshot) -> Placed:
-        """A new container on the sandbox's existing volume."""
-        if sandbox.container_id:
-            self.stop_sandbox(sandbox)
-        container_id, volume, link = self._launch(sandbox.image, sandbox, sandbox.network)
+        """Start the sandbox's own container again, its filesystem as it was left."""
+        with self._lock:
+            old = self._links.pop(sandbox.container_id or "", None)
+        if old is not None:
+            old.close()
+        status = self.runtime.status(sandbox.container_id) if sandbox.container_id else None
+        if status is None:
+            # Only a sandbox from before containers were kept (or whose engine lost them) gets here.
+            log.warning(
+                "sandbox has no container; starting a new one from its image", extra={"sandbox_id": str(sandbox.id)}
+            )
+            container_id, link, _ = self._launch(sandbox.image, sandbox, sandbox.network)
+        else:
+            assert sandbox.container_id is not None
+            container_id = sandbox.container_id
+            if status != "running":
+                self.runtime.start(container_id)
+            link = self._attach(container_id)
         try:
             self.configure(link, sandbox)
         except Exception:
             link.close()
-            self._remove(container_id, None)
             raise
         with self._lock:
             self._links[container_id] = link
-        return Placed(container_id, volume, False)
+        return Placed(container_id, False)
 
     def stop_sandbox(self, sandbox: SandboxSnapshot) -> None:
-        """Remove the container; the workspace volume stays."""
+        """Stop every process of the sandbox; its container, and so its whole filesystem, stays."""
         if sandbox.container_id:
-            with self._lock:
-                link = self._links.pop(sandbox.container_id, None)
-            if link is not None:
-                link.close()
-            self.runtime.remove_container(sandbox.container_id)
+            self.forget(sandbox.container_id)
+            self.runtime.stop(sandbox.container_id)
 
     def delete_sandbox(self, sandbox: SandboxSnapshot) -> None:
-        self.stop_sandbox(sandbox)
-        if sandbox.volume:
-            self.runtime.remove_volume(sandbox.volume)
+        if sandbox.container_id:
+            self.forget(sandbox.container_id)
+            self.runtime.remove_container(sandbox.container_id)
 
     def link(self, sandbox: SandboxSnapshot) -> AgentLink:
         """The link to a started sandbox's agent, attaching (again) if this process has none that works."""
@@ -247,53 +337,43 @@ class SandboxHost:
         if aborted["uploads"] or aborted["downloads"]:
             log.info("aborted transfers of an earlier attachment", extra={**extra, **aborted})
 
-    def _remove(self, container_id: str, volume: str | None) -> None:
+    def _remove(self, container_id: str) -> None:
         with contextlib.suppress(RuntimeFailure):
             self.runtime.remove_container(container_id)
-        if volume:
-            with contextlib.suppress(RuntimeFailure):
-                self.runtime.remove_volume(volume)
 
     # ------------------------------------------------------------ after a restart
 
-    def reconcile(self, known: list[SandboxSnapshot], volumes_in_use: set[str]) -> list[SandboxSnapshot]:
-        """Remove this host's containers and volumes no sandbox owns.
+    def reconcile(self, known: list[SandboxSnapshot]) -> list[SandboxSnapshot]:
+        """Remove this host's sandbox containers no sandbox owns (a crashed create's, an old pool's).
 
-        Returns the started sandboxes whose container is gone.
+        Returns the started sandboxes whose container is not running.
         """
         owned = {s.container_id for s in known if s.container_id}
         for info in self.runtime.list_containers(self.labels("sandbox")):
             if info.id not in owned:
                 log.warning("removing a sandbox container nobody owns", extra={"container": info.id[:12]})
-                with contextlib.suppress(RuntimeFailure):
-                    self.runtime.remove_container(info.id)
-        for volume in self.runtime.list_volumes(self.labels("sandbox")):
-            if volume not in volumes_in_use:
-                with contextlib.suppress(RuntimeFailure):
-                    self.runtime.remove_volume(volume)
+                self._remove(info.id)
         return self.stopped(known)
 
     def stopped(self, known: list[SandboxSnapshot]) -> list[SandboxSnapshot]:
         """The started sandboxes whose container is not running (it stopped, or the engine lost it).
 
-        Stopped containers no sandbox names any more (one whose removal failed) are removed on the way."""
+        Stopped containers no sandbox names (one whose removal failed) are removed on the way."""
         owned = {s.container_id for s in known if s.container_id}
         running = set()
         for info in self.runtime.list_containers(self.labels("sandbox")):
             if info.status == "running":
                 running.add(info.id)
             elif info.status in ("exited", "dead") and info.id not in owned:
-                with contextlib.suppress(RuntimeFailure):
-                    self.runtime.remove_container(info.id)
+                self._remove(info.id)
         return [s for s in known if s.state == "started" and s.container_id and s.container_id not in running]
 
     def forget(self, container_id: str) -> None:
-        """Drop a stopped sandbox's link and container; its volume stays for the next start."""
+        """Drop this process's link to a container (it stopped, or is being stopped); the container stays."""
         with self._lock:
             link = self._links.pop(container_id, None)
         if link is not None:
             link.close()
-        self._remove(container_id, None)
 
 
 class SandboxLost(RuntimeFailure):

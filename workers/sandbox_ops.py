@@ -107,7 +107,6 @@ class Ops:
         self._update(
             sandbox,
             container_id=placed.container_id,
-            volume=placed.volume,
             state=SandboxState.STARTED.value,
             started_at=_now(),
             error=None,
@@ -118,7 +117,7 @@ class Ops:
         if sandbox.state != SandboxState.STOPPING:
             return {"state": sandbox.state}
         self.host.stop_sandbox(sandbox)
-        self._update(sandbox, container_id=None, state=SandboxState.STOPPED.value, stopped_at=_now())
+        self._update(sandbox, state=SandboxState.STOPPED.value, stopped_at=_now())
         return {"state": SandboxState.STOPPED.value}
 
     def delete(self, claim: SandboxClaim) -> Result:

@@ -1,6 +1,6 @@
 """A host's watch over its started sandboxes: a container that stopped behind the worker's back (the
-Docker engine restarted, the machine rebooted) makes its sandbox `error` now, with its container
-removed and its workspace kept, rather than when the next operation trips over it."""
+Docker engine restarted, the machine rebooted) makes its sandbox `error` now, its container and files
+kept for the next start, rather than when the next operation trips over it."""
 
 from __future__ import annotations
 
@@ -16,11 +16,11 @@ from workers.sandbox_host import SandboxHost
 
 log = logging.getLogger(__name__)
 
-STOPPED = "its container stopped; start the sandbox again (its workspace is kept)"
+STOPPED = "its container stopped; start the sandbox again (its files are kept)"
 
 
 def mark_lost(settings: Settings, host: SandboxHost, lost: list[SandboxSnapshot], reason: str = STOPPED) -> int:
-    """Mark each sandbox error (unless a stop or start got there first) and remove its stopped container."""
+    """Mark each sandbox error (unless a stop or start got there first); its stopped container is kept."""
     marked = 0
     for sandbox in lost:
         if not sandbox.container_id:

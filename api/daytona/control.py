@@ -51,6 +51,7 @@ class CreateSandbox(BaseModel):
     auto_archive_interval: int | None = Field(None, alias="autoArchiveInterval", ge=0, le=525_600)
     auto_delete_interval: int | None = Field(None, alias="autoDeleteInterval", ge=-1, le=525_600)
     network_block_all: bool | None = Field(None, alias="networkBlockAll")
+    network_allow_list: str | None = Field(None, alias="networkAllowList")
     build_info: BuildInfo | None = Field(None, alias="buildInfo")
 
 
@@ -103,7 +104,15 @@ async def create_sandbox(
     body: CreateSandbox, request: Request, state: StateDep, session: SessionDep, principal: PrincipalDep
 ) -> dict[str, Any]:
     """Create, and answer once it is started (so the SDK need not poll)."""
-    network = state.settings.allow_enable_network and body.network_block_all is False
+    if body.network_allow_list and body.network_allow_list.strip() and not body.network_block_all:
+        # Refused, never ignored: a caller who narrows egress must not get the whole internet instead.
+        raise InvalidInput.one(
+            "networkAllowList",
+            "not_supported",
+            "egress allow-lists are not enforced yet; leave it out (fenced internet) or set networkBlockAll",
+        )
+    # Daytona's default: network on unless blocked (and the operator has not turned it off).
+    network = state.settings.sandboxes.network and not body.network_block_all
     req = svc.SandboxCreate(
         template=_template(body),
         name=body.name,

@@ -18,13 +18,16 @@ class Strict(BaseModel):
 
 class SandboxCreateBody(Strict):
     template: str | None = Field(None, description="A template name; the default agent image when omitted")
+    image: str | None = Field(
+        None, description="Any image on the worker's engine or one it can pull (instead of a template), e.g. debian:12"
+    )
     name: str | None = Field(None, description="Unique among your live sandboxes; generated when omitted")
     env: dict[str, str] | None = None
     labels: dict[str, str] | None = None
     cpus: float | None = None
     memory_bytes: int | None = None
     disk_bytes: int | None = None
-    network: bool = False
+    network: bool | None = Field(None, description="Outbound network (fenced); on unless false or turned off")
     auto_stop_s: int | None = Field(None, description="Seconds idle before it stops; 0 never")
     auto_delete_s: int | None = Field(None, description="Seconds stopped before it is deleted; 0 never")
 

@@ -16,8 +16,10 @@ _INPUT = {
     "too_large",
     "no_space",
     "spawn_error",
+    "image_unavailable",
+    "image_not_allowed",
 }
-_CONFLICT = {"exists", "conflict", "not_empty", "sandbox_lost"}
+_CONFLICT = {"exists", "conflict", "not_empty", "sandbox_lost", "process_limit"}
 
 
 def raise_for_job(job: JobView) -> None:

@@ -6,6 +6,7 @@ host that holds the sandbox. Only the worker on that host executes it.
 
 from __future__ import annotations
 
+import fnmatch
 import re
 import secrets
 import time
@@ -34,6 +35,12 @@ from core.states import SandboxState
 JOBS, SANDBOXES = Base.metadata.tables["jobs"], Base.metadata.tables["sandboxes"]
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
 LABEL_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,62}$")
+# Docker's image reference: [registry[:port]/]path[:tag][@sha256:digest], the path in lower case (a
+# registry has a dot or a port, or is localhost).
+_PART = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+IMAGE_REF = re.compile(
+    rf"(?=.{{1,200}}$)(?:(?:localhost|[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+)(?::[0-9]+)?/|[A-Za-z0-9-]+:[0-9]+/)?{_PART}(?:/{_PART})*(?::\w[\w.-]{{0,127}})?(?:@sha256:[0-9a-f]{{64}})?"
+)
 ENV_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
 
 # Operations allowed only while the sandbox is started; lifecycle kinds have their own rules.
@@ -42,13 +49,14 @@ ENV_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
 @dataclass(frozen=True)
 class SandboxCreate:
     template: str | None = None
+    image: str | None = None
     name: str | None = None
     env: dict[str, str] | None = None
     labels: dict[str, str] | None = None
     cpus: float | None = None
     memory_bytes: int | None = None
     disk_bytes: int | None = None
-    network: bool = False
+    network: bool | None = None  # None: the installation's default (on, fenced)
     public: bool = False
     auto_stop_s: int | None = None
     auto_delete_s: int | None = None
@@ -56,14 +64,23 @@ class SandboxCreate:
 
 
 def resolve_template(settings: Settings, name: str | None, field: str = "template") -> tuple[str, str]:
-    """A template name (or alias) to (template, image); unknown names list what exists."""
+    """A template name (or alias) or an image reference to (template, image).
+
+    A template is one of the installation's own; any other name is an image on the worker's engine
+    or one it can pull, if the operator's allow-list admits it (its template is then its own name)."""
     s = settings.sandboxes
     wanted = name or s.default_template
     template = s.aliases.get(wanted, wanted)
-    if template not in s.templates:
-        available = sorted(s.templates) + sorted(s.aliases)
-        raise InvalidInput.one(field, "template", f"unknown template {wanted!r}; available: {', '.join(available)}")
-    return template, s.templates[template]
+    if template in s.templates:
+        return template, s.templates[template]
+    if not IMAGE_REF.fullmatch(wanted):
+        available = ", ".join(sorted(s.templates) + sorted(s.aliases))
+        raise InvalidInput.one(
+            field, "image", f"{wanted!r} is neither a template ({available}) nor an image reference like debian:12"
+        )
+    if not any(fnmatch.fnmatchcase(wanted, pattern) for pattern in s.allowed_images):
+        raise InvalidInput.one(field, "not_allowed", f"image {wanted!r} is not in this installation's allow-list")
+    return wanted, wanted
 
 
 def _check_map(field: str, values: dict[str, str] | None, key_rule: re.Pattern[str], errors: list[FieldError]) -> None:
@@ -91,7 +108,9 @@ def _bounded(
 
 async def _pick_host(client: aioredis.Redis, session: AsyncSession, image: str) -> str:
     """The live host with the fewest live sandboxes among those whose workers serve sandboxes of this image."""
-    hosts = {w.host for w in await live_workers(client) if image in w.sandbox_images}
+    workers = [w for w in await live_workers(client) if w.sandbox_images]
+    # A template's image only where it is served; any other image wherever sandboxes are (pulled if need be).
+    hosts = {w.host for w in workers if image in w.sandbox_images} or {w.host for w in workers}
     if not hosts:
         raise Unavailable("no worker host serving sandboxes is alive; retry later", retry_after=10)
     counts = dict(
@@ -145,8 +164,10 @@ async def create_sandbox(
     s = settings.sandboxes
     errors: list[FieldError] = []
     template = image = ""
+    if req.template and req.image:
+        errors.append(FieldError("image", "exclusive", "give a template or an image, not both"))
     try:
-        template, image = resolve_template(settings, req.template)
+        template, image = resolve_template(settings, req.template or req.image, "image" if req.image else "template")
     except InvalidInput as exc:
         errors.extend(exc.errors)
     if req.name is not None and not NAME.match(req.name):
@@ -158,8 +179,9 @@ async def create_sandbox(
     disk = _bounded("disk_bytes", req.disk_bytes, s.disk_bytes, 16 << 20, s.max_disk_bytes, errors)
     auto_stop = _bounded("auto_stop_s", req.auto_stop_s, s.auto_stop_s, 0, 30 * 86400, errors)
     auto_delete = _bounded("auto_delete_s", req.auto_delete_s, s.auto_delete_s, 0, 365 * 86400, errors)
-    if req.network and not settings.allow_enable_network:
-        errors.append(FieldError("network", "not_allowed", "network access is not allowed on this installation"))
+    if req.network and not s.network:
+        errors.append(FieldError("network", "not_allowed", "sandboxes have no network on this installation"))
+    network = s.network if req.network is None else req.network
     if errors:
         raise InvalidInput(errors)
     sandbox_id = uuid.uuid4()
@@ -191,7 +213,7 @@ async def create_sandbox(
                 cpus=cpus,
                 memory_bytes=int(memory),
                 disk_bytes=int(disk),
-                network=req.network,
+                network=network,
                 public=req.public,
                 auto_stop_s=int(auto_stop),
                 auto_delete_s=int(auto_delete),

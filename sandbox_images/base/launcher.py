@@ -33,10 +33,14 @@ def launcher_argv(
     stack_bytes: int,
     open_files: int,
     cwd: str,
+    as_root: bool = False,
 ) -> list[str]:
-    """The launcher's command line (see spawn.c): these limits, then uid:gid in cwd, then exec argv."""
+    """The launcher's command line (see spawn.c): these limits, then uid:gid in cwd, then exec argv.
+
+    as_root (uid and gid 0) is for persistent sandboxes whose image runs as root in a user namespace."""
     return [
         SPAWN,
+        *(["--as-root"] if as_root else []),
         str(report_fd),
         str(uid),
         str(gid),

@@ -1,7 +1,7 @@
 /*
  * runyard-spawn: start one sandboxed program and report its exact rusage.
  *
- * usage: runyard-spawn REPORT_FD UID GID CPU_S FSIZE_BYTES STACK_BYTES NOFILE WORKDIR -- PROGRAM [ARG...]
+ * usage: runyard-spawn [--as-root] REPORT_FD UID GID CPU_S FSIZE_BYTES STACK_BYTES NOFILE WORKDIR -- PROGRAM [ARG...]
  *
  * The agent is a Python process. A program forked straight from it would
  * inherit Python's resident-set high-water mark (ru_maxrss survives exec), so
@@ -10,6 +10,8 @@
  * fresh rusage, so the reported peak memory is the program's own.
  *
  * The child sets its limits, empties its capability bounding set, drops to UID/GID with no supplementary groups,
+ * (with --as-root, for a persistent sandbox whose image runs as root inside a user namespace, it stays uid 0
+ * and keeps the container's own few capabilities: package managers need them, and the host never sees root),
  * enters WORKDIR (as that user: the agent itself may not look inside), asks
  * to die with its parent, and execs PROGRAM. The parent waits for it and
  * writes one line to REPORT_FD:
@@ -56,6 +58,11 @@ static void limit(int resource, rlim_t soft, rlim_t hard) {
 }
 
 int main(int argc, char **argv) {
+    int as_root = argc > 1 && strcmp(argv[1], "--as-root") == 0;
+    if (as_root) {
+        argv++;
+        argc--;
+    }
     if (argc < 11 || strcmp(argv[9], "--") != 0) {
         fprintf(stderr, "usage: runyard-spawn REPORT_FD UID GID CPU_S FSIZE STACK NOFILE WORKDIR -- PROGRAM [ARG...]\n");
         return 125;
@@ -68,8 +75,8 @@ int main(int argc, char **argv) {
     rlim_t stack = (rlim_t)parse(argv[6]);
     rlim_t nofile = (rlim_t)parse(argv[7]);
     const char *workdir = argv[8];
-    if (uid == 0 || gid == 0) {
-        fprintf(stderr, "runyard-spawn: refusing to run as root\n");
+    if (as_root ? (uid != 0 || gid != 0) : (uid == 0 || gid == 0)) {
+        fprintf(stderr, as_root ? "runyard-spawn: --as-root takes uid and gid 0\n" : "runyard-spawn: refusing to run as root\n");
         return 125;
     }
 
@@ -88,13 +95,17 @@ int main(int argc, char **argv) {
         limit(RLIMIT_CORE, 0, 0);
         /* Empty the bounding set while CAP_SETPCAP is still ours: nothing the
          * program execs later (setuid binaries included) can gain a capability. */
-        for (int cap = 0; cap <= 63; cap++) {
-            if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0 && errno != EINVAL) fail();
-        }
-        if (setgroups(0, NULL) != 0 || setgid(gid) != 0 || setuid(uid) != 0) fail();
-        if (setuid(0) == 0) { /* never continue if privileges could come back */
-            errno = EPERM;
-            fail();
+        if (as_root) {
+            if (setgroups(0, NULL) != 0) fail();
+        } else {
+            for (int cap = 0; cap <= 63; cap++) {
+                if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0 && errno != EINVAL) fail();
+            }
+            if (setgroups(0, NULL) != 0 || setgid(gid) != 0 || setuid(uid) != 0) fail();
+            if (setuid(0) == 0) { /* never continue if privileges could come back */
+                errno = EPERM;
+                fail();
+            }
         }
         if (chdir(workdir) != 0) fail();
         prctl(PR_SET_PDEATHSIG, SIGKILL);

@@ -15,7 +15,7 @@ import pytest
 
 from tests.integration.helpers import eventually
 from tests.services import missing
-from tests.stack import ROOT, free_port
+from tests.stack import ROOT, SANDBOX_ENGINE, free_port
 
 pytestmark = pytest.mark.slow
 PROJECT = "rycomposetest"
@@ -75,8 +75,10 @@ def compose() -> Iterator[Compose]:
             capture_output=True,
             timeout=300,
         )
-        leftovers = f"docker ps -aq --filter label=org.runyard.cluster={PROJECT} | xargs -r docker rm -f"
-        subprocess.run(["bash", "-c", leftovers], capture_output=True, timeout=120)
+        for engine in ("unix:///var/run/docker.sock", SANDBOX_ENGINE):  # runs' containers, and the sandbox pool's
+            leftovers = f"docker ps -aq --filter label=org.runyard.cluster={PROJECT} | xargs -r docker rm -f"
+            on_engine = {**os.environ, "DOCKER_HOST": engine}
+            subprocess.run(["bash", "-c", leftovers], env=on_engine, capture_output=True, timeout=120)
 
 
 def _ready(stack: Compose) -> bool:

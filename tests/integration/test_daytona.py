@@ -73,7 +73,7 @@ def check(seen: dict[str, object]) -> None:
     assert seen["labels_after"] == {"project": "p1", "stage": "two"}
     # older SDKs drop the trailing newline of a result
     exit_code, result = seen["exec"]  # type: ignore[misc]
-    assert exit_code == 0 and str(result).rstrip("\n") == "hello from sandbox in /tmp"
+    assert exit_code == 0 and str(result).rstrip("\n") == "hello from root in /tmp"
     exit_code, result = seen["exec_fail"]  # type: ignore[misc]
     assert exit_code == 3 and str(result).rstrip("\n") == "oops"
     first, second, output = seen["session_sync"]  # type: ignore[misc]

@@ -1,6 +1,6 @@
 """The Docker engine restarts under a live installation (every container stops): the worker's warm
 pools rebuild and runs carry on, accepted runs complete, and sandboxes whose container stopped are
-marked `error`, keep their workspace, and start again.
+marked `error`, keep their whole filesystem, and start again.
 
 The engine restarted is one of this test's own (its own socket, data root and containerd, the images
 copied in): the machine's engine, and every container of a `make up` installation, never notice."""
@@ -21,7 +21,10 @@ from tests.stack import Stack, running_stack
 
 @pytest.fixture(scope="module")
 def own_engine(database: None) -> Iterator[PrivateDockerEngine]:
-    with own_docker_engine(("runyard/runner:latest", "runyard/agent:latest")) as engine:
+    # One engine of the test's own for both runs and sandboxes, made like the sandbox engine (user namespaces,
+    # btrfs): restarting it is the host reboot a sandbox's whole filesystem must survive.
+    images = ("runyard/runner:latest", "runyard/agent:latest", "runyard/runtime:latest")
+    with own_docker_engine(images, sandboxes=True) as engine:
         yield engine
 
 
@@ -30,6 +33,7 @@ def engine_stack(own_engine: PrivateDockerEngine) -> Iterator[Stack]:
     env = {
         "RUNYARD_QUEUE__LEASE_MARGIN_S": "2",
         "RUNYARD_WORKER__DOCKER_URL": own_engine.url,
+        "RUNYARD_SANDBOXES__DOCKER_URL": own_engine.url,
         "RUNYARD_WORKER__EGRESS_NETWORK": "",
     }
     with running_stack(10, env, workers=("a",)) as s:
@@ -54,6 +58,7 @@ def test_docker_engine_restart(engine_stack: Stack, own_engine: PrivateDockerEng
         box = api.post("/v1/sandboxes", json={}).json()
         base = f"/v1/sandboxes/{box['id']}"
         assert api.put(f"{base}/files/content", params={"path": "keep.txt"}, content=b"kept\n").status_code == 200
+        assert api.post(f"{base}/exec", json={"command": "echo tool > /usr/local/bin/mine"}).json()["exit_code"] == 0
 
         slow = {"language": "python", "source": "import time; time.sleep(2); print('done')"}
         accepted = [api.post("/v1/runs", json=slow).json()["id"] for _ in range(3)]
@@ -77,10 +82,10 @@ def test_docker_engine_restart(engine_stack: Stack, own_engine: PrivateDockerEng
         assert "container" in lost["error"], lost
         exec_refused = api.post(f"{base}/exec", json={"command": "true"})
         assert exec_refused.status_code == 409 and "start it" in exec_refused.text, exec_refused.text
-        # Started again, it has its workspace.
+        # Started again, it has its whole filesystem: the workspace and what it wrote anywhere else.
         assert api.post(f"{base}/start").json()["state"] == "started"
-        again = api.post(f"{base}/exec", json={"command": "cat keep.txt"}).json()
-        assert again["exit_code"] == 0 and again["stdout"] == "kept\n", again
+        again = api.post(f"{base}/exec", json={"command": "cat keep.txt /usr/local/bin/mine"}).json()
+        assert again["exit_code"] == 0 and again["stdout"] == "kept\ntool\n", again
         assert api.delete(base).status_code in (200, 204)
     # The machine's engine went on as it was: a container it ran before still runs, never restarted.
     try:

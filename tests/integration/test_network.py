@@ -21,10 +21,12 @@ import httpx
 import pytest
 
 from tests.integration.conftest import make_tenant
+from tests.sandbox_images import BARE
 from tests.services import missing
 from tests.stack import Stack, running_stack
 
 NS, HOST_IF, NS_IF = "ry-inet-test", "ry-inet0", "ry-inet1"
+SANDBOX_GATEWAY = "172.31.252.1"  # scripts/sandbox-engine.sh's bridge
 INTERNET = "203.0.113.2"
 # http.server's HTTPServer looks its own address up in DNS before listening; a bare TCPServer does not.
 SERVE = (
@@ -201,28 +203,51 @@ def test_the_neighbours_and_the_host_are_really_listening(
 def test_networked_sandbox_reaches_the_internet_but_not_this_host(
     api: httpx.Client, internet: str, host_listener: int, bridge_neighbours: list[dict[str, str]]
 ) -> None:
-    created = api.post("/v1/sandboxes", json={"network": True})
+    """Sandboxes have the network by default, as root from any image: the fence holds for them too."""
+    neighbour = api.post("/v1/sandboxes", json={}).json()
+    api.post(
+        f"/v1/sandboxes/{neighbour['id']}/exec",
+        json={"command": f"nohup python3 -c '{SERVE}' 0.0.0.0 8082 >/dev/null 2>&1 &"},
+    )
+    neighbour_ip = api.post(f"/v1/sandboxes/{neighbour['id']}/exec", json={"command": "hostname -I"}).json()
+    neighbour_ip = neighbour_ip["stdout"].split()[0]
+    created = api.post("/v1/sandboxes", json={"image": BARE})
     assert created.status_code == 201, created.text
     box = created.json()
+    assert box["network"] is True
     default_bridge, egress = bridge_neighbours
+    gateway = SANDBOX_GATEWAY
     targets = [
+        f"{gateway}:{host_listener}",  # this host, through the sandboxes' own bridge
+        f"{gateway}:22",
         f"{egress['Gateway']}:{host_listener}",
         f"{default_bridge['Gateway']}:{host_listener}",
+        f"203.0.113.1:{host_listener}",
         "172.17.0.1:5432",
+        "172.17.0.1:6379",
+        f"{neighbour_ip}:8082",  # another sandbox
         *(f"{n['IPAddress']}:8081" for n in bridge_neighbours),
         f"{INTERNET}:8080",
     ]
     checks = " ".join(
         f"(timeout 2 bash -c '</dev/tcp/{t.replace(':', '/')}' && echo OPEN {t} || echo closed {t});" for t in targets
     )
-    out = api.post(f"/v1/sandboxes/{box['id']}/exec", json={"command": checks, "timeout_ms": 30000}).json()
-    seen = {line.split(" ", 1)[1]: line.split(" ", 1)[0] for line in out["stdout"].splitlines()}
+    out = api.post(f"/v1/sandboxes/{box['id']}/exec", json={"command": "id -u; " + checks, "timeout_ms": 60000}).json()
+    lines = out["stdout"].splitlines()
+    assert lines[0] == "0", out  # root inside
+    seen = {line.split(" ", 1)[1]: line.split(" ", 1)[0] for line in lines[1:]}
     assert seen.pop(f"{INTERNET}:8080") == "OPEN", out
     assert set(seen.values()) == {"closed"}, seen
-    offline = api.post("/v1/sandboxes", json={}).json()
-    cut = api.post(
-        f"/v1/sandboxes/{offline['id']}/exec", json={"command": f"timeout 2 bash -c '</dev/tcp/{INTERNET}/8080'"}
+    # The neighbour is really listening: it answers itself.
+    own = api.post(
+        f"/v1/sandboxes/{neighbour['id']}/exec", json={"command": "timeout 2 bash -c '</dev/tcp/127.0.0.1/8082'"}
     )
-    assert cut.json()["exit_code"] != 0
-    for sandbox in (box, offline):
+    assert own.json()["exit_code"] == 0
+    offline = api.post("/v1/sandboxes", json={"image": BARE, "network": False}).json()
+    cut = api.post(
+        f"/v1/sandboxes/{offline['id']}/exec",
+        json={"command": f"ls /sys/class/net; timeout 2 bash -c '</dev/tcp/{INTERNET}/8080'"},
+    )
+    assert cut.json()["exit_code"] != 0 and cut.json()["stdout"] == "lo\n"
+    for sandbox in (box, offline, neighbour):
         api.delete(f"/v1/sandboxes/{sandbox['id']}")

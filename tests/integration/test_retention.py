@@ -1,5 +1,5 @@
 """Retention: finished runs and sandbox jobs are purged after their TTL (Judge0 keeps them forever), and a deleted
-sandbox leaves no volume behind, then no row."""
+sandbox leaves no container (its whole filesystem) behind, then no row."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from core.models import Sandbox
 from core.settings import get_settings
 from tests.integration.conftest import make_tenant
 from tests.integration.helpers import eventually
+from tests.sandbox_images import sandbox_engine
 from tests.stack import Stack, running_stack
 
 
@@ -40,18 +41,18 @@ def test_finished_runs_are_purged_after_their_ttl(short_memory: Stack) -> None:
         eventually(lambda: api.get(f"/submissions/{token}").status_code == 404, timeout=30)
 
 
-def test_deleted_sandboxes_leave_no_volume_then_no_row(short_memory: Stack) -> None:
+def test_deleted_sandboxes_leave_no_container_then_no_row(short_memory: Stack) -> None:
     with httpx.Client(base_url=short_memory.url, headers={"X-Auth-Token": make_tenant().key}, timeout=120) as api:
         box = api.post("/v1/sandboxes", json={}).json()
         job = api.post(f"/v1/sandboxes/{box['id']}/exec", params={"wait": "false"}, json={"command": "true"}).json()
         with transaction(get_settings()) as session:
-            volume = session.execute(select(Sandbox.volume).where(Sandbox.id == box["id"])).scalar_one()
-        engine = docker.from_env()
+            container = session.execute(select(Sandbox.container_id).where(Sandbox.id == box["id"])).scalar_one()
+        engine = sandbox_engine()
         try:
-            engine.volumes.get(volume)  # it exists while the sandbox does
+            engine.containers.get(container)  # it exists while the sandbox does
             assert api.delete(f"/v1/sandboxes/{box['id']}").json()["state"] == "deleted"
             with pytest.raises(docker.errors.NotFound):
-                engine.volumes.get(volume)
+                engine.containers.get(container)
         finally:
             engine.close()
         eventually(lambda: api.get(f"/v1/jobs/{job['id']}").status_code == 404, timeout=30)

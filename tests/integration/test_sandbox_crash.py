@@ -22,6 +22,7 @@ from core.models import Job, Sandbox
 from core.settings import get_settings
 from tests.integration.conftest import make_tenant
 from tests.integration.helpers import eventually
+from tests.sandbox_images import sandbox_engine
 from tests.stack import Stack, running_stack
 
 
@@ -74,7 +75,7 @@ def test_upload_interrupted_by_a_dead_worker_never_leaves_a_half_written_file(cr
         assert api.put(f"{base}/files/content", params=target, content=b"old\n").status_code == 200
         with transaction(get_settings()) as session:
             container_id = session.execute(select(Sandbox.container_id).where(Sandbox.id == uuid.UUID(box["id"])))
-            container = docker.from_env().containers.get(container_id.scalar_one())
+            container = sandbox_engine().containers.get(container_id.scalar_one())
 
         body = os.urandom(96 << 20)
         replies: list[httpx.Response] = []

@@ -35,7 +35,7 @@ def test_terminal_over_websocket(api: httpx.Client, stack: Stack) -> None:
         async with websockets.connect(url, additional_headers={"X-Auth-Token": key}) as ws:
             await ws.send(b"echo hi-$WHO; stty size; whoami\n")
             seen = b""
-            while b"33 101\r\nsandbox" not in seen:
+            while b"33 101\r\nroot" not in seen:
                 seen += await ws.recv()  # type: ignore[operator]
             await ws.send(json.dumps({"resize": [120, 40]}))
             await ws.send(b"stty size; exit 5\n")
@@ -46,7 +46,7 @@ def test_terminal_over_websocket(api: httpx.Client, stack: Stack) -> None:
         raise AssertionError("the terminal closed without an exit code")
 
     seen, end = asyncio.run(asyncio.wait_for(session(), 30))
-    assert b"hi-terminal" in seen and b"33 101" in seen and b"40 120" in seen and b"sandbox" in seen
+    assert b"hi-terminal" in seen and b"33 101" in seen and b"40 120" in seen and b"root" in seen
     assert end["exit_code"] == 5
 
     async def refused() -> int:

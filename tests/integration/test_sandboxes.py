@@ -24,6 +24,7 @@ from core.settings import get_settings
 from tests.integration.conftest import Tenant, make_tenant
 from tests.integration.helpers import CallbackReceiver, after_sweeps, eventually, sh
 from tests.integration.helpers import create_sandbox as create
+from tests.sandbox_images import ensure_user_image
 from tests.stack import Stack, running_stack
 
 HOSTS = ("a", "b")
@@ -45,7 +46,7 @@ def api(two_hosts: Stack) -> Iterator[httpx.Client]:
 def test_lifecycle_exec_and_a_workspace_that_survives_stop_and_start(api: httpx.Client) -> None:
     box = create(api, env={"GREETING": "hello"}, labels={"project": "p1", "team": "x"}, auto_stop_s=600)
     out = sh(api, box, 'echo "$GREETING from $(whoami) in $PWD"; echo oops >&2; exit 7')
-    assert out["exit_code"] == 7 and out["stdout"] == "hello from sandbox in /workspace\n" and out["stderr"] == "oops\n"
+    assert out["exit_code"] == 7 and out["stdout"] == "hello from root in /workspace\n" and out["stderr"] == "oops\n"
     out = sh(api, box, "echo $A$B; pwd", cwd="/tmp", env={"A": "x", "B": "y"}, timeout_ms=5000)
     assert out["stdout"] == "xy\n/tmp\n"
     slow = sh(api, box, "sleep 30", timeout_ms=500)
@@ -57,7 +58,9 @@ def test_lifecycle_exec_and_a_workspace_that_survives_stop_and_start(api: httpx.
     assert [s["id"] for s in listed["sandboxes"]] == [box["id"]]
     assert api.get("/v1/sandboxes", params={"label": "project=nope"}).json()["total"] == 0
 
-    sh(api, box, "echo kept > /workspace/note.txt; echo gone > /tmp/scratch")
+    # Everything persists, not only /workspace: it is the sandbox's whole filesystem; processes do not.
+    sh(api, box, "echo kept > /workspace/note.txt; echo tmp > /tmp/scratch; echo tool > /usr/local/bin/mine")
+    sh(api, box, "nohup sleep 1000 >/dev/null 2>&1 &")
     stopped = api.post(f"/v1/sandboxes/{box['id']}/stop")
     assert stopped.status_code == 200 and stopped.json()["state"] == "stopped"
     assert api.get(f"/v1/sandboxes/{box['id']}").json()["state"] == "stopped"
@@ -65,8 +68,8 @@ def test_lifecycle_exec_and_a_workspace_that_survives_stop_and_start(api: httpx.
     assert refused.status_code == 409 and "start it first" in refused.json()["error"]["message"]
     started = api.post(f"/v1/sandboxes/{box['id']}/start")
     assert started.status_code == 200 and started.json()["state"] == "started"
-    out = sh(api, box, "cat /workspace/note.txt; cat /tmp/scratch 2>/dev/null || echo no-scratch")
-    assert out["stdout"] == "kept\nno-scratch\n"
+    out = sh(api, box, "cat /workspace/note.txt /tmp/scratch /usr/local/bin/mine; pgrep -c sleep || true")
+    assert out["stdout"] == "kept\ntmp\ntool\n0\n", out
 
     deleted = api.delete(f"/v1/sandboxes/{box['id']}")
     assert deleted.status_code == 200 and deleted.json()["state"] == "deleted"
@@ -74,15 +77,15 @@ def test_lifecycle_exec_and_a_workspace_that_survives_stop_and_start(api: httpx.
 
 
 def test_bad_requests_name_the_field_and_the_rule(api: httpx.Client, two_hosts: Stack) -> None:
-    unknown = api.post("/v1/sandboxes", json={"template": "windows-xp"})
+    unknown = api.post("/v1/sandboxes", json={"template": "Windows XP"})
     assert unknown.status_code == 422
-    assert "available: agent" in unknown.json()["error"]["message"]
+    assert "neither a template (agent, default" in unknown.json()["error"]["message"]
     assert unknown.json()["error"]["fields"][0]["field"] == "template"
+    both = api.post("/v1/sandboxes", json={"template": "agent", "image": "debian:12"})
+    assert both.status_code == 422 and both.json()["error"]["fields"][0]["rule"] == "exclusive"
     too_big = api.post("/v1/sandboxes", json={"memory_bytes": 1 << 40, "env": {"1BAD": "x"}})
     fields = {f["field"] for f in too_big.json()["error"]["fields"]}
     assert too_big.status_code == 422 and fields == {"memory_bytes", "env.1BAD"}
-    no_net = api.post("/v1/sandboxes", json={"network": True})
-    assert no_net.status_code == 422 and no_net.json()["error"]["fields"][0]["rule"] == "not_allowed"
     other = httpx.get(f"{two_hosts.url}/v1/sandboxes/missing", headers={"X-Auth-Token": make_tenant().key})
     assert other.status_code == 404
 
@@ -174,11 +177,13 @@ def test_files_binary_exact_and_every_operation(api: httpx.Client) -> None:
 
 
 def test_planted_symlinks_lead_nowhere_outside_the_sandbox(api: httpx.Client) -> None:
-    box = create(api)
+    """In a sandbox whose image runs as an ordinary user, the agent (root in the sandbox) acts on files as that
+    user: a link planted by the user's code leads only where the user could go."""
+    box = create(api, image=ensure_user_image())
     files = f"/v1/sandboxes/{box['id']}/files"
     plant = (
-        "ln -s /proc/1/root /workspace/agent-root; ln -s /proc/1/environ /workspace/env-link; "
-        "ln -s /etc/shadow /workspace/shadow; mkdir -p /workspace/d; ln -s /opt/runyard /workspace/d/opt"
+        "ln -s /proc/1/root agent-root; ln -s /proc/1/environ env-link; "
+        "ln -s /etc/shadow shadow; mkdir -p d; ln -s /opt/runyard d/opt"
     )
     sh(api, box, plant)
     for path in ("agent-root/etc/shadow", "env-link", "shadow", "/proc/1/environ", "agent-root/opt/runyard/spawn"):
@@ -264,10 +269,8 @@ def test_parallel_creates_never_share_a_container(api: httpx.Client, two_hosts: 
     with ThreadPoolExecutor(4) as pool:
         boxes = list(pool.map(lambda _: create(api), range(4)))
     with transaction(get_settings()) as session:
-        rows = session.execute(
-            select(Sandbox.container_id, Sandbox.volume).where(Sandbox.id.in_([b["id"] for b in boxes]))
-        ).all()
-    assert len({r.container_id for r in rows}) == 4 and len({r.volume for r in rows}) == 4
+        rows = session.execute(select(Sandbox.container_id).where(Sandbox.id.in_([b["id"] for b in boxes]))).all()
+    assert len({r.container_id for r in rows}) == 4
     for i, box in enumerate(boxes):
         sh(api, box, f"echo {i} > /workspace/mine")
     assert [sh(api, b, "cat /workspace/mine")["stdout"] for b in boxes] == [f"{i}\n" for i in range(4)]

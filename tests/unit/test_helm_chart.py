@@ -63,6 +63,10 @@ def test_the_choices_change_what_they_say() -> None:
     assert pod["securityContext"]["runAsNonRoot"] is True and pod["securityContext"]["supplementalGroups"] == [999]
     assert not any(c.get("securityContext", {}).get("privileged") for c in pod["containers"])  # no privileged pod
     assert pod["volumes"][0]["hostPath"]["path"] == "/var/run/docker.sock"
+    # Persistent sandboxes on the node's sandbox engine, not its Docker engine.
+    assert pod["volumes"][1]["hostPath"]["path"] == "/run/runyard-sandboxes/docker.sock"
+    env = {e["name"]: e.get("value") for e in pod["containers"][0]["env"]}
+    assert env["RUNYARD_SANDBOXES__DOCKER_URL"] == "unix:///run/runyard-sandboxes/docker.sock"
 
     external = render(CHOICES["external services"])
     assert not any(d["metadata"]["name"].endswith(("-redis", "-postgres")) for d in external)
@@ -73,6 +77,9 @@ def test_the_choices_change_what_they_say() -> None:
     pod = next(d for d in dind if d["kind"] == "StatefulSet" and d["metadata"]["name"].endswith("-worker"))
     names = [c["name"] for c in pod["spec"]["template"]["spec"]["containers"]]
     assert names == ["worker", "dind"]
+    env = {e["name"]: e.get("value") for e in pod["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert env["RUNYARD_SANDBOXES__DOCKER_URL"] == env["RUNYARD_WORKER__DOCKER_URL"]
+    assert env["RUNYARD_SANDBOXES__DISK_QUOTA"] == "false"
 
     scaled = render(CHOICES["autoscaling on queue depth"])
     scaler = next(d for d in scaled if d["kind"] == "ScaledObject")

@@ -99,9 +99,20 @@ def test_templates_and_aliases() -> None:
     settings = Settings()
     assert resolve_template(settings, None) == ("agent", "runyard/agent:latest")
     assert resolve_template(settings, "substratusai/sandboxai-box:v0.2.0")[0] == "agent"
+    # Any other name is an image, if it is a well-formed reference and the allow-list admits it.
+    assert resolve_template(settings, "kortix/suna:0.1.3.30") == ("kortix/suna:0.1.3.30", "kortix/suna:0.1.3.30")
+    assert resolve_template(settings, "ghcr.io/org/img@sha256:" + "a" * 64)[1].startswith("ghcr.io/")
     with pytest.raises(InvalidInput) as err:
-        resolve_template(settings, "nope")
-    assert err.value.errors[0].field == "template" and "available: agent" in err.value.errors[0].message
+        resolve_template(settings, "Not An Image")
+    assert err.value.errors[0].field == "template" and "(agent, default" in err.value.errors[0].message
+    narrow = settings.model_copy(
+        update={"sandboxes": settings.sandboxes.model_copy(update={"allowed_images": ["docker.io/library/*"]})}
+    )
+    with pytest.raises(InvalidInput) as err:
+        resolve_template(narrow, "kortix/suna:0.1.3.30", "image")
+    assert (err.value.errors[0].field, err.value.errors[0].rule) == ("image", "not_allowed")
+    assert resolve_template(narrow, "docker.io/library/debian:12")[1] == "docker.io/library/debian:12"
+    assert resolve_template(narrow, "agent")[1] == "runyard/agent:latest"  # templates are always allowed
 
 
 @given(st.recursive(st.text(max_size=5), lambda inner: st.lists(inner) | st.dictionaries(st.text(max_size=3), inner)))
@@ -137,13 +148,32 @@ def _load_sandbox_agent(*names: str) -> list[ModuleType]:
     """Modules of the sandbox agent's package, from the sources its zipapp is built of (see its Dockerfile)."""
     images = Path(__file__).resolve().parents[2] / "sandbox_images"
     # The zipapp's root holds the package and the launcher module it shares with the run agent.
-    for folder in (images / "agent", images / "base"):
+    for folder in (images / "runtime", images / "base"):
         if str(folder) not in sys.path:
             sys.path.append(str(folder))
     return [importlib.import_module(f"sandbox_agent.{name}") for name in names]
 
 
-agent_paths, agent_protocol, agent_sessions = _load_sandbox_agent("paths", "protocol", "sessions")
+agent_paths, agent_protocol, agent_sessions, agent_config = _load_sandbox_agent(
+    "paths", "protocol", "sessions", "config"
+)
+
+
+def test_the_images_user_is_read_from_its_own_passwd_and_group(tmp_path: Path) -> None:
+    (tmp_path / "passwd").write_text(
+        "root:x:0:0:root:/root:/bin/bash\n# a comment\nalice:x:1000:1000::/home/alice:/usr/sbin/nologin\n"
+    )
+    (tmp_path / "group").write_text("root:x:0:\nstaff:x:50:alice\n")
+    resolve = agent_config.resolve_user
+    assert resolve("", str(tmp_path))[:4] == (0, 0, "root", "/root")  # no USER: root
+    assert resolve("alice", str(tmp_path))[:4] == (1000, 1000, "alice", "/home/alice")
+    assert resolve("alice:staff", str(tmp_path))[1] == 50 and resolve("1000:50", str(tmp_path))[1] == 50
+    assert resolve("4242", str(tmp_path))[:4] == (4242, 4242, "4242", "/")  # a bare uid the image does not name
+    assert resolve("alice", str(tmp_path))[4] in ("/bin/bash", "/bin/sh")  # nologin is no shell to run commands in
+    with pytest.raises(ValueError, match="bob"):
+        resolve("bob", str(tmp_path))
+    with pytest.raises(ValueError, match="wheel"):
+        resolve("alice:wheel", str(tmp_path))
 
 
 @given(st.text(alphabet="ab./\\ ", max_size=30))

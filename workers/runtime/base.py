@@ -89,16 +89,29 @@ class RunContainerRuntime(Protocol):
 # ------------------------------------------------------------ workspaces (persistent sandboxes)
 
 
+class ImageUnavailable(Exception):
+    """The image is neither on the engine nor pullable: the caller's problem, not the infrastructure's."""
+
+
+@dataclass(frozen=True)
+class ImageConfig:
+    """What a sandbox takes from its image: who runs, where, and with which environment."""
+
+    image_id: str
+    user: str
+    workdir: str
+    env: dict[str, str]
+
+
 @dataclass(frozen=True)
 class WorkspaceSpec:
-    """A persistent sandbox's container: its workspace volume outlives the container."""
+    """A persistent sandbox's container: its whole filesystem is its own and outlives stops and restarts."""
 
     image: str
     limits: ContainerLimits
-    volume: str
+    disk_bytes: int | None  # None: no quota (the engine's storage has none)
     labels: dict[str, str] = field(default_factory=dict)
-    tmp_bytes: int = 256 << 20
-    network: str | None = None
+    network: bool = True
 
 
 class Stream(Protocol):
@@ -113,10 +126,19 @@ class Stream(Protocol):
 
 
 class WorkspaceRuntime(Protocol):
-    """Persistent sandboxes' containers and their volumes."""
+    """Persistent sandboxes' containers, on the engine that runs them (its own user namespace and disk quotas)."""
 
-    def start(self, spec: WorkspaceSpec) -> str:
-        """Create the volume if it is new, then create and start the container; returns its id."""
+    def image_config(self, image: str) -> ImageConfig:
+        """The image's user, workdir, environment and size; pulled first if the engine lacks it."""
+
+    def create(self, spec: WorkspaceSpec, config: ImageConfig) -> str:
+        """Create and start the container; returns its id."""
+
+    def start(self, container_id: str) -> None:
+        """Start a stopped container again, its filesystem as it was."""
+
+    def stop(self, container_id: str) -> None:
+        """Stop every process in it; its filesystem stays."""
 
     def attach(self, container_id: str) -> Stream: ...
 
@@ -125,10 +147,9 @@ class WorkspaceRuntime(Protocol):
 
     def set_limits(self, container_id: str, limits: ContainerLimits) -> None: ...
 
+    def disconnect_network(self, container_id: str) -> None:
+        """Take the container off its network: loopback only from now on."""
+
     def list_containers(self, labels: dict[str, str]) -> list[ContainerInfo]: ...
 
     def remove_container(self, container_id: str) -> None: ...
-
-    def list_volumes(self, labels: dict[str, str]) -> list[str]: ...
-
-    def remove_volume(self, name: str) -> None: ...

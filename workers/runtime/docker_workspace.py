@@ -1,60 +1,182 @@
-"""Workspaces on Docker: a persistent sandbox's container and the volume that outlives it.
+"""Workspaces on Docker: persistent sandboxes' containers, on the engine that runs them.
 
-The container is started detached with its stdin open, so the agent, its
-sessions and its kernel outlive any one worker: a restarted worker attaches again.
+That engine (scripts/sandbox-engine.sh) remaps root to an unprivileged range of host uids and
+keeps containers on btrfs with quotas. A sandbox's container is its whole computer: any image,
+its own writable root filesystem with a size quota, kept while it is stopped. Nothing of ours is
+in the image: the runtime volume (sandbox_images/runtime) is mounted read-only at /opt/runyard,
+and the agent runs on the Python it carries. The container is started detached with its stdin
+open, so the agent, its sessions and its kernel outlive any one worker: a restarted worker
+attaches again.
 """
 
 from __future__ import annotations
 
-from docker.errors import ImageNotFound, NotFound
+import threading
+
+from docker.errors import APIError, ImageNotFound, NotFound
 
 from core import constants as c
-from workers.runtime._docker import ENGINE_ERRORS, AttachedStream, DockerEngine, label_filter
-from workers.runtime.base import ContainerInfo, ContainerLimits, RuntimeFailure, WorkspaceSpec
+from workers.runtime._docker import ENGINE_ERRORS, AttachedStream, DockerEngine, nano_cpus
+from workers.runtime.base import (
+    ContainerInfo,
+    ContainerLimits,
+    ImageConfig,
+    ImageUnavailable,
+    RuntimeFailure,
+    WorkspaceSpec,
+)
 
-SANDBOX_AGENT_CMD = ["python3", "-I", "-S", c.SANDBOX_AGENT_PATH, "serve"]
+RUNTIME_MOUNT = "/opt/runyard"
+AGENT_ENTRYPOINT = [f"{RUNTIME_MOUNT}/rt/bin/python3", "-I", "-S", c.SANDBOX_AGENT_PATH, "serve"]
+# What package managers need (apt drops to its own user, chowns and sets file capabilities; some
+# maintainer scripts chroot), with the agent's own SETUID/SETGID/SETPCAP/KILL among them. No
+# NET_ADMIN, NET_RAW, SYS_ADMIN, SYS_PTRACE or MKNOD: root inside cannot change its network, its
+# limits or its devices. Programs of an image that does not run as root get none of them (spawn
+# empties their bounding set).
+SANDBOX_CAPS = [
+    "CHOWN",
+    "DAC_OVERRIDE",
+    "FOWNER",
+    "FSETID",
+    "SETUID",
+    "SETGID",
+    "SETPCAP",
+    "SETFCAP",
+    "KILL",
+    "NET_BIND_SERVICE",
+    "SYS_CHROOT",
+    "AUDIT_WRITE",
+]
+# Overrides of the image's own environment for the agent's process only (the sandbox's programs get
+# the image's environment from the agent): they would load foreign code into the bundled Python.
+AGENT_ENV = ["LD_PRELOAD=", "LD_LIBRARY_PATH=", "PYTHONHOME=", "PYTHONPATH="]
+STOP_TIMEOUT_S = 3
+
+
+def _env_dict(pairs: list[str] | None) -> dict[str, str]:
+    return dict(pair.split("=", 1) for pair in (pairs or []) if "=" in pair)
 
 
 class DockerWorkspaceRuntime:
-    def __init__(self, engine: DockerEngine) -> None:
+    def __init__(self, engine: DockerEngine, runtime_image: str) -> None:
         self._engine = engine
         self._api = engine.client.api
+        self._runtime_image = runtime_image
+        self._runtime_lock = threading.Lock()
 
-    def start(self, spec: WorkspaceSpec) -> str:
-        """Create the volume if it is new, then create and start the container; returns its id."""
+    # ------------------------------------------------------------ images
+
+    def image_config(self, image: str) -> ImageConfig:
         try:
-            self._api.create_volume(spec.volume, labels=spec.labels)
-            host_config = self._engine.host_config(
-                limits=spec.limits,
-                network=spec.network,
-                binds={spec.volume: {"bind": "/workspace", "mode": "rw"}},
-                tmpfs={
-                    "/tmp": f"rw,nosuid,nodev,size={spec.tmp_bytes},mode=1777",  # noqa: S108 - the sandbox's own
-                    "/run/runyard": "rw,nosuid,nodev,noexec,size=16m,mode=0755",
-                },
-                shm_size=64 << 20,
+            try:
+                attrs = self._api.inspect_image(image)
+            except ImageNotFound:
+                self._pull(image)
+                attrs = self._api.inspect_image(image)
+        except ImageNotFound as exc:
+            raise ImageUnavailable(f"image {image} is not on this host") from exc
+        except ENGINE_ERRORS as exc:
+            raise RuntimeFailure(f"could not inspect image {image}: {exc}") from exc
+        config = attrs.get("Config") or {}
+        return ImageConfig(
+            image_id=str(attrs["Id"]),
+            user=str(config.get("User") or "0"),
+            workdir=str(config.get("WorkingDir") or ""),
+            env=_env_dict(config.get("Env")),
+        )
+
+    def _pull(self, image: str) -> None:
+        try:
+            self._api.pull(image)  # the SDK splits off the tag (latest when there is none) or digest
+        except APIError as exc:
+            raise ImageUnavailable(
+                f"image {image} is not on this host and could not be pulled: {exc.explanation or exc}"
+            ) from exc
+
+    def _runtime_volume_source(self) -> str:
+        """The created, never started, container that holds the runtime volume of the current runtime image.
+
+        Named by the image's id, so a new runtime image gets a new one and sandboxes made with the old
+        keep theirs; two workers racing to make it both end up using the same."""
+        with self._runtime_lock:
+            try:
+                image_id = str(self._api.inspect_image(self._runtime_image)["Id"])
+            except ImageNotFound as exc:
+                raise RuntimeFailure(
+                    f"the sandbox runtime image {self._runtime_image} is not on the sandbox engine (make images)"
+                ) from exc
+            name = f"runyard-runtime-{image_id.split(':')[-1][:16]}"
+            try:
+                self._api.inspect_container(name)
+            except NotFound:
+                try:
+                    self._api.create_container(
+                        self._runtime_image, name=name, labels={c.LABEL_MANAGED: "1", c.LABEL_KIND: "runtime"}
+                    )
+                except APIError as exc:
+                    if exc.status_code != 409:  # 409: another worker made it first
+                        raise
+            return name
+
+    # ------------------------------------------------------------ containers
+
+    def create(self, spec: WorkspaceSpec, config: ImageConfig) -> str:
+        try:
+            host_config = self._api.create_host_config(
+                init=True,
+                network_mode="bridge" if spec.network else "none",
+                volumes_from=[f"{self._runtime_volume_source()}:ro"],
+                tmpfs={c.SANDBOX_RUN_DIR: "rw,nosuid,nodev,noexec,size=16m,mode=0755"},
+                shm_size=256 << 20,
+                mem_limit=spec.limits.memory_bytes,
+                memswap_limit=spec.limits.memory_bytes,
+                pids_limit=spec.limits.pids,
+                nano_cpus=nano_cpus(spec.limits.cpus),
+                cap_drop=["ALL"],
+                cap_add=SANDBOX_CAPS,
+                security_opt=["no-new-privileges"],
+                # The disk quota: btrfs simple quotas count what this container writes (its image's
+                # extents belong to the image), anywhere in its filesystem.
+                storage_opt={"size": str(spec.disk_bytes)} if spec.disk_bytes else None,
+                log_config={"Type": "none", "Config": {}},
             )
-            # detach with stdin open: stdin stays open between attachments (StdinOnce is false),
-            # so the agent, its sessions and its kernel outlive any one worker.
             created = self._api.create_container(
-                spec.image,
-                command=SANDBOX_AGENT_CMD,
+                config.image_id,  # the very image inspected, whatever its tag names by now
+                entrypoint=AGENT_ENTRYPOINT,
+                command=[],
+                environment=AGENT_ENV,
                 stdin_open=True,
                 detach=True,
                 tty=False,
                 user="0",
                 hostname="sandbox",
-                working_dir="/workspace",
+                working_dir="/",
                 labels=spec.labels,
                 host_config=host_config,
                 stop_signal="SIGKILL",
             )
             self._api.start(created["Id"])
         except ImageNotFound as exc:
-            raise RuntimeFailure(f"image {spec.image} is not on this worker's engine") from exc
+            raise ImageUnavailable(f"image {spec.image} is not on this host") from exc
         except ENGINE_ERRORS as exc:
             raise RuntimeFailure(f"could not start a sandbox container: {exc}") from exc
         return str(created["Id"])
+
+    def start(self, container_id: str) -> None:
+        try:
+            self._api.start(container_id)
+        except NotFound as exc:
+            raise RuntimeFailure(f"container {container_id[:12]} is gone") from exc
+        except ENGINE_ERRORS as exc:
+            raise RuntimeFailure(f"could not start container {container_id[:12]}: {exc}") from exc
+
+    def stop(self, container_id: str) -> None:
+        try:
+            self._api.stop(container_id, timeout=STOP_TIMEOUT_S)
+        except NotFound:
+            pass
+        except ENGINE_ERRORS as exc:
+            raise RuntimeFailure(f"could not stop container {container_id[:12]}: {exc}") from exc
 
     def attach(self, container_id: str) -> AttachedStream:
         try:
@@ -76,30 +198,14 @@ class DockerWorkspaceRuntime:
     def set_limits(self, container_id: str, limits: ContainerLimits) -> None:
         self._engine.update_limits(container_id, limits)
 
+    def disconnect_network(self, container_id: str) -> None:
+        try:
+            self._api.disconnect_container_from_network(container_id, "bridge", force=True)
+        except ENGINE_ERRORS as exc:
+            raise RuntimeFailure(f"could not take container {container_id[:12]} off its network: {exc}") from exc
+
     def list_containers(self, labels: dict[str, str]) -> list[ContainerInfo]:
         return self._engine.list_containers(labels)
 
     def remove_container(self, container_id: str) -> None:
         self._engine.remove_container(container_id)
-
-    def list_volumes(self, labels: dict[str, str]) -> list[str]:
-        try:
-            found = self._api.volumes(filters={"label": label_filter(labels)})
-        except ENGINE_ERRORS as exc:
-            raise RuntimeFailure(f"could not list volumes: {exc}") from exc
-        return [str(v["Name"]) for v in (found.get("Volumes") or [])]
-
-    def remove_volume(self, name: str) -> None:
-        """Remove a volume, and first any container of ours still naming it (one left stopped behind
-        when the engine restarted would otherwise hold it for ever)."""
-        try:
-            holders = self._api.containers(
-                all=True, filters={"volume": name, "label": f"{c.LABEL_MANAGED}=1"}, quiet=True
-            )
-            for holder in holders:
-                self._engine.remove_container(holder["Id"])
-            self._api.remove_volume(name, force=True)
-        except NotFound:
-            pass
-        except ENGINE_ERRORS as exc:
-            raise RuntimeFailure(f"could not remove volume {name}: {exc}") from exc

@@ -10,7 +10,7 @@ from typing import Any
 
 from launcher import SAFE_PATH, Capture, collect
 
-from .config import CONFIG, DRAIN_AFTER_EXIT_S, WORKSPACE
+from .config import CONFIG, DRAIN_AFTER_EXIT_S
 from .paths import as_sandbox_user, resolve
 from .processes import child_pgid, kill_group, read_report, spawn
 from .protocol import OpError
@@ -25,12 +25,12 @@ def exec_argv(req: dict[str, Any]) -> list[str]:
             path = CONFIG.environment(req.get("env")).get("PATH", SAFE_PATH)
             argv[0] = shutil.which(argv[0], path=path) or argv[0]
         return argv
-    return ["/bin/bash", "-c", str(req.get("command", ""))]
+    return [CONFIG.sh, "-c", str(req.get("command", ""))]
 
 
 def op_exec(req: dict[str, Any]) -> dict[str, Any]:
     """Run one command to completion (or its timeout); its background children may live on."""
-    cwd = resolve(str(req.get("cwd") or WORKSPACE))
+    cwd = resolve(str(req.get("cwd") or CONFIG.workdir))
     with as_sandbox_user():
         if not os.path.isdir(cwd):
             raise OpError("invalid", f"cwd: {cwd} is not a directory the sandbox user can enter", cwd, "cwd")

@@ -21,7 +21,7 @@ import time
 import uuid
 from typing import Any
 
-from .config import CONFIG, WORKSPACE
+from .config import CONFIG
 from .paths import resolve
 from .processes import all_pids, read_report, session_of, spawn
 from .protocol import OpError, push
@@ -136,8 +136,8 @@ def _winsize(fd: int, cols: int, rows: int) -> None:
 
 def op_pty_open(req: dict[str, Any]) -> dict[str, Any]:
     """A terminal: a login shell (or the given command) as the sandbox user, its own session and tty."""
-    cwd = resolve(str(req.get("cwd") or WORKSPACE))
-    command = [str(a) for a in (req.get("command") or ["/bin/bash", "-l"])]
+    cwd = resolve(str(req.get("cwd") or CONFIG.workdir))
+    command = [str(a) for a in (req.get("command") or [CONFIG.shell, "-l"])]
     master, slave = os.openpty()
     _winsize(slave, int(req.get("cols") or 80), int(req.get("rows") or 24))
     report_r, report_w = os.pipe()

@@ -9,7 +9,7 @@ import stat
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from .config import CONFIG, WORKSPACE
+from .config import CONFIG
 from .protocol import OpError
 
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -33,11 +33,11 @@ def as_sandbox_user() -> Iterator[None]:
 
 
 def resolve(path: str) -> str:
-    """An absolute, normalised path inside the container; relative paths start at /workspace."""
+    """An absolute, normalised path inside the container; relative paths start at the working directory."""
     if "\x00" in path:
         raise OpError("invalid", "path contains a NUL byte")
     # normpath keeps a leading "//" (POSIX leaves its meaning open); on Linux it is "/"
-    return "/" + os.path.normpath(os.path.join(WORKSPACE, path)).lstrip("/")
+    return "/" + os.path.normpath(os.path.join(CONFIG.workdir, path)).lstrip("/")
 
 
 def info(path: str, st: os.stat_result) -> dict[str, Any]:

@@ -14,7 +14,7 @@ import time
 import uuid
 from typing import Any
 
-from .config import CONFIG, DRAIN_AFTER_EXIT_S, RUN_DIR, WORKSPACE
+from .config import CONFIG, DRAIN_AFTER_EXIT_S, RUN_DIR
 from .processes import child_pgid, group_members, kill_group, spawn
 from .protocol import OpError
 
@@ -100,8 +100,8 @@ class Session:
         report_r, report_w = os.pipe()
         env = CONFIG.environment()
         self.shell = spawn(
-            ["/bin/bash", "--noprofile", "--norc"],
-            WORKSPACE,
+            [CONFIG.sh, "--noprofile", "--norc"] if CONFIG.sh.endswith("bash") else [CONFIG.sh],
+            CONFIG.workdir,
             report_w,
             pass_fds=(status_w,),
             stdin=subprocess.PIPE,

@@ -12,14 +12,14 @@ import uuid
 from collections.abc import Iterator
 from typing import Any
 
-from .config import WORKSPACE
+from .config import CONFIG
 from .paths import file_op, info, resolve
 from .protocol import OpError
 
 
 @file_op
 def op_list(req: dict[str, Any]) -> dict[str, Any]:
-    path = resolve(str(req.get("path") or WORKSPACE))
+    path = resolve(str(req.get("path") or CONFIG.workdir))
     entries = []
     with os.scandir(path) as it:
         for entry in it:
@@ -52,7 +52,7 @@ def op_mkdir(req: dict[str, Any]) -> dict[str, Any]:
 @file_op
 def op_delete(req: dict[str, Any]) -> dict[str, Any]:
     path = resolve(str(req["path"]))
-    if path in ("/", WORKSPACE):
+    if path in ("/", CONFIG.workdir):
         raise OpError("invalid", f"refusing to delete {path}")
     st = os.stat(path, follow_symlinks=False)
     if stat.S_ISDIR(st.st_mode):
@@ -93,7 +93,7 @@ def _walk(root: str) -> Iterator[str]:
 
 @file_op
 def op_find(req: dict[str, Any]) -> dict[str, Any]:
-    root, pattern = resolve(str(req.get("path") or WORKSPACE)), str(req["pattern"])
+    root, pattern = resolve(str(req.get("path") or CONFIG.workdir)), str(req["pattern"])
     limit = int(req.get("limit") or 1000)
     found = []
     for path in _walk(root):
@@ -106,7 +106,7 @@ def op_find(req: dict[str, Any]) -> dict[str, Any]:
 
 @file_op
 def op_grep(req: dict[str, Any]) -> dict[str, Any]:
-    root = resolve(str(req.get("path") or WORKSPACE))
+    root = resolve(str(req.get("path") or CONFIG.workdir))
     try:
         pattern = re.compile(str(req["pattern"]).encode())
     except re.error as exc:
@@ -164,7 +164,7 @@ def op_replace(req: dict[str, Any]) -> dict[str, Any]:
 @file_op
 def op_usage(req: dict[str, Any]) -> dict[str, Any]:
     total = 0
-    for path in _walk(WORKSPACE):
+    for path in _walk(CONFIG.workdir):
         with contextlib.suppress(OSError):
             total += os.stat(path, follow_symlinks=False).st_blocks * 512
     return {"bytes": total}

@@ -12,6 +12,7 @@ from typing import Any
 import launcher
 
 from .config import CONFIG
+from .protocol import OpError
 
 FOREVER_S = 10**9  # RLIMIT_CPU: none to speak of; a sandbox's programs may run as long as it does
 
@@ -30,8 +31,14 @@ def spawn(
         stack_bytes=c.stack_bytes,
         open_files=c.nofile,
         cwd=cwd,
+        as_root=c.root,
     )
-    return subprocess.Popen(command, cwd="/", close_fds=True, pass_fds=(report_w, *pass_fds), **popen)
+    try:
+        return subprocess.Popen(command, cwd="/", close_fds=True, pass_fds=(report_w, *pass_fds), **popen)
+    except BlockingIOError as exc:  # EAGAIN from fork: the pids cgroup is full (a fork bomb, say)
+        raise OpError(
+            "process_limit", "the sandbox is at its process limit: kill some of its processes, or stop and start it"
+        ) from exc
 
 
 def read_report(fd: int) -> tuple[str, int]:

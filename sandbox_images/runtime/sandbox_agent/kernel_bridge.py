@@ -19,7 +19,7 @@ import threading
 import time
 from typing import Any
 
-from .config import CONFIG, WORKSPACE
+from .config import CONFIG
 from .processes import child_pgid, kill_group, spawn
 from .protocol import OpError
 
@@ -41,10 +41,10 @@ class Kernel:
         out_r, out_w = os.pipe()
         report_r, report_w = os.pipe()
         # The kernel expects requests on fd 3 and replies on fd 4: a small shell moves them there.
-        argv = ["/bin/bash", "-c", f"exec 3<&{req_r} 4>&{rep_w} {req_r}<&- {rep_w}>&-; exec python3 -u {KERNEL}"]
+        argv = [CONFIG.sh, "-c", f"exec 3<&{req_r} 4>&{rep_w} {req_r}<&- {rep_w}>&-; exec python3 -u {KERNEL}"]
         self.proc = spawn(
             argv,
-            WORKSPACE,
+            CONFIG.workdir,
             report_w,
             pass_fds=(req_r, rep_w),
             stdin=subprocess.DEVNULL,
