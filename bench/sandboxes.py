@@ -6,7 +6,9 @@ Series, all with the agent image:
   raw docker exec `echo`             the engine's own exec into a running container
   agent link `echo`                  our in-container agent, straight over the attach stream (no API, no queue)
   Runyard /v1 exec `echo`            the whole path: HTTP, Postgres, Redis, Celery, worker, agent, and back
-  Runyard create                     POST /v1/sandboxes with the warm pool refilled between creates
+  Runyard create                     POST /v1/sandboxes with the warm pool refilled between creates: the
+                                     default template, and a tenant's image (Debian, root, networked; the
+                                     pool keeps one of each image in demand)
 and throughput with N clients, each on its own sandbox, for Runyard and for raw docker exec.
 """
 
@@ -31,6 +33,7 @@ from workers.agent_link import AgentLink
 from workers.runtime import ContainerLimits, DockerEngine, DockerWorkspaceRuntime, WorkspaceSpec
 
 IMAGE = "runyard/agent:latest"
+CUSTOM_IMAGE = "debian:bookworm-slim"  # no Python, runs as root: nothing of ours in it
 SANDBOXES = SandboxSettings()
 
 
@@ -93,12 +96,13 @@ def exec_once(client: httpx.Client, sandbox_id: str) -> None:
         raise RuntimeError(r.text)
 
 
-def create_series(client: httpx.Client, n: int, refill_s: float) -> Series:
-    series = Series("Runyard create (warm pool)")
+def create_series(client: httpx.Client, n: int, refill_s: float, image: str | None = None) -> Series:
+    what = f"root, networked, image {image}" if image else "default template, networked"
+    series = Series(f"Runyard create ({what}; warm pool)")
     for _ in range(n):
         time.sleep(refill_s)  # let the pool refill: this measures a create that finds a ready sandbox
         started = time.perf_counter()
-        r = client.post("/v1/sandboxes", json={})
+        r = client.post("/v1/sandboxes", json={"image": image} if image else {})
         series.latencies_ms.append((time.perf_counter() - started) * 1000)
         if r.status_code != 201:
             raise RuntimeError(r.text)
@@ -151,6 +155,7 @@ def main() -> None:
     engine = docker.DockerClient(base_url=SANDBOXES.docker_url, max_pool_size=args.clients * 2)
     with httpx.Client(base_url=args.url, headers={"X-Auth-Token": key}, timeout=120) as client:
         creates = create_series(client, args.creates, args.refill_s)
+        custom = create_series(client, args.creates, args.refill_s, CUSTOM_IMAGE)
         ids = [client.post("/v1/sandboxes", json={}).json()["id"] for _ in range(args.clients)]
         try:
             for sandbox_id in ids:
@@ -160,6 +165,7 @@ def main() -> None:
                 agent_series(args.n),
                 sequential("Runyard /v1 exec echo", lambda: exec_once(client, ids[0]), args.n),
                 creates,
+                custom,
             ]
             load = [
                 asyncio.run(_exec_load(args.url, key, ids, args.seconds)),
@@ -170,11 +176,12 @@ def main() -> None:
                 client.delete(f"/v1/sandboxes/{sandbox_id}")
     engine.close()
 
-    raw, agent, ours, create = latency
+    raw, agent, ours, create, custom_create = latency
     summary = [
         f"- exec p50: Runyard {ours.pct(0.5):.2f} ms = {ours.pct(0.5) / raw.pct(0.5):.2f}x raw `docker exec` "
         f"({raw.pct(0.5):.2f} ms); the agent alone {agent.pct(0.5):.2f} ms",
-        f"- create p50 from the warm pool: {create.pct(0.5):.1f} ms",
+        f"- create p50 from the warm pool: {create.pct(0.5):.1f} ms; from a tenant's image (root, networked): "
+        f"{custom_create.pct(0.5):.1f} ms ({custom_create.pct(0.5) / create.pct(0.5):.2f}x)",
         f"- throughput, {args.clients} clients: Runyard {load[0].rate:.1f} commands/s, raw docker exec "
         f"{load[1].rate:.1f}/s ({load[0].rate / load[1].rate:.2f}x)",
     ]

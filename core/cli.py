@@ -17,6 +17,8 @@ from core.settings import get_settings
 app = typer.Typer(help="Operate a Runyard installation.", no_args_is_help=True)
 keys_app = typer.Typer(help="Create, list and revoke API keys.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
+tenants_app = typer.Typer(help="A tenant's own settings.", no_args_is_help=True)
+app.add_typer(tenants_app, name="tenants")
 
 
 def migrate_database() -> None:
@@ -91,6 +93,29 @@ def keys_list() -> None:
     for r in rows:
         state = "revoked" if r.revoked_at else "active"
         typer.echo(f"{r.prefix}  {r.key_id}  tenant={r.tenant}  admin={r.is_admin}  {state}  {r.name}")
+
+
+@tenants_app.command("set")
+def tenants_set(
+    tenant: Annotated[str, typer.Argument(help="The tenant's name.")],
+    sandbox_network: Annotated[
+        bool | None,
+        typer.Option("--sandbox-network/--no-sandbox-network", help="Whether its sandboxes may have network."),
+    ] = None,
+    max_sandboxes: Annotated[int | None, typer.Option(min=0, help="Its live sandboxes at most.")] = None,
+) -> None:
+    """Change a tenant's sandbox settings (those not given stay as they are)."""
+    try:
+        with transaction(get_settings()) as session:
+            row = key_service.set_tenant_sandbox_rules(
+                session, tenant, network=sandbox_network, max_sandboxes=max_sandboxes
+            )
+            network, limit = row.sandbox_network, row.max_sandboxes
+    except NotFound as exc:
+        typer.echo(exc.message, err=True)
+        raise typer.Exit(1) from exc
+    shown = {None: "the installation's setting", True: "on", False: "off"}
+    typer.echo(f"{tenant}: sandbox network {shown[network]}, max sandboxes {limit if limit is not None else 'default'}")
 
 
 @app.command()

@@ -30,6 +30,8 @@ class SandboxHostFigures(BaseModel):
 
     pool_target: int = 0
     pool_idle: int = 0
+    # Ready sandboxes per image (the default template's, and those of images in demand).
+    pool_images: dict[str, int] = {}
     pool_hits: int = 0
     pool_misses: int = 0
     attached: int = 0

@@ -53,6 +53,7 @@ class SandboxSnapshot:
     memory_bytes: int
     disk_bytes: int
     network: bool
+    egress_allow: list[str] | None
 
     @classmethod
     def of(cls, row: Any) -> SandboxSnapshot:
@@ -60,6 +61,7 @@ class SandboxSnapshot:
         return cls(
             row.id, row.tenant_id, row.name, row.state, row.image, row.template, row.host, row.container_id,
             row.volume, dict(row.env or {}), row.cpus, row.memory_bytes, row.disk_bytes, row.network,
+            list(row.egress_allow) if row.egress_allow is not None else None,
         )  # reason: one positional field per column, in order  # fmt: skip
 
 

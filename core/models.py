@@ -46,6 +46,8 @@ class Tenant(Base):
     callback_secret: Mapped[str] = mapped_column(String(100))
     requests_per_minute: Mapped[int | None] = mapped_column(Integer)
     max_sandboxes: Mapped[int | None] = mapped_column(Integer)
+    # False: this tenant's sandboxes never have network; None: the installation's setting.
+    sandbox_network: Mapped[bool | None] = mapped_column(Boolean)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 
@@ -210,6 +212,8 @@ class Sandbox(Base):
     memory_bytes: Mapped[int] = mapped_column(BigInteger)
     disk_bytes: Mapped[int] = mapped_column(BigInteger)
     network: Mapped[bool] = mapped_column(Boolean, default=False)
+    # CIDRs a networked sandbox may reach (inside the fence); None: the whole fenced internet.
+    egress_allow: Mapped[list[str] | None] = mapped_column(JSONB)
     public: Mapped[bool] = mapped_column(Boolean, default=False)
     # Seconds; 0 means never.
     auto_stop_s: Mapped[int] = mapped_column(Integer, default=0)

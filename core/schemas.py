@@ -178,6 +178,7 @@ class SandboxRecord(BaseModel):
     memory_bytes: int
     disk_bytes: int
     network: bool
+    egress_allow: list[str] | None = None
     public: bool
     auto_stop_s: int
     auto_delete_s: int

@@ -11,6 +11,7 @@ check always runs; elsewhere, without an installation, it says it was not made.
 from __future__ import annotations
 
 import os
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -56,6 +57,11 @@ class Guard:
         created = self.api.post("/v1/sandboxes", json={"name": f"make-test-guard-{os.getpid()}"})
         assert created.status_code == 201, f"the installation could not create a sandbox: {created.text}"
         self.base = f"/v1/sandboxes/{created.json()['id']}"
+        # A create answers once started, or with the sandbox as it is when the lifecycle wait runs out.
+        deadline = time.monotonic() + 180
+        while (state := self.api.get(self.base).json()["state"]) == "creating" and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert state == "started", f"the installation's new sandbox is {state}"
         written = self.api.put(f"{self.base}/files/content", params={"path": "guard.txt"}, content=MARK)
         assert written.status_code == 200, written.text
 

@@ -137,6 +137,7 @@ class SandboxHost:
         with self._cond:
             self._stats.pool_idle = sum(len(pool) for pool in self._pools.values())
             self._stats.pool_target = sum(self._targets().values())
+            self._stats.pool_images = {image: len(pool) for image, pool in self._pools.items() if pool}
         with self._lock:
             self._stats.attached = len(self._links)
         return self._stats.model_copy()
@@ -225,6 +226,8 @@ class SandboxHost:
             workdir=image.workdir,
             image_env=image.env,
             env=sandbox.env,
+            # Inside the fence, only these networks (the agent's own firewall in the sandbox's network namespace).
+            egress_allow=sandbox.egress_allow if sandbox.network else None,
             disk_bytes=sandbox.disk_bytes,
             output_bytes=s.output_bytes,
             log_bytes=s.log_bytes,

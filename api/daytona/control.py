@@ -104,13 +104,6 @@ async def create_sandbox(
     body: CreateSandbox, request: Request, state: StateDep, session: SessionDep, principal: PrincipalDep
 ) -> dict[str, Any]:
     """Create, and answer once it is started (so the SDK need not poll)."""
-    if body.network_allow_list and body.network_allow_list.strip() and not body.network_block_all:
-        # Refused, never ignored: a caller who narrows egress must not get the whole internet instead.
-        raise InvalidInput.one(
-            "networkAllowList",
-            "not_supported",
-            "egress allow-lists are not enforced yet; leave it out (fenced internet) or set networkBlockAll",
-        )
     # Daytona's default: network on unless blocked (and the operator has not turned it off).
     network = state.settings.sandboxes.network and not body.network_block_all
     req = svc.SandboxCreate(
@@ -122,6 +115,7 @@ async def create_sandbox(
         memory_bytes=int(body.memory * (1 << 30)) if body.memory else None,
         disk_bytes=int(body.disk * (1 << 30)) if body.disk else None,
         network=network,
+        egress_allow=[c for c in body.network_allow_list.split(",") if c.strip()] if body.network_allow_list else None,
         public=body.public,
         auto_stop_s=body.auto_stop_interval * 60 if body.auto_stop_interval is not None else None,
         auto_delete_s=auto_delete_seconds(body.auto_delete_interval) if body.auto_delete_interval is not None else None,

@@ -78,6 +78,7 @@ def sandbox_dto(sandbox: SandboxRecord, toolbox: str) -> dict[str, Any]:
         "labels": {str(k): str(v) for k, v in (sandbox.labels or {}).items()},
         "public": sandbox.public,
         "networkBlockAll": not sandbox.network,
+        "networkAllowList": ",".join(sandbox.egress_allow) if sandbox.egress_allow is not None else None,
         "kvm": False,
         "target": "local",
         "cpu": max(1, math.ceil(sandbox.cpus)),

@@ -92,6 +92,6 @@ async def status(state: StateDep, session: SessionDep, principal: PrincipalDep) 
     return {
         "queues": await queue_overview(session, state.redis),
         "workers": [
-            w.model_dump(include={"name", "host", "queues", "concurrency", "pools", "sandboxes"}) for w in workers
+            w.model_dump(include={"name", "host", "at", "queues", "concurrency", "pools", "sandboxes"}) for w in workers
         ],
     }

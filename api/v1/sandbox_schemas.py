@@ -28,6 +28,9 @@ class SandboxCreateBody(Strict):
     memory_bytes: int | None = None
     disk_bytes: int | None = None
     network: bool | None = Field(None, description="Outbound network (fenced); on unless false or turned off")
+    egress_allow: list[str] | None = Field(
+        None, description='With network: only these CIDRs (and DNS) may be reached, e.g. ["140.82.112.0/20"]'
+    )
     auto_stop_s: int | None = Field(None, description="Seconds idle before it stops; 0 never")
     auto_delete_s: int | None = Field(None, description="Seconds stopped before it is deleted; 0 never")
 
@@ -45,6 +48,7 @@ class SandboxOut(BaseModel):
     memory_bytes: int
     disk_bytes: int
     network: bool
+    egress_allow: list[str] | None
     auto_stop_s: int
     auto_delete_s: int
     error: str | None
@@ -68,6 +72,7 @@ class SandboxOut(BaseModel):
             memory_bytes=s.memory_bytes,
             disk_bytes=s.disk_bytes,
             network=s.network,
+            egress_allow=s.egress_allow,
             auto_stop_s=s.auto_stop_s,
             auto_delete_s=s.auto_delete_s,
             error=s.error,

@@ -63,6 +63,20 @@ def get_or_create_tenant(session: Session, name: str, requests_per_minute: int |
     return tenant
 
 
+def set_tenant_sandbox_rules(
+    session: Session, name: str, *, network: bool | None = None, max_sandboxes: int | None = None
+) -> Tenant:
+    """A tenant's own sandbox settings; None leaves a setting as it is."""
+    tenant = session.execute(select(Tenant).where(Tenant.name == name)).scalar_one_or_none()
+    if tenant is None:
+        raise NotFound("tenant", name)
+    if network is not None:
+        tenant.sandbox_network = network
+    if max_sandboxes is not None:
+        tenant.max_sandboxes = max_sandboxes
+    return tenant
+
+
 def create_key(
     session: Session,
     *,

@@ -7,6 +7,7 @@ host that holds the sandbox. Only the worker on that host executes it.
 from __future__ import annotations
 
 import fnmatch
+import ipaddress
 import re
 import secrets
 import time
@@ -57,6 +58,7 @@ class SandboxCreate:
     memory_bytes: int | None = None
     disk_bytes: int | None = None
     network: bool | None = None  # None: the installation's default (on, fenced)
+    egress_allow: list[str] | None = None  # CIDRs; None: the whole fenced internet
     public: bool = False
     auto_stop_s: int | None = None
     auto_delete_s: int | None = None
@@ -81,6 +83,25 @@ def resolve_template(settings: Settings, name: str | None, field: str = "templat
     if not any(fnmatch.fnmatchcase(wanted, pattern) for pattern in s.allowed_images):
         raise InvalidInput.one(field, "not_allowed", f"image {wanted!r} is not in this installation's allow-list")
     return wanted, wanted
+
+
+MAX_EGRESS_RULES = 64
+
+
+def _egress_allow(cidrs: list[str] | None, errors: list[FieldError]) -> list[str] | None:
+    """The allow-list as normalised CIDRs (a bare address is its /32 or /128)."""
+    if cidrs is None:
+        return None
+    if len(cidrs) > MAX_EGRESS_RULES:
+        errors.append(FieldError("egress_allow", "max_items", f"at most {MAX_EGRESS_RULES} networks", MAX_EGRESS_RULES))
+        return None
+    networks = []
+    for cidr in cidrs:
+        try:
+            networks.append(str(ipaddress.ip_network(cidr.strip(), strict=False)))
+        except ValueError:
+            errors.append(FieldError("egress_allow", "cidr", f"{cidr[:60]!r} is not an address or a CIDR block"))
+    return networks
 
 
 def _check_map(field: str, values: dict[str, str] | None, key_rule: re.Pattern[str], errors: list[FieldError]) -> None:
@@ -127,12 +148,18 @@ async def _pick_host(client: aioredis.Redis, session: AsyncSession, image: str) 
     return min(sorted(hosts), key=lambda h: counts.get(h, 0))
 
 
-async def _take_quota(session: AsyncSession, principal: Principal, settings: Settings) -> None:
+async def _take_quota(session: AsyncSession, principal: Principal, settings: Settings) -> bool:
     """Check the live-sandbox quota under the tenant's row lock, held until this create commits: concurrent
-    creates of one tenant count one after another, so none sees a count another is about to raise."""
-    own = (
-        await session.execute(select(Tenant.max_sandboxes).where(Tenant.id == principal.tenant_id).with_for_update())
-    ).scalar_one_or_none()
+    creates of one tenant count one after another, so none sees a count another is about to raise.
+
+    Returns whether this tenant's sandboxes may have network (its own setting, else the installation's)."""
+    own, network = (
+        await session.execute(
+            select(Tenant.max_sandboxes, Tenant.sandbox_network)
+            .where(Tenant.id == principal.tenant_id)
+            .with_for_update()
+        )
+    ).one()
     limit = own if own is not None else settings.sandboxes.max_per_tenant
     live = (
         await session.execute(
@@ -143,6 +170,7 @@ async def _take_quota(session: AsyncSession, principal: Principal, settings: Set
     ).scalar_one()
     if live >= limit:
         raise Conflict(f"sandbox quota reached: {live} of {limit} live sandboxes; delete one first", state="quota")
+    return bool(settings.sandboxes.network if network is None else network)
 
 
 async def create_sandbox(
@@ -182,11 +210,15 @@ async def create_sandbox(
     if req.network and not s.network:
         errors.append(FieldError("network", "not_allowed", "sandboxes have no network on this installation"))
     network = s.network if req.network is None else req.network
+    egress_allow = _egress_allow(req.egress_allow, errors) if network else None
     if errors:
         raise InvalidInput(errors)
     sandbox_id = uuid.uuid4()
     name = req.name or f"sandbox-{sandbox_id.hex[:12]}"
-    await _take_quota(session, principal, settings)  # first: the name check below is then serialised too
+    if not await _take_quota(session, principal, settings):  # first: the name check below is then serialised too
+        if req.network:
+            raise InvalidInput.one("network", "not_allowed", "this tenant's sandboxes have no network")
+        network, egress_allow = False, None
     taken = (
         await session.execute(
             select(Sandbox.id).where(
@@ -214,6 +246,7 @@ async def create_sandbox(
                 memory_bytes=int(memory),
                 disk_bytes=int(disk),
                 network=network,
+                egress_allow=egress_allow,
                 public=req.public,
                 auto_stop_s=int(auto_stop),
                 auto_delete_s=int(auto_delete),

@@ -26,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/capability.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/types.h>
@@ -96,6 +97,8 @@ int main(int argc, char **argv) {
         /* Empty the bounding set while CAP_SETPCAP is still ours: nothing the
          * program execs later (setuid binaries included) can gain a capability. */
         if (as_root) {
+            /* The agent's own capability (it sets the sandbox's egress allow-list) is never the program's. */
+            if (prctl(PR_CAPBSET_DROP, CAP_NET_ADMIN, 0, 0, 0) != 0 && errno != EINVAL) fail();
             if (setgroups(0, NULL) != 0) fail();
         } else {
             for (int cap = 0; cap <= 63; cap++) {

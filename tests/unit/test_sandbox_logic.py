@@ -154,9 +154,23 @@ def _load_sandbox_agent(*names: str) -> list[ModuleType]:
     return [importlib.import_module(f"sandbox_agent.{name}") for name in names]
 
 
-agent_paths, agent_protocol, agent_sessions, agent_config = _load_sandbox_agent(
-    "paths", "protocol", "sessions", "config"
+agent_paths, agent_protocol, agent_sessions, agent_config, agent_egress = _load_sandbox_agent(
+    "paths", "protocol", "sessions", "config", "egress"
 )
+
+
+def test_the_egress_allow_list_is_one_nft_table_that_drops_everything_else() -> None:
+    script = agent_egress.ruleset(["203.0.113.0/24", "198.51.100.7/32", "2001:db8::/32"])
+    lines = script.splitlines()
+    # made, then deleted (so the delete never fails), then made again: applying twice converges
+    assert lines[:2] == ["table inet runyard_egress", "delete table inet runyard_egress"]
+    rule = "\n".join(lines[2:])
+    assert "type filter hook output priority 0; policy drop;" in rule
+    assert 'oifname "lo" accept' in rule and "ct state established,related accept" in rule
+    assert "ip daddr { 203.0.113.0/24, 198.51.100.7/32 } accept" in rule
+    assert "ip6 daddr { 2001:db8::/32 } accept" in rule
+    assert "udp dport 53 accept" in rule or "nameserver" not in Path("/etc/resolv.conf").read_text()
+    assert agent_egress.apply(None) is None  # nothing to do: no nft run at all
 
 
 def test_the_images_user_is_read_from_its_own_passwd_and_group(tmp_path: Path) -> None:

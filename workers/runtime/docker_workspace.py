@@ -47,6 +47,10 @@ SANDBOX_CAPS = [
     "SYS_CHROOT",
     "AUDIT_WRITE",
 ]
+# The agent's alone: it sets an egress allow-list in the sandbox's own network namespace. Every program it
+# starts loses it (spawn drops it from the bounding set, root or not), and cannot trace the agent to use it
+# (the kernel refuses to let a process trace one holding capabilities it lacks).
+AGENT_ONLY_CAPS = ["NET_ADMIN"]
 # Overrides of the image's own environment for the agent's process only (the sandbox's programs get
 # the image's environment from the agent): they would load foreign code into the bundled Python.
 AGENT_ENV = ["LD_PRELOAD=", "LD_LIBRARY_PATH=", "PYTHONHOME=", "PYTHONPATH="]
@@ -133,7 +137,7 @@ class DockerWorkspaceRuntime:
                 pids_limit=spec.limits.pids,
                 nano_cpus=nano_cpus(spec.limits.cpus),
                 cap_drop=["ALL"],
-                cap_add=SANDBOX_CAPS,
+                cap_add=[*SANDBOX_CAPS, *AGENT_ONLY_CAPS],
                 security_opt=["no-new-privileges"],
                 # The disk quota: btrfs simple quotas count what this container writes (its image's
                 # extents belong to the image), anywhere in its filesystem.

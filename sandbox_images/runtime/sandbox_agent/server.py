@@ -11,12 +11,13 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from . import commands, files, kernel_bridge, protocol, sessions, streams, transfers
+from . import commands, egress, files, kernel_bridge, protocol, sessions, streams, transfers
 from .config import CONFIG, RUN_DIR
 from .protocol import OpError, Replies, RequestReader
 
 
 def op_configure(req: dict[str, Any]) -> dict[str, Any]:
+    egress.apply(req.get("egress_allow"))  # first: a sandbox whose allow-list failed runs nothing
     CONFIG.update(req)
     return {"configured": True}
 
