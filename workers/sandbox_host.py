@@ -239,7 +239,6 @@ class SandboxHost:
         dead: list[Ready] = []
         with self._cond:
             if self._poolable(sandbox):
-                self._demand[sandbox.image] = time.monotonic()
                 pool = self._pools.get(sandbox.image) or deque()
                 while pool and ready is None:
                     candidate = pool.popleft()
@@ -269,6 +268,11 @@ class SandboxHost:
             raise
         with self._lock:
             self._links[container_id] = link
+        if self._poolable(sandbox):
+            # Only an image that served a sandbox is in demand: one that cannot be had never stalls the filler.
+            with self._cond:
+                self._demand[sandbox.image] = time.monotonic()
+                self._cond.notify_all()
         return Placed(container_id, from_pool)
 
     def start_sandbox(self, sandbox: SandboxSnapshot) -> Placed:

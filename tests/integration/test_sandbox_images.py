@@ -263,3 +263,15 @@ def test_a_deleted_sandbox_leaves_nothing_behind(api: httpx.Client) -> None:
     api.delete(f"/v1/sandboxes/{box['id']}")
     with pytest.raises(docker.errors.NotFound):
         container.reload()
+
+
+def test_an_image_that_cannot_be_had_is_a_clear_error(api: httpx.Client) -> None:
+    """Not on the host and no registry that has it: the create fails naming the image, and says why."""
+    missing = api.post("/v1/sandboxes", json={"image": "runyard-test/does-not-exist:1", "name": "no-such-image"})
+    assert missing.status_code == 422, missing.text
+    error = missing.json()["error"]
+    assert error["fields"][0]["field"] == "image" and error["fields"][0]["rule"] == "image_unavailable"
+    assert "runyard-test/does-not-exist:1" in error["message"] and "could not be pulled" in error["message"]
+    box = api.get("/v1/sandboxes/no-such-image").json()
+    assert box["state"] == "error" and "could not be pulled" in box["error"]
+    assert api.delete(f"/v1/sandboxes/{box['id']}").status_code == 200
