@@ -26,6 +26,7 @@ from core.schemas import SandboxRecord
 from core.services import operations as ops
 from core.services import sandboxes as svc
 from core.services.auth import Principal
+from core.services.sandbox_validation import SandboxCreate
 
 router = APIRouter(prefix="/daytona/api", tags=["daytona"], route_class=route_class(DaytonaRenderer()))
 STARTED = datetime(2026, 1, 1, tzinfo=UTC)
@@ -106,7 +107,7 @@ async def create_sandbox(
     """Create, and answer once it is started (so the SDK need not poll)."""
     # Daytona's default: network on unless blocked (and the operator has not turned it off).
     network = state.settings.sandboxes.network and not body.network_block_all
-    req = svc.SandboxCreate(
+    req = SandboxCreate(
         template=_template(body),
         name=body.name,
         env=body.env,

@@ -23,6 +23,7 @@ from core.schemas import SandboxRecord
 from core.services import operations as ops
 from core.services import sandboxes as svc
 from core.services.auth import Principal
+from core.services.sandbox_validation import SandboxCreate
 from core.states import SandboxState
 
 SPACE_LABEL = "sandboxai.space"
@@ -102,7 +103,7 @@ async def healthz() -> dict[str, str]:
 async def create_sandbox(
     space: str, body: CreateSandboxRequest, state: StateDep, session: SessionDep, principal: PrincipalDep
 ) -> SandboxOut:
-    req = svc.SandboxCreate(template=body.spec.image, name=body.name, env=body.spec.env, labels={SPACE_LABEL: space})
+    req = SandboxCreate(template=body.spec.image, name=body.name, env=body.spec.env, labels={SPACE_LABEL: space})
     sandbox_id, job_id = await svc.create_sandbox(session, state.redis, principal, req, state.settings, "sandboxai")
     await ops.settle(state.caller(session, principal, "sandboxai"), job_id)
     async with state.sessions() as fresh:

@@ -21,6 +21,7 @@ from core.schemas import JobView
 from core.services import operations as ops
 from core.services import sandboxes as svc
 from core.services.auth import Principal
+from core.services.sandbox_validation import SandboxCreate
 
 router = sandbox_router()
 
@@ -61,7 +62,7 @@ async def create_sandbox(
     """Create a sandbox (from the warm pool when one is ready).
 
     With an Idempotency-Key, the same request sent again answers with the sandbox the first one created."""
-    req = svc.SandboxCreate(**body.model_dump())
+    req = SandboxCreate(**body.model_dump())
     sandbox_id, job_id = await svc.create_sandbox(
         session, state.redis, principal, req, state.settings, idempotency_key=idempotency_key
     )

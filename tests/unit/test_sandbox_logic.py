@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from core.errors import InvalidInput
 from core.job_machine import max_attempts, sandbox_lease_s
 from core.services.operations import refuse_nul
-from core.services.sandboxes import resolve_template
+from core.services.sandbox_validation import resolve_template
 from core.settings import Settings
 from workers.agent_link import MAGIC, REQUEST_MAGIC, AgentError, AgentLink
 from workers.runtime.base import RuntimeFailure
