@@ -8,7 +8,6 @@ source "$(dirname "$0")/lib.sh"
 NETWORK="${RUNYARD_WORKER__EGRESS_NETWORK:-runyard-egress}"
 BRIDGE="${RUNYARD_EGRESS_BRIDGE:-ry-egress}"
 SUBNET="${RUNYARD_EGRESS_SUBNET:-172.30.255.0/24}"
-BLOCKED=(10.0.0.0/8 172.16.0.0/12 192.168.0.0/16 169.254.0.0/16 100.64.0.0/10 127.0.0.0/8 0.0.0.0/8 224.0.0.0/4 240.0.0.0/4)
 
 [ -n "$NETWORK" ] || exit 0
 if ! docker network inspect "$NETWORK" >/dev/null 2>&1; then
@@ -29,7 +28,7 @@ rule INPUT -i "$BRIDGE" -j DROP
 rule INPUT -i "$BRIDGE" -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT
 # Forwarded traffic (DOCKER-USER is consulted first for everything Docker forwards).
 as_root iptables -N DOCKER-USER 2>/dev/null || true
-for net in "${BLOCKED[@]}"; do
+for net in "${BLOCKED_NETS[@]}"; do
   rule DOCKER-USER -i "$BRIDGE" -d "$net" -j DROP
 done
 if command -v ip6tables >/dev/null; then

@@ -8,6 +8,9 @@ PG_DB="${RUNYARD_PG_DB:-runyard}"
 PG_USER="${RUNYARD_PG_USER:-runyard}"
 PG_PASSWORD="${RUNYARD_PG_PASSWORD:-runyard}"
 
+# Addresses no sandbox may reach, run or persistent: private, shared, link-local, loopback, multicast, reserved.
+BLOCKED_NETS=(10.0.0.0/8 172.16.0.0/12 192.168.0.0/16 169.254.0.0/16 100.64.0.0/10 127.0.0.0/8 0.0.0.0/8 224.0.0.0/4 240.0.0.0/4)
+
 say() { printf '\033[1m[runyard]\033[0m %s\n' "$*" >&2; }
 die() { say "error: $*"; exit 1; }
 

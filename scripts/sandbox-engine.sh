@@ -16,7 +16,6 @@ SOCKET="$RUN/docker.sock"
 DISK_SIZE="${RUNYARD_SANDBOX_DISK_SIZE:-64G}"   # sparse: the host's disk is used only as sandboxes write
 BRIDGE="${RUNYARD_SANDBOX_BRIDGE:-ry-sandbox}"
 SUBNET_CIDR="${RUNYARD_SANDBOX_SUBNET:-172.31.252.1/22}"  # the bridge's own address, then the prefix
-BLOCKED=(10.0.0.0/8 172.16.0.0/12 192.168.0.0/16 169.254.0.0/16 100.64.0.0/10 127.0.0.0/8 0.0.0.0/8 224.0.0.0/4 240.0.0.0/4)
 CHAIN=RUNYARD-SANDBOXES
 DOCKER_ENV=(env DOCKER_HOST="unix://$SOCKET")
 
@@ -85,7 +84,7 @@ fence() { # the sandboxes' egress: the internet, but neither this host nor any p
     as_root iptables -A "$CHAIN" -i "$BRIDGE" -d "$ns" -p tcp --dport 53 -j ACCEPT
   done
   local net
-  for net in "${BLOCKED[@]}"; do as_root iptables -A "$CHAIN" -i "$BRIDGE" -d "$net" -j DROP; done
+  for net in "${BLOCKED_NETS[@]}"; do as_root iptables -A "$CHAIN" -i "$BRIDGE" -d "$net" -j DROP; done
   as_root iptables -A "$CHAIN" -i "$BRIDGE" -j ACCEPT
   as_root iptables -C FORWARD -j "$CHAIN" 2>/dev/null || as_root iptables -I FORWARD 1 -j "$CHAIN"
   # Nothing from the bridge reaches this host itself (the API, Redis, Postgres, dockerd, ssh ...).
