@@ -259,7 +259,7 @@ class SandboxHost:
         try:
             if from_pool:
                 self.runtime.set_limits(container_id, self.limits(sandbox))
-                if not (sandbox.network and self.settings.sandboxes.network):
+                if self.settings.sandboxes.network and not sandbox.network:  # pooled ones are networked then
                     self.runtime.disconnect_network(container_id)
             self.configure(link, sandbox)
         except Exception:
