@@ -70,6 +70,7 @@ _STATUS: dict[type[RunyardError], int] = {
     errors.Conflict: 409,
     errors.RateLimited: 429,
     errors.Unavailable: 503,
+    errors.NotSupported: 501,
 }
 
 

@@ -15,6 +15,7 @@ from api import health, metrics
 from api.daytona import control as daytona_control
 from api.daytona import preview as daytona_preview
 from api.daytona import pty as daytona_pty
+from api.daytona import snapshots as daytona_snapshots
 from api.daytona import toolbox as daytona_toolbox
 from api.daytona import toolbox_files as daytona_toolbox_files
 from api.daytona import unsupported as daytona_unsupported
@@ -28,6 +29,7 @@ from api.v1 import admin as v1_admin
 from api.v1 import ports as v1_ports
 from api.v1 import routes as v1_routes
 from api.v1 import sandbox_commands, sandbox_files, sandbox_lifecycle
+from api.v1 import snapshots as v1_snapshots
 from api.v1 import terminal as v1_terminal
 from core import __version__, logs, redis_client
 from core.db import async_session_factory, dispose_async_engines
@@ -85,7 +87,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(sandbox_files.router)
     app.include_router(v1_terminal.router)
     app.include_router(v1_ports.router)
+    app.include_router(v1_snapshots.router)
     app.include_router(sandboxai_routes.router)
+    app.include_router(daytona_snapshots.router)  # before control: its catch-all answers what no route does
     app.include_router(daytona_control.router)
     app.include_router(daytona_toolbox.router)
     app.include_router(daytona_toolbox_files.router)

@@ -13,6 +13,7 @@ TASK_EXECUTE_RUN: Final = "runyard.execute_run"
 TASK_DELIVER_CALLBACK: Final = "runyard.deliver_callback"
 TASK_SWEEP: Final = "runyard.sweep"
 TASK_SANDBOX_JOB: Final = "runyard.sandbox_job"
+TASK_SNAPSHOT_JOB: Final = "runyard.snapshot_job"
 
 # Redis keys
 KEY_PREFIX: Final = "runyard:"
@@ -23,6 +24,7 @@ KEY_HOSTS_SEEN: Final = KEY_PREFIX + "hosts-seen"  # hash: host -> unix time of 
 KEY_METRICS: Final = KEY_PREFIX + "metrics:"  # latency histograms and counters (core/metrics_store.py)
 KEY_SWEEPS: Final = KEY_PREFIX + "sweeps"  # how many sweeps have finished: a sign of life, and a clock for tests
 KEY_STREAM: Final = KEY_PREFIX + "stream:"  # + channel + ":in" / ":out"; a live terminal or tunnel
+KEY_BUILD_LOG: Final = KEY_PREFIX + "build-log:"  # + snapshot id; a Redis stream of a build's output
 
 # Docker labels on everything a worker creates
 LABEL_MANAGED: Final = "org.runyard.managed"
@@ -31,6 +33,7 @@ LABEL_WORKER: Final = "org.runyard.worker"
 LABEL_KIND: Final = "org.runyard.kind"
 LABEL_IMAGE: Final = "org.runyard.image"
 LABEL_HOST: Final = "org.runyard.host"
+LABEL_SNAPSHOT: Final = "org.runyard.snapshot"
 
 # Where the in-container agent and the image's language catalog live
 AGENT_PATH: Final = "/opt/runyard/agent.py"

@@ -74,6 +74,10 @@ class BadRequest(RunyardError):
     pass
 
 
+class NotSupported(RunyardError):
+    """A deliberate refusal of something Runyard does not do (yet): the message names it and says why."""
+
+
 class Conflict(RunyardError):
     def __init__(self, message: str, state: str | None = None) -> None:
         super().__init__(message)

@@ -24,6 +24,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Row, and_, bindparam, case, func, literal, null, or_, select, update
 from sqlalchemy.orm import Session
 
+from core import snapshot_store
 from core.jobkinds import IDEMPOTENT, JobKind
 from core.models import Base
 from core.records import run_record
@@ -33,7 +34,7 @@ from core.states import CallbackState, JobState
 from core.statuses import RunStatus
 
 log = logging.getLogger(__name__)
-JOBS, RUNS, SANDBOXES = (Base.metadata.tables[t] for t in ("jobs", "runs", "sandboxes"))
+JOBS, RUNS, SANDBOXES, SNAPSHOTS = (Base.metadata.tables[t] for t in ("jobs", "runs", "sandboxes", "snapshots"))
 WORKER_LOST = "the worker executing this operation stopped; it may have partly run, and was not repeated"
 
 
@@ -66,6 +67,28 @@ class SandboxSnapshot:
 
 
 @dataclass(frozen=True)
+class SnapshotRow:
+    """What a host needs of a snapshot to build or remove it."""
+
+    id: uuid.UUID
+    tenant_id: uuid.UUID
+    name: str
+    state: str
+    dockerfile: str
+    image_ref: str
+    host: str
+    pushed: bool
+    memory_bytes: int | None
+
+    @classmethod
+    def of(cls, row: Any) -> SnapshotRow:
+        return cls(
+            row.id, row.tenant_id, row.name, row.state, row.dockerfile, row.image_ref, row.host, row.pushed,
+            row.memory_bytes,
+        )  # reason: one positional field per column, in order  # fmt: skip
+
+
+@dataclass(frozen=True)
 class Claim:
     """What an attempt holds: the job's id, the attempt's own id (its ownership), and the job as claimed."""
 
@@ -87,6 +110,15 @@ class SandboxClaim(Claim):
     payload: dict[str, Any]
     timeout_ms: int | None
     sandbox: SandboxSnapshot
+
+
+@dataclass(frozen=True)
+class SnapshotClaim(Claim):
+    timeout_ms: int | None
+    snapshot: SnapshotRow
+
+
+HostClaim = SandboxClaim | SnapshotClaim
 
 
 @dataclass(frozen=True)
@@ -195,6 +227,13 @@ def _claim_sandbox_job_statement(rules: _Rules) -> Any:
     return select(claimed, *columns).join(touched, touched.c.id == claimed.c.sandbox_id)
 
 
+@functools.cache
+def _claim_snapshot_job_statement(rules: _Rules) -> Any:
+    claimed = _claimed_cte(rules)
+    columns = [c.label(f"p_{c.name}") for c in SNAPSHOTS.c]
+    return select(claimed, *columns).join(SNAPSHOTS, SNAPSHOTS.c.id == claimed.c.snapshot_id)
+
+
 def _base(row: Any, attempt_id: uuid.UUID) -> dict[str, Any]:
     return {
         "job_id": row.id,
@@ -231,6 +270,19 @@ def claim_sandbox_job(
             timeout_ms=found.timeout_ms,
             sandbox=sandbox,
         )
+    return _not_claimed(session, job_id, settings)
+
+
+def claim_snapshot_job(
+    session: Session, job_id: uuid.UUID, worker: str, settings: Settings
+) -> SnapshotClaim | Exhausted | None:
+    """Take a queued snapshot job (a build, a removal), with its snapshot, in one statement."""
+    attempt_id = uuid.uuid4()
+    params = {"job_id": job_id, "attempt_id": attempt_id, "worker": worker}
+    found = session.connection().execute(_claim_snapshot_job_statement(_Rules.of(settings)), params).first()
+    if found is not None:
+        snapshot = SnapshotRow.of(_prefixed(found, "p_"))
+        return SnapshotClaim(**_base(found, attempt_id), timeout_ms=found.timeout_ms, snapshot=snapshot)
     return _not_claimed(session, job_id, settings)
 
 
@@ -306,8 +358,8 @@ def complete_run(session: Session, claim: RunClaim, outcome: RunOutcome) -> bool
     return bool(result.rowcount == 1)
 
 
-def complete_sandbox_job(
-    session: Session, claim: SandboxClaim, state: JobState, result: dict[str, Any], error: str | None
+def complete_host_job(
+    session: Session, claim: HostClaim, state: JobState, result: dict[str, Any], error: str | None
 ) -> bool:
     """Store the outcome if this attempt still holds the claim; False means another attempt won."""
     done = session.connection().execute(
@@ -356,6 +408,8 @@ def fail(session: Session, job_ids: list[uuid.UUID], reason: str) -> None:
         .values(verdict=RunStatus.INTERNAL_ERROR.value, message=reason)
         .add_cte(failed)
     )
+    builds = select(JOBS.c.snapshot_id).where(JOBS.c.id.in_(job_ids), JOBS.c.kind == JobKind.SNAPSHOT_BUILD.value)
+    snapshot_store.build_failed(session, list(session.execute(builds).scalars()), f"the build failed: {reason}")
 
 
 def expire_leases_of(session: Session, worker: str) -> int:

@@ -135,6 +135,8 @@ PAYLOADS: dict[JobKind, type[Payload]] = {
     JobKind.FILES_UPLOAD: UploadPayload,
     JobKind.FILES_DOWNLOAD: PathPayload,
     JobKind.STREAM_OPEN: StreamPayload,
+    JobKind.SNAPSHOT_BUILD: Empty,  # the Dockerfile is the snapshot's own
+    JobKind.SNAPSHOT_DELETE: Empty,
 }
 
 

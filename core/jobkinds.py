@@ -32,10 +32,17 @@ class JobKind(enum.StrEnum):
     FILES_UPLOAD = "sandbox.files.upload"
     FILES_DOWNLOAD = "sandbox.files.download"
     STREAM_OPEN = "sandbox.stream.open"
+    SNAPSHOT_BUILD = "snapshot.build"
+    SNAPSHOT_DELETE = "snapshot.delete"
 
     @property
     def lifecycle(self) -> bool:
         return self in LIFECYCLE
+
+    @property
+    def on_snapshot(self) -> bool:
+        """Acts on a snapshot (an image on a host's sandbox engine), not on a sandbox."""
+        return self in (JobKind.SNAPSHOT_BUILD, JobKind.SNAPSHOT_DELETE)
 
     @property
     def verb(self) -> str:
@@ -59,5 +66,8 @@ IDEMPOTENT = frozenset(
         JobKind.FILES_GREP,
         JobKind.SESSION_COMMAND,
         JobKind.SESSION_LIST,
+        # A build again gives the same image under the same tag; a removal of what is gone does nothing.
+        JobKind.SNAPSHOT_BUILD,
+        JobKind.SNAPSHOT_DELETE,
     }
 )

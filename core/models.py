@@ -30,7 +30,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-from core.states import JobState, SandboxState
+from core.states import JobState, SandboxState, SnapshotState
 
 
 class Base(DeclarativeBase):
@@ -128,6 +128,7 @@ class Job(Base):
 
     # Sandbox jobs: which sandbox, what to do (JSON), and what came of it (JSON).
     sandbox_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("sandboxes.id", ondelete="CASCADE"), index=True)
+    snapshot_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("snapshots.id", ondelete="CASCADE"), index=True)
     payload: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     result: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     timeout_ms: Mapped[int | None] = mapped_column(Integer)
@@ -206,6 +207,8 @@ class Sandbox(Base):
     host: Mapped[str] = mapped_column(String(200))
     container_id: Mapped[str | None] = mapped_column(String(100))
     volume: Mapped[str | None] = mapped_column(String(200))
+    # The snapshot it starts (or, pending_build, will start) from, if it is one of a tenant's own.
+    snapshot_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("snapshots.id", ondelete="SET NULL"))
     env: Mapped[dict[str, str]] = mapped_column(JSONB, default=dict)
     labels: Mapped[dict[str, str]] = mapped_column(JSONB, default=dict)
     cpus: Mapped[float] = mapped_column(Float)
@@ -231,6 +234,50 @@ class Sandbox(Base):
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     stopped_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     last_activity_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class Snapshot(Base):
+    """A tenant's named image, built from a Dockerfile by a job on one host's sandbox engine."""
+
+    __tablename__ = "snapshots"
+    __table_args__ = (
+        Index("ix_snapshots_tenant_seq", "tenant_id", text("seq DESC")),
+        Index(
+            "uq_snapshots_tenant_name", "tenant_id", "name", unique=True, postgresql_where=text("state <> 'deleted'")
+        ),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    seq: Mapped[int] = mapped_column(BigInteger, Identity(always=True))
+    tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(200))
+    state: Mapped[str] = mapped_column(String(20), default=SnapshotState.PENDING.value)
+    dockerfile: Mapped[str] = mapped_column(Text)
+    # sha256 of the Dockerfile: a sandbox asked for with the same Dockerfile starts from the same build.
+    dockerfile_sha256: Mapped[str] = mapped_column(String(64))
+    # Named with a Dockerfile of its own by its creator (Daytona's snapshot.create), or made for a sandbox.
+    named: Mapped[bool] = mapped_column(Boolean, default=True)
+    # The reference sandboxes start from: a tag on its host's engine, or in the operator's registry.
+    image_ref: Mapped[str] = mapped_column(String(300))
+    # The host that builds it, and whose engine holds it (the only one, unless it was pushed to a registry).
+    host: Mapped[str] = mapped_column(String(200))
+    pushed: Mapped[bool] = mapped_column(Boolean, default=False)
+    entrypoint: Mapped[list[str] | None] = mapped_column(JSONB)
+    # What a sandbox from it gets unless it asks otherwise.
+    cpus: Mapped[float | None] = mapped_column(Float)
+    memory_bytes: Mapped[int | None] = mapped_column(BigInteger)
+    disk_bytes: Mapped[int | None] = mapped_column(BigInteger)
+    image_id: Mapped[str | None] = mapped_column(String(100))
+    size_bytes: Mapped[int | None] = mapped_column(BigInteger)
+    error: Mapped[str | None] = mapped_column(Text)
+    # The build's output once it is over (its newest bytes); while it runs, it streams through Redis.
+    build_log: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
+    )
+    built_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class Blob(Base):

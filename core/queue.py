@@ -9,6 +9,7 @@ from functools import lru_cache
 from celery import Celery
 
 from core import constants as c
+from core.jobkinds import JobKind
 from core.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -51,3 +52,13 @@ def send_callback(settings: Settings, job_id: uuid.UUID) -> bool:
 
 def send_sandbox_job(settings: Settings, job_id: uuid.UUID, host: str) -> bool:
     return send(settings, c.TASK_SANDBOX_JOB, job_id, c.host_queue(host))
+
+
+def host_task(kind: JobKind | str) -> str:
+    """The task that executes a job of this kind on its host."""
+    return c.TASK_SNAPSHOT_JOB if JobKind(kind).on_snapshot else c.TASK_SANDBOX_JOB
+
+
+def send_host_job(settings: Settings, job_id: uuid.UUID, kind: JobKind | str, queue: str) -> bool:
+    """A job for one host's queue (a sandbox's, or a snapshot's), to the task its kind needs."""
+    return send(settings, host_task(kind), job_id, queue)

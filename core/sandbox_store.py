@@ -12,11 +12,12 @@ from sqlalchemy import and_, case, delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from core import constants as c
+from core import snapshot_store
 from core.job_machine import SandboxSnapshot
 from core.jobkinds import JobKind
-from core.models import Blob, BlobChunk, Job, Sandbox
+from core.models import Blob, BlobChunk, Job, Sandbox, Snapshot
 from core.settings import Settings
-from core.states import CallbackState, JobState, SandboxState
+from core.states import CallbackState, JobState, SandboxState, SnapshotState
 
 
 def host_lost_after_s(settings: Settings) -> float:
@@ -147,6 +148,7 @@ def mark_host_lost(session: Session, host: str) -> LostHost:
         .returning(Sandbox.id)
     ).scalars()
     lost = list(errored)
+    snapshot_store.host_lost(session, host, f"its host {host} stopped answering")
     session.execute(
         update(Sandbox)
         .where(Sandbox.host == host, Sandbox.state == SandboxState.DELETING)
@@ -169,13 +171,18 @@ def mark_host_lost(session: Session, host: str) -> LostHost:
 
 
 def hosts_with_work(session: Session) -> set[str]:
-    """Hosts that hold live sandboxes or have jobs waiting."""
+    """Hosts that hold live sandboxes, or build or remove snapshots."""
     holding = session.execute(
         select(Sandbox.host)
         .where(Sandbox.state.not_in([SandboxState.DELETED, SandboxState.ERROR, SandboxState.STOPPED]))
         .distinct()
     ).scalars()
-    return set(holding)
+    building = session.execute(
+        select(Snapshot.host)
+        .where(Snapshot.state.in_([*snapshot_store.UNSETTLED, SnapshotState.REMOVING.value]))
+        .distinct()
+    ).scalars()
+    return set(holding) | set(building)
 
 
 # ------------------------------------------------------------------ blobs

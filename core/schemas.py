@@ -157,6 +157,33 @@ class JobView(BaseModel):
     finished_at: datetime | None
 
 
+class SnapshotRecord(BaseModel):
+    """A snapshot as services hand it to adapters (its Dockerfile and build output are read separately)."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    tenant_id: uuid.UUID
+    name: str
+    state: str
+    named: bool
+    dockerfile: str
+    image_ref: str
+    host: str
+    pushed: bool
+    entrypoint: list[str] | None
+    cpus: float | None
+    memory_bytes: int | None
+    disk_bytes: int | None
+    image_id: str | None
+    size_bytes: int | None
+    error: str | None
+    created_at: datetime
+    updated_at: datetime
+    built_at: datetime | None
+    last_used_at: datetime | None
+
+
 class SandboxRecord(BaseModel):
     """A sandbox as services hand it to adapters: every column, read once; never an ORM row."""
 
@@ -172,6 +199,7 @@ class SandboxRecord(BaseModel):
     host: str
     container_id: str | None
     volume: str | None
+    snapshot_id: uuid.UUID | None = None
     env: dict[str, str]
     labels: dict[str, str]
     cpus: float

@@ -186,6 +186,26 @@ class SandboxSettings(BaseModel):
     watch_interval_s: float = 10.0
 
 
+class SnapshotSettings(BaseModel):
+    """Snapshots: tenants' own images, built from a Dockerfile as jobs on a host's sandbox engine."""
+
+    # Named snapshots per tenant (builds made for a sandbox from a Dockerfile count too).
+    max_per_tenant: int = 20
+    max_dockerfile_bytes: int = 64 << 10
+    # A build that runs longer is stopped and fails.
+    build_timeout_s: float = 1800.0
+    # Memory of each build step's container (no swap beyond it).
+    build_memory_bytes: int = 2 << 30
+    # What is kept of a build's output once it is over (its newest bytes); while it runs, it streams.
+    log_bytes: int = 1 << 20
+    # Seconds the live build output stays in Redis after the build ends (Postgres keeps it after).
+    live_log_ttl_s: float = 3600.0
+    # A registry ("host[:port]/path") the building host pushes each snapshot to, so any host can start
+    # sandboxes from it (pulling it once). Unset: a snapshot lives on the host that built it, and its
+    # sandboxes are placed there.
+    registry: str | None = None
+
+
 class RetentionSettings(BaseModel):
     """How long finished work is kept (seconds; 0 keeps it forever). Purged by the sweep, in batches."""
 
@@ -242,6 +262,7 @@ class Settings(BaseSettings):
     worker: WorkerSettings = WorkerSettings()
     callbacks: CallbackSettings = CallbackSettings()
     sandboxes: SandboxSettings = SandboxSettings()
+    snapshots: SnapshotSettings = SnapshotSettings()
     retention: RetentionSettings = RetentionSettings()
     rate: RateSettings = RateSettings()
     flower: FlowerSettings = FlowerSettings()

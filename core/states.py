@@ -24,6 +24,9 @@ class CallbackState(enum.StrEnum):
 
 
 class SandboxState(enum.StrEnum):
+    # Waiting for the snapshot it starts from: queued for its build, then while it builds. No container yet.
+    PENDING_BUILD = "pending_build"
+    BUILDING_SNAPSHOT = "building_snapshot"
     CREATING = "creating"
     STARTED = "started"
     STOPPING = "stopping"
@@ -37,3 +40,26 @@ class SandboxState(enum.StrEnum):
     def live(self) -> bool:
         """Counts against the tenant's quota: everything but deleted."""
         return self is not SandboxState.DELETED
+
+    @property
+    def awaiting_build(self) -> bool:
+        return self in AWAITING_BUILD
+
+
+AWAITING_BUILD = frozenset({SandboxState.PENDING_BUILD, SandboxState.BUILDING_SNAPSHOT})
+
+
+class SnapshotState(enum.StrEnum):
+    """A named image built from a Dockerfile (Daytona's names): queued, building, then usable or failed."""
+
+    PENDING = "pending"
+    BUILDING = "building"
+    ACTIVE = "active"
+    BUILD_FAILED = "build_failed"
+    REMOVING = "removing"
+    DELETED = "deleted"
+
+    @property
+    def settled(self) -> bool:
+        """Its build is over, one way or the other."""
+        return self in (SnapshotState.ACTIVE, SnapshotState.BUILD_FAILED, SnapshotState.DELETED)

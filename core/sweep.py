@@ -24,8 +24,8 @@ class SweepResult:
     requeue: list[uuid.UUID]
     failed: list[uuid.UUID]
     callbacks: list[uuid.UUID]
-    # Sandbox jobs go back to their host's queue: (job id, queue).
-    requeue_sandbox: list[tuple[uuid.UUID, str]] = field(default_factory=list)
+    # Host jobs (a sandbox's, a snapshot's) go back to their host's queue: (job id, kind, queue).
+    requeue_sandbox: list[tuple[uuid.UUID, str, str]] = field(default_factory=list)
     failed_sandbox: list[uuid.UUID] = field(default_factory=list)
 
 
@@ -37,20 +37,17 @@ def sweep(session: Session, settings: Settings, host_queues: set[str]) -> SweepR
     database would ever read it."""
     q = settings.queue
     now = session.execute(select(func.now())).scalar_one()
-    # Runs, and sandbox jobs of the hosts this installation's Redis knows, whose holder's lease ran out.
+    ours = or_(Job.kind == JobKind.RUN.value, Job.queue.in_(sorted(host_queues)))
+    # Runs, and host jobs of the hosts this installation's Redis knows, whose holder's lease ran out.
     stale = session.execute(
-        select(Job.id, Job.kind, Job.attempts, Job.sandbox_id, Job.queue)
-        .where(
-            Job.state == JobState.RUNNING,
-            Job.lease_expires_at < now,
-            or_(Job.sandbox_id.is_(None), Job.queue.in_(sorted(host_queues))),
-        )
+        select(Job.id, Job.kind, Job.attempts, Job.queue)
+        .where(Job.state == JobState.RUNNING, Job.lease_expires_at < now, ours)
         .with_for_update(skip_locked=True)
     ).all()
     again = [row for row in stale if row.attempts < job_machine.max_attempts(row.kind, settings)]
     spent = [row for row in stale if row not in again]
-    failed = [row.id for row in spent if row.sandbox_id is None]
-    failed_sandbox = [row.id for row in spent if row.sandbox_id is not None]
+    failed = [row.id for row in spent if row.kind == JobKind.RUN]
+    failed_sandbox = [row.id for row in spent if row.kind != JobKind.RUN]
     job_machine.fail(session, failed, "the worker running it stopped, and it is out of attempts")
     job_machine.fail(session, failed_sandbox, job_machine.WORKER_LOST)
     if again:
@@ -65,24 +62,24 @@ def sweep(session: Session, settings: Settings, host_queues: set[str]) -> SweepR
                 enqueued_at=now,
             )
         )
-    requeue = [row.id for row in again if row.sandbox_id is None]
-    requeue_sandbox = [(row.id, row.queue) for row in again if row.sandbox_id is not None]
+    requeue = [row.id for row in again if row.kind == JobKind.RUN]
+    requeue_sandbox = [(row.id, row.kind, row.queue) for row in again if row.kind != JobKind.RUN]
 
     lost = session.execute(
         update(Job)
         .where(
             Job.state == JobState.QUEUED,
-            or_(Job.sandbox_id.is_(None), Job.queue.in_(sorted(host_queues))),
+            ours,
             or_(
                 and_(Job.enqueued_at.is_(None), Job.created_at < now - timedelta(seconds=q.enqueue_retry_after_s)),
                 Job.enqueued_at < now - timedelta(seconds=q.requeue_after_s),
             ),
         )
         .values(enqueued_at=now)
-        .returning(Job.id, Job.sandbox_id, Job.queue)
+        .returning(Job.id, Job.kind, Job.queue)
     ).all()
-    requeue.extend(row.id for row in lost if row.sandbox_id is None)
-    requeue_sandbox.extend((row.id, row.queue) for row in lost if row.sandbox_id is not None)
+    requeue.extend(row.id for row in lost if row.kind == JobKind.RUN)
+    requeue_sandbox.extend((row.id, row.kind, row.queue) for row in lost if row.kind != JobKind.RUN)
 
     callbacks = list(
         session.execute(
@@ -124,7 +121,7 @@ def purge_expired(session: Session, settings: Settings) -> Purged:
     def jobs(ttl_s: float, sandbox: bool) -> int:
         if ttl_s <= 0:
             return 0
-        kind = Job.sandbox_id.is_not(None) if sandbox else Job.sandbox_id.is_(None)
+        kind = Job.kind != JobKind.RUN.value if sandbox else Job.kind == JobKind.RUN.value
         doomed = (
             select(Job.id)
             .where(

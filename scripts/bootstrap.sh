@@ -25,6 +25,23 @@ install_packages() {
   fi
 }
 
+# Debian's registry, for the suite's test of snapshots pushed to an operator's registry: the binary only,
+# unpacked into the state directory (the package would install a system service).
+fetch_registry() {
+  local target="$STATE_DIR/bin/docker-registry"
+  [ -x "$target" ] && return
+  say "fetching Debian's docker-registry (for the test suite)"
+  local tmp
+  tmp="$(mktemp -d)"
+  if (cd "$tmp" && apt-get download docker-registry >/dev/null 2>&1) \
+    || { as_root apt-get update -qq && (cd "$tmp" && apt-get download docker-registry >/dev/null); }; then
+    dpkg-deb -x "$tmp"/docker-registry_*.deb "$tmp/root"
+    mkdir -p "$STATE_DIR/bin"
+    install -m 0755 "$tmp/root/usr/bin/docker-registry" "$target"
+  fi
+  rm -rf "$tmp"
+}
+
 start_docker() {
   docker info >/dev/null 2>&1 && return
   say "starting the Docker engine"
@@ -85,6 +102,7 @@ if [ "${1:-}" = "--services" ]; then
   start_postgres
 fi
 make_venv
+fetch_registry
 say "building sandbox images"
 bash "$RUNYARD_ROOT/sandbox_images/build.sh"
 bash "$RUNYARD_ROOT/scripts/egress.sh"

@@ -338,3 +338,34 @@ def require(*checks: str) -> None:
         problem = problems[name]()
         if problem:
             missing(problem)
+
+
+@contextlib.contextmanager
+def local_registry() -> Iterator[str]:
+    """Debian's docker-registry (fetched by scripts/bootstrap.sh) on a free port of 127.0.0.1, storing into a
+    temporary directory; yields its address. Docker engines treat 127.0.0.0/8 as a plain-HTTP registry."""
+    binary = Path(__file__).resolve().parents[1] / ".runyard" / "bin" / "docker-registry"
+    if not binary.exists():
+        missing(f"{binary} is missing (scripts/bootstrap.sh fetches it)")
+    port = free_port()
+    with tempfile.TemporaryDirectory(prefix="runyard-registry-") as root:
+        config = Path(root) / "config.yml"
+        config.write_text(
+            f"version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {root}/data\n"
+            f"http:\n  addr: 127.0.0.1:{port}\n"
+        )
+        log = open(Path(root) / "registry.log", "wb")  # noqa: SIM115 - closed below, after the process
+        proc = subprocess.Popen([str(binary), "serve", str(config)], stdout=log, stderr=subprocess.STDOUT)
+        try:
+            deadline = time.monotonic() + 20
+            while True:
+                with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
+                    break
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    raise RuntimeError(f"docker-registry did not start: {(Path(root) / 'registry.log').read_text()}")
+                time.sleep(0.1)
+            yield f"127.0.0.1:{port}"
+        finally:
+            proc.kill()
+            proc.wait()
+            log.close()

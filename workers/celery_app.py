@@ -36,9 +36,8 @@ def run_task_time_limit(settings: Settings) -> int:
 
 
 def create_app(settings: Settings) -> Celery:
-    app = Celery(
-        "runyard", broker=settings.redis.url, include=["workers.tasks", "workers.sandbox_tasks", "workers.sweep_task"]
-    )
+    tasks = ["workers.tasks", "workers.sandbox_tasks", "workers.snapshot_tasks", "workers.sweep_task"]
+    app = Celery("runyard", broker=settings.redis.url, include=tasks)
     app.conf.update(
         task_acks_late=True,
         task_reject_on_worker_lost=True,
@@ -55,7 +54,7 @@ def create_app(settings: Settings) -> Celery:
         broker_connection_retry_on_startup=True,
         broker_transport_options={
             # Longer than any task may run, so Redis never hands a running task to a second worker.
-            "visibility_timeout": max(3600, 2 * run_task_time_limit(settings)),
+            "visibility_timeout": max(3600, 2 * run_task_time_limit(settings), 2 * settings.snapshots.build_timeout_s),
             "socket_timeout": 10,
             "socket_connect_timeout": 10,
         },

@@ -31,6 +31,7 @@ from workers.runtime import (
 from workers.sandbox_host import SandboxHost
 from workers.sandbox_ops import Ops
 from workers.sandbox_watch import SandboxWatch
+from workers.snapshot_builder import SnapshotBuilder
 
 CATALOG_TTL_S = 30.0
 
@@ -82,6 +83,10 @@ class WorkerContext:
     @cached_property
     def ops(self) -> Ops:
         return Ops(self.sandbox_host, self.settings, self.redis)
+
+    @cached_property
+    def snapshot_builder(self) -> SnapshotBuilder:
+        return SnapshotBuilder(self.workspaces, self.settings, self.redis)
 
     @cached_property
     def executor(self) -> RunExecutor:

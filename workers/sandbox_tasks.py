@@ -29,7 +29,7 @@ def _finish(session: Session, claim: SandboxClaim, outcome: Outcome) -> bool:
     """Complete the job and, in the same transaction, what its kind changes besides: a failed lifecycle
     change leaves the sandbox in error; a finished upload's body is dropped (the job owned it until now)."""
     state, result, error = outcome
-    if not job_machine.complete_sandbox_job(session, claim, state, result, error):
+    if not job_machine.complete_host_job(session, claim, state, result, error):
         return False
     if state is JobState.FAILED and claim.kind in (JobKind.CREATE, JobKind.START, JobKind.STOP):
         sandbox_store.set_sandbox(session, claim.sandbox.id, state=SandboxState.ERROR.value, error=error)

@@ -53,8 +53,8 @@ def sweep() -> None:
         announce(ctx, jid, JobState.FAILED.value, True)  # the callback task does nothing without a callback
     for jid in result.callbacks:
         queue.send_callback(ctx.settings, jid)
-    for jid, job_queue in result.requeue_sandbox:
-        queue.send(ctx.settings, c.TASK_SANDBOX_JOB, jid, job_queue)
+    for jid, kind, job_queue in result.requeue_sandbox:
+        queue.send_host_job(ctx.settings, jid, kind, job_queue)
     _lost_hosts(ctx, seen)
     _housekeeping(ctx)
     with transaction(ctx.settings) as session:

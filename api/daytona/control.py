@@ -14,19 +14,20 @@ from api.daytona.dto import (
     auto_delete_seconds,
     base_url,
     sandbox_dto,
-    snapshot_dto,
     toolbox_url,
 )
 from api.daytona.errors import DaytonaRenderer, unsupported
+from api.daytona.snapshots import build_log_response
 from api.deps import PrincipalDep, SessionDep, StateDep
 from api.errors import route_class
-from core.errors import InvalidInput, NotFound
+from core.errors import InvalidInput, NotSupported
 from core.jobkinds import JobKind
 from core.schemas import SandboxRecord
 from core.services import operations as ops
 from core.services import sandboxes as svc
 from core.services.auth import Principal
 from core.services.sandbox_validation import SandboxCreate
+from core.services.snapshots import CONTEXT_REFUSED, logical_lines
 
 router = APIRouter(prefix="/daytona/api", tags=["daytona"], route_class=route_class(DaytonaRenderer()))
 STARTED = datetime(2026, 1, 1, tzinfo=UTC)
@@ -34,7 +35,19 @@ STARTED = datetime(2026, 1, 1, tzinfo=UTC)
 
 class BuildInfo(BaseModel):
     model_config = ConfigDict(extra="ignore", populate_by_name=True)
-    dockerfile_content: str | None = Field(None, alias="dockerfileContent")
+    dockerfile_content: str | None = Field(None, alias="dockerfileContent", max_length=1 << 20)
+    context_hashes: list[str] | None = Field(None, alias="contextHashes", max_length=1000)
+
+    def dockerfile(self) -> tuple[str | None, str | None]:
+        """(an image to take as it is, a Dockerfile to build): Image.base(x) is the image x, unbuilt."""
+        if self.context_hashes:
+            raise NotSupported(CONTEXT_REFUSED)
+        text = self.dockerfile_content or ""
+        lines = logical_lines(text)
+        match = re.fullmatch(r"FROM\s+(\S+)", lines[0], re.IGNORECASE) if len(lines) == 1 else None
+        if match is not None:
+            return match.group(1), None
+        return None, text if lines else None
 
 
 class CreateSandbox(BaseModel):
@@ -60,25 +73,22 @@ class Labels(BaseModel):
     labels: dict[str, str]
 
 
-def _template(body: CreateSandbox) -> str | None:
-    if body.snapshot:
-        return body.snapshot
-    if body.image:
-        return body.image
-    if body.build_info and body.build_info.dockerfile_content:
-        lines = [ln.strip() for ln in body.build_info.dockerfile_content.splitlines() if ln.strip()]
-        match = re.fullmatch(r"FROM\s+(\S+)", lines[0], re.IGNORECASE) if len(lines) == 1 else None
-        if match is None:
-            raise InvalidInput.one(
-                "buildInfo", "not_supported", "building images is not supported; name a snapshot (or a bare FROM image)"
-            )
-        return match.group(1)
-    return None
+def _source(body: CreateSandbox) -> tuple[str | None, str | None]:
+    """(the snapshot, template or image it names, the Dockerfile to build)."""
+    if body.snapshot or body.image:
+        return body.snapshot or body.image, None
+    if body.build_info:
+        return body.build_info.dockerfile()
+    return None, None
+
+
+async def _record(state: StateDep, principal: Principal, ident: str) -> SandboxRecord:
+    async with state.sessions() as session:
+        return await svc.get_sandbox(session, principal, ident)
 
 
 async def _dto(state: StateDep, request: Request, principal: Principal, ident: str) -> dict[str, Any]:
-    async with state.sessions() as session:
-        return sandbox_dto(await svc.get_sandbox(session, principal, ident), toolbox_url(request, state.settings))
+    return sandbox_dto(await _record(state, principal, ident), toolbox_url(request, state.settings))
 
 
 @router.get("/config")
@@ -107,8 +117,9 @@ async def create_sandbox(
     """Create, and answer once it is started (so the SDK need not poll)."""
     # Daytona's default: network on unless blocked (and the operator has not turned it off).
     network = state.settings.sandboxes.network and not body.network_block_all
+    template, dockerfile = _source(body)
     req = SandboxCreate(
-        template=_template(body),
+        template=template,
         name=body.name,
         env=body.env,
         labels=body.labels,
@@ -122,9 +133,29 @@ async def create_sandbox(
         auto_delete_s=auto_delete_seconds(body.auto_delete_interval) if body.auto_delete_interval is not None else None,
         auto_archive_s=body.auto_archive_interval * 60 if body.auto_archive_interval else None,
     )
-    sandbox_id, job_id = await svc.create_sandbox(session, state.redis, principal, req, state.settings, "daytona")
+    sandbox_id, job_id = await svc.create_sandbox(
+        session, state.redis, principal, req, state.settings, "daytona", dockerfile=dockerfile
+    )
+    # From a Dockerfile being built there is no create job yet: the SDK follows the build, then waits.
     await ops.settle(state.caller(session, principal, "daytona"), job_id)
     return await _dto(state, request, principal, str(sandbox_id))
+
+
+@router.get("/sandbox/{ident}/build-logs-url")
+async def sandbox_build_logs_url(
+    ident: str, request: Request, state: StateDep, principal: PrincipalDep
+) -> dict[str, str]:
+    sandbox = await _record(state, principal, ident)
+    return {"url": f"{base_url(request, state.settings)}/daytona/api/sandbox/{sandbox.id}/build-logs"}
+
+
+@router.get("/sandbox/{ident}/build-logs")
+async def sandbox_build_logs(ident: str, state: StateDep, principal: PrincipalDep, follow: bool = False) -> Response:
+    """The output of the build of the snapshot the sandbox starts from (nothing if it was not built)."""
+    sandbox = await _record(state, principal, ident)
+    if sandbox.snapshot_id is None:
+        return Response(b"", media_type="text/plain")
+    return build_log_response(state, principal, sandbox.snapshot_id, follow)
 
 
 def _labels_query(labels: str | None) -> dict[str, str]:
@@ -278,34 +309,6 @@ async def preview_url(
 async def toolbox_proxy_url(ident: str, request: Request, state: StateDep, principal: PrincipalDep) -> dict[str, str]:
     await _dto(state, request, principal, ident)  # 404 for what the caller may not see
     return {"url": toolbox_url(request, state.settings)}
-
-
-def _snapshots(state: StateDep) -> dict[str, str]:
-    s = state.settings.sandboxes
-    names = {name: image for name, image in s.templates.items()}
-    names.update({alias: s.templates[target] for alias, target in s.aliases.items() if target in s.templates})
-    return names
-
-
-@router.get("/snapshots")
-async def list_snapshots(
-    state: StateDep,
-    principal: PrincipalDep,
-    page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
-    limit: Annotated[int, Query(ge=1, le=200)] = 100,
-) -> dict[str, Any]:
-    """Runyard's templates and their aliases, as Daytona snapshots."""
-    snapshots = [snapshot_dto(n, i, state.settings, STARTED) for n, i in sorted(_snapshots(state).items())]
-    chunk = snapshots[(page - 1) * limit : page * limit]
-    return {"items": chunk, "total": len(snapshots), "page": page, "totalPages": max(1, -(-len(snapshots) // limit))}
-
-
-@router.get("/snapshots/{name:path}")
-async def get_snapshot(name: str, state: StateDep, principal: PrincipalDep) -> dict[str, Any]:
-    image = _snapshots(state).get(name)
-    if image is None:
-        raise NotFound("snapshot", name)
-    return snapshot_dto(name, image, state.settings, STARTED)
 
 
 @router.api_route("/{path:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"], include_in_schema=False)

@@ -8,12 +8,14 @@ from typing import Any
 
 from fastapi import Request
 
-from core.schemas import SandboxRecord
+from core.schemas import SandboxRecord, SnapshotRecord
 from core.settings import Settings
-from core.states import SandboxState
+from core.states import SandboxState, SnapshotState
 
 GIB = 1 << 30
 STATES = {
+    SandboxState.PENDING_BUILD: "pending_build",
+    SandboxState.BUILDING_SNAPSHOT: "building_snapshot",
     SandboxState.CREATING: "creating",
     SandboxState.STARTED: "started",
     SandboxState.STOPPING: "stopping",
@@ -24,6 +26,8 @@ STATES = {
     SandboxState.DELETED: "destroyed",
 }
 DESIRED = {
+    SandboxState.PENDING_BUILD: "started",
+    SandboxState.BUILDING_SNAPSHOT: "started",
     SandboxState.CREATING: "started",
     SandboxState.STARTED: "started",
     SandboxState.STARTING: "started",
@@ -121,5 +125,38 @@ def snapshot_dto(name: str, image: str, settings: Settings, created: datetime) -
         "createdAt": _iso(created),
         "updatedAt": _iso(created),
         "lastUsedAt": None,
+        "sourceSandboxId": None,
+    }
+
+
+def record_snapshot_dto(snapshot: SnapshotRecord) -> dict[str, Any]:
+    """A tenant's own snapshot (not general): its build, state and resources as Daytona shows them."""
+    state = SnapshotState(snapshot.state)
+    return {
+        "id": str(snapshot.id),
+        "organizationId": str(snapshot.tenant_id),
+        "general": False,
+        "name": snapshot.name,
+        "imageName": snapshot.image_ref,
+        "state": "removing" if state is SnapshotState.DELETED else state.value,
+        "size": round(snapshot.size_bytes / GIB, 3) if snapshot.size_bytes is not None else None,
+        "entrypoint": snapshot.entrypoint,
+        "cpu": max(1, math.ceil(snapshot.cpus)) if snapshot.cpus else 1,
+        "gpu": 0,
+        "mem": max(1, round(snapshot.memory_bytes / GIB)) if snapshot.memory_bytes else 1,
+        "disk": max(1, round(snapshot.disk_bytes / GIB)) if snapshot.disk_bytes else 1,
+        "errorReason": snapshot.error,
+        "createdAt": _iso(snapshot.created_at),
+        "updatedAt": _iso(snapshot.updated_at),
+        "lastUsedAt": _iso(snapshot.last_used_at),
+        "buildInfo": {
+            "dockerfileContent": snapshot.dockerfile,
+            "contextHashes": [],
+            "createdAt": _iso(snapshot.created_at),
+            "updatedAt": _iso(snapshot.updated_at),
+            "snapshotRef": snapshot.image_ref,
+        },
+        "ref": snapshot.image_ref,
+        "initialRunnerId": snapshot.host,
         "sourceSandboxId": None,
     }

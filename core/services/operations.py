@@ -59,7 +59,7 @@ def refuse_nul(value: Any, field: str) -> None:
 async def insert_job(
     session: AsyncSession,
     principal: Principal,
-    sandbox_id: uuid.UUID,
+    sandbox_id: uuid.UUID | None,
     host: str,
     kind: JobKind,
     payload: dict[str, Any],
@@ -67,7 +67,9 @@ async def insert_job(
     timeout_ms: int | None,
     callback_url: str | None,
     idempotency_key: str | None = None,
+    snapshot_id: uuid.UUID | None = None,
 ) -> uuid.UUID:
+    """A host's job, on a sandbox or on a snapshot (building, removing it)."""
     job_id = uuid.uuid4()
     await session.execute(
         insert(JOBS).values(
@@ -81,6 +83,7 @@ async def insert_job(
             callback_attempts=0,
             enqueued_at=datetime.now().astimezone(),
             sandbox_id=sandbox_id,
+            snapshot_id=snapshot_id,
             payload=payload,
             timeout_ms=timeout_ms,
             callback_url=callback_url,
@@ -90,9 +93,10 @@ async def insert_job(
     return job_id
 
 
-async def enqueue(settings: Settings, job_id: uuid.UUID, host: str) -> None:
+async def enqueue(settings: Settings, job_id: uuid.UUID, host: str, kind: JobKind = JobKind.EXEC) -> None:
+    """Send a host's job to the task its kind needs (any sandbox kind is the same task)."""
     # Not sent (Redis down): the job is in Postgres with enqueued_at set, and the sweep sends it again.
-    await anyio.to_thread.run_sync(queue.send_sandbox_job, settings, job_id, host)
+    await anyio.to_thread.run_sync(queue.send_host_job, settings, job_id, kind, c.host_queue(host))
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ import re
 from dataclasses import dataclass
 
 from core.errors import FieldError, InvalidInput
+from core.schemas import SnapshotRecord
 from core.services.operations import storable
 from core.settings import Settings
 
@@ -38,6 +39,8 @@ class SandboxCreate:
     auto_stop_s: int | None = None
     auto_delete_s: int | None = None
     auto_archive_s: int | None = None
+    # Set by the service, never by a client: the tenant's own snapshot the template or image names.
+    snapshot: SnapshotRecord | None = None
 
 
 def resolve_template(settings: Settings, name: str | None, field: str = "template") -> tuple[str, str]:
@@ -124,17 +127,25 @@ def check_create(req: SandboxCreate, settings: Settings) -> CheckedCreate:
     template = image = ""
     if req.template and req.image:
         errors.append(FieldError("image", "exclusive", "give a template or an image, not both"))
-    try:
-        template, image = resolve_template(settings, req.template or req.image, "image" if req.image else "template")
-    except InvalidInput as exc:
-        errors.extend(exc.errors)
+    snap = req.snapshot
+    if snap is not None:
+        template, image = snap.name, snap.image_ref
+    else:
+        try:
+            field = "image" if req.image else "template"
+            template, image = resolve_template(settings, req.template or req.image, field)
+        except InvalidInput as exc:
+            errors.extend(exc.errors)
     if req.name is not None and not NAME.match(req.name):
         errors.append(FieldError("name", "pattern", f"must match {NAME.pattern}"))
     check_map("env", req.env, ENV_KEY, errors)
     check_map("labels", req.labels, LABEL_KEY, errors)
-    cpus = bounded("cpus", req.cpus, s.cpus, 0.1, s.max_cpus, errors)
-    memory = bounded("memory_bytes", req.memory_bytes, s.memory_bytes, 64 << 20, s.max_memory_bytes, errors)
-    disk = bounded("disk_bytes", req.disk_bytes, s.disk_bytes, 16 << 20, s.max_disk_bytes, errors)
+    # A snapshot's own resources are the defaults of sandboxes made from it.
+    cpus = bounded("cpus", req.cpus, (snap and snap.cpus) or s.cpus, 0.1, s.max_cpus, errors)
+    memory_default = (snap and snap.memory_bytes) or s.memory_bytes
+    memory = bounded("memory_bytes", req.memory_bytes, memory_default, 64 << 20, s.max_memory_bytes, errors)
+    disk_default = (snap and snap.disk_bytes) or s.disk_bytes
+    disk = bounded("disk_bytes", req.disk_bytes, disk_default, 16 << 20, s.max_disk_bytes, errors)
     auto_stop = bounded("auto_stop_s", req.auto_stop_s, s.auto_stop_s, 0, 30 * 86400, errors)
     auto_delete = bounded("auto_delete_s", req.auto_delete_s, s.auto_delete_s, 0, 365 * 86400, errors)
     if req.network and not s.network:

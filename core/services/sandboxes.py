@@ -9,6 +9,7 @@ from __future__ import annotations
 import secrets
 import time
 import uuid
+from dataclasses import replace
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -17,41 +18,19 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core import constants as c
-from core.errors import Conflict, FieldError, InvalidInput, NotFound, Unavailable
+from core.errors import Conflict, FieldError, InvalidInput, NotFound
 from core.jobkinds import JobKind
-from core.models import Base, Job, Sandbox, Tenant
+from core.models import Base, Job, Sandbox, Snapshot, Tenant
 from core.sandbox_store import host_lost_after_s
-from core.schemas import SandboxRecord
-from core.services import idempotency, operations
+from core.schemas import SandboxRecord, SnapshotRecord
+from core.services import idempotency, operations, placement, snapshots
 from core.services.auth import Principal
 from core.services.sandbox_validation import LABEL_KEY, SandboxCreate, check_create, check_map
-from core.services.system import live_workers
 from core.settings import Settings
-from core.states import SandboxState
+from core.states import AWAITING_BUILD, SandboxState, SnapshotState
 
 JOBS, SANDBOXES = Base.metadata.tables["jobs"], Base.metadata.tables["sandboxes"]
 # Operations allowed only while the sandbox is started; lifecycle kinds have their own rules.
-
-
-async def _pick_host(client: aioredis.Redis, session: AsyncSession, image: str) -> str:
-    """The live host with the fewest live sandboxes among those whose workers serve sandboxes of this image."""
-    workers = [w for w in await live_workers(client) if w.sandbox_images]
-    # A template's image only where it is served; any other image wherever sandboxes are (pulled if need be).
-    hosts = {w.host for w in workers if image in w.sandbox_images} or {w.host for w in workers}
-    if not hosts:
-        raise Unavailable("no worker host serving sandboxes is alive; retry later", retry_after=10)
-    counts = dict(
-        (
-            await session.execute(
-                select(Sandbox.host, func.count())
-                .where(Sandbox.host.in_(hosts), Sandbox.state != SandboxState.DELETED)
-                .group_by(Sandbox.host)
-            )
-        )
-        .tuples()
-        .all()
-    )
-    return min(sorted(hosts), key=lambda h: counts.get(h, 0))
 
 
 async def _take_quota(session: AsyncSession, principal: Principal, settings: Settings) -> bool:
@@ -79,6 +58,29 @@ async def _take_quota(session: AsyncSession, principal: Principal, settings: Set
     return bool(settings.sandboxes.network if network is None else network)
 
 
+async def _snapshot_for(
+    session: AsyncSession,
+    client: aioredis.Redis,
+    principal: Principal,
+    req: SandboxCreate,
+    settings: Settings,
+    dockerfile: str | None,
+) -> tuple[SnapshotRecord | None, uuid.UUID | None]:
+    """The tenant's snapshot the request starts from, locked (a build of its Dockerfile, or one it names;
+    templates come first), and a new build job to send after the commit."""
+    if dockerfile is not None:
+        return await snapshots.for_dockerfile(session, client, principal, dockerfile, settings)
+    wanted = req.template or req.image
+    s = settings.sandboxes
+    if not wanted or wanted in s.templates or wanted in s.aliases or not snapshots.NAME.match(wanted):
+        return None, None  # not a name a snapshot can have: checked as a template or image
+    found = await snapshots.named(session, principal, wanted)
+    if found is not None and found.state != SnapshotState.ACTIVE:
+        field = "image" if req.image else "template"
+        raise InvalidInput.one(field, "not_active", f"snapshot {wanted} is {found.state}; it must be active")
+    return found, None
+
+
 async def create_sandbox(
     session: AsyncSession,
     client: aioredis.Redis,
@@ -87,15 +89,19 @@ async def create_sandbox(
     settings: Settings,
     protocol: str = "v1",
     idempotency_key: str | None = None,
-) -> tuple[uuid.UUID, uuid.UUID]:
+    dockerfile: str | None = None,
+) -> tuple[uuid.UUID, uuid.UUID | None]:
     """Persist the sandbox (creating) and its create job, then enqueue; returns (sandbox id, job id).
 
-    With an idempotency key the tenant used before, the sandbox that request created, not a second one."""
+    From a Dockerfile, the sandbox waits (pending_build, no job yet) while its snapshot builds, unless an
+    earlier build of it is there. With an idempotency key the tenant used before, the sandbox that request
+    created, not a second one."""
     if idempotency_key is not None:
         earlier = await idempotency.existing_job(session, principal, idempotency_key, JobKind.CREATE)
         if earlier is not None:
             return await _sandbox_created_by(session, earlier), earlier
-    checked = check_create(req, settings)
+    snapshot, build_job = await _snapshot_for(session, client, principal, req, settings, dockerfile)
+    checked = check_create(replace(req, snapshot=snapshot), settings)
     network, egress_allow = checked.network, checked.egress_allow
     sandbox_id = uuid.uuid4()
     name = req.name or f"sandbox-{sandbox_id.hex[:12]}"
@@ -112,7 +118,12 @@ async def create_sandbox(
     ).first()
     if taken is not None:
         raise Conflict(f"a sandbox named {name!r} already exists", state="exists")
-    host = await _pick_host(client, session, checked.image)
+    if snapshot is not None and not snapshot.pushed:
+        host = snapshot.host  # the only engine that has it
+    else:
+        host = await placement.pick_host(client, session, checked.image)
+    state = _WAITING.get(SnapshotState(snapshot.state), SandboxState.CREATING) if snapshot else SandboxState.CREATING
+    job_id = None
     try:
         await session.execute(
             insert(SANDBOXES).values(
@@ -122,7 +133,8 @@ async def create_sandbox(
                 protocol=protocol,
                 template=checked.template,
                 image=checked.image,
-                state=SandboxState.CREATING.value,
+                snapshot_id=snapshot.id if snapshot else None,
+                state=state.value,
                 host=host,
                 env=dict(req.env or {}),
                 labels=dict(req.labels or {}),
@@ -138,17 +150,30 @@ async def create_sandbox(
                 preview_token=secrets.token_urlsafe(24),
             )
         )
-        job_id = await operations.insert_job(
-            session, principal, sandbox_id, host, JobKind.CREATE, {}, protocol, None, None, idempotency_key
-        )
+        if snapshot is not None:
+            await session.execute(update(Snapshot).where(Snapshot.id == snapshot.id).values(last_used_at=func.now()))
+        if state is SandboxState.CREATING:
+            job_id = await operations.insert_job(
+                session, principal, sandbox_id, host, JobKind.CREATE, {}, protocol, None, None, idempotency_key
+            )
         await session.commit()
     except IntegrityError:  # the same key, sent twice at once: the other request created the sandbox
         earlier = await idempotency.after_conflict(session, principal, idempotency_key, JobKind.CREATE)
         if earlier is None:
             raise
         return await _sandbox_created_by(session, earlier), earlier
-    await operations.enqueue(settings, job_id, host)
+    if build_job is not None and snapshot is not None:
+        await operations.enqueue(settings, build_job, snapshot.host, JobKind.SNAPSHOT_BUILD)
+    if job_id is not None:
+        await operations.enqueue(settings, job_id, host)
     return sandbox_id, job_id
+
+
+# A sandbox whose snapshot is not built yet waits for it; the build's end gives it its create job.
+_WAITING = {
+    SnapshotState.PENDING: SandboxState.PENDING_BUILD,
+    SnapshotState.BUILDING: SandboxState.BUILDING_SNAPSHOT,
+}
 
 
 async def _sandbox_created_by(session: AsyncSession, job_id: uuid.UUID) -> uuid.UUID:
@@ -248,6 +273,19 @@ async def change_state(
     """
     allowed, transient = _FROM[kind]
     current = SandboxState(sandbox.state)
+    if kind == JobKind.DELETE and current.awaiting_build:
+        # No container yet: nothing for a host to do. The build's end finds it deleted and gives it no job.
+        gone_now = await session.execute(
+            update(Sandbox)
+            .where(Sandbox.id == sandbox.id, Sandbox.state.in_(AWAITING_BUILD))  # its build may have begun since
+            .values(state=SandboxState.DELETED.value, updated_at=func.now())
+            .returning(Sandbox.id)
+        )
+        if gone_now.first() is None:
+            await session.rollback()
+            raise Conflict(f"sandbox {sandbox.name} changed state meanwhile; retry", current.value)
+        await session.commit()
+        return None
     gone = kind == JobKind.DELETE and current is SandboxState.ERROR and client is not None
     if gone and client is not None and await host_lost(client, sandbox.host, settings):
         # Its host is gone: nothing there can run a job; if it returns, it removes what nobody owns.

@@ -111,7 +111,7 @@ def test_unsupported_calls_are_a_deliberate_501(daytona_stack: Stack) -> None:
     with httpx.Client(base_url=f"{daytona_stack.url}/daytona", headers=headers) as client:
         for method, path in [
             ("POST", "/api/volumes"),
-            ("GET", "/api/sandbox/x/build-logs-url"),
+            ("POST", "/api/snapshots/x/deactivate"),
             ("POST", "/toolbox/x/git/clone"),
             ("POST", "/toolbox/x/computeruse/start"),
         ]:

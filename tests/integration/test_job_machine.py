@@ -199,8 +199,8 @@ def test_sandbox_jobs_follow_the_same_machine(settings: Settings, tenant_id: uui
     second = claim_sandbox_job(settings, job_id, "b", expire_first=True)
     assert isinstance(second, SandboxClaim) and second.attempt == 2
     with transaction(settings) as session:
-        assert not job_machine.complete_sandbox_job(session, first, JobState.SUCCEEDED, {"x": 1}, None)
-        assert job_machine.complete_sandbox_job(session, second, JobState.SUCCEEDED, {"x": 2}, None)
+        assert not job_machine.complete_host_job(session, first, JobState.SUCCEEDED, {"x": 1}, None)
+        assert job_machine.complete_host_job(session, second, JobState.SUCCEEDED, {"x": 2}, None)
     job = state_of(settings, job_id)
     assert job.state == JobState.SUCCEEDED and job.result == {"x": 2}
 

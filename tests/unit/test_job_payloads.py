@@ -56,4 +56,14 @@ def test_every_sandbox_kind_has_an_executor_on_the_worker() -> None:
     from workers.sandbox_ops import Ops
 
     ops = Ops(host=None, settings=get_settings(), client=None)  # type: ignore[arg-type]
-    assert set(ops.table) == set(JobKind) - {JobKind.RUN}
+    assert set(ops.table) == {kind for kind in JobKind if kind is not JobKind.RUN and not kind.on_snapshot}
+
+
+def test_snapshot_kinds_go_to_the_snapshot_task() -> None:
+    from core import constants as c
+    from core.queue import host_task
+
+    assert {host_task(kind) for kind in JobKind if kind.on_snapshot} == {c.TASK_SNAPSHOT_JOB}
+    assert {host_task(kind) for kind in JobKind if kind.on_snapshot is False and kind is not JobKind.RUN} == {
+        c.TASK_SANDBOX_JOB
+    }

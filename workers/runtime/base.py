@@ -10,6 +10,7 @@ Two kinds of container, each behind its own small protocol:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -103,6 +104,26 @@ class ImageConfig:
     env: dict[str, str]
 
 
+class BuildFailed(Exception):
+    """The Dockerfile did not build (a step failed, a base image is missing, the time ran out): the
+    caller's to fix, not worth a retry."""
+
+
+@dataclass(frozen=True)
+class BuildSpec:
+    dockerfile: str
+    tag: str  # the reference the image gets (in the operator's registry, if it is pushed to one)
+    memory_bytes: int  # each step's container
+    timeout_s: float
+    labels: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class BuiltImage:
+    image_id: str
+    size_bytes: int
+
+
 @dataclass(frozen=True)
 class WorkspaceSpec:
     """A persistent sandbox's container: its whole filesystem is its own and outlives stops and restarts."""
@@ -153,3 +174,13 @@ class WorkspaceRuntime(Protocol):
     def list_containers(self, labels: dict[str, str]) -> list[ContainerInfo]: ...
 
     def remove_container(self, container_id: str) -> None: ...
+
+    def build(self, spec: BuildSpec, output: Callable[[str], None]) -> BuiltImage:
+        """Build the Dockerfile (no context) into spec.tag, handing each piece of the build's output to
+        `output` as it comes; raises BuildFailed for the Dockerfile's own faults."""
+
+    def push(self, tag: str, output: Callable[[str], None]) -> None:
+        """Push the image to the registry its tag names."""
+
+    def remove_image(self, tag: str) -> None:
+        """Drop the tag (the image goes once no container uses it); nothing if it is gone."""

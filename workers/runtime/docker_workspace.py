@@ -11,13 +11,22 @@ attaches again.
 
 from __future__ import annotations
 
+import io
 import threading
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
 
+import requests
+import urllib3
 from docker.errors import APIError, ImageNotFound, NotFound
 
 from core import constants as c
 from workers.runtime._docker import ENGINE_ERRORS, AttachedStream, DockerEngine, nano_cpus
 from workers.runtime.base import (
+    BuildFailed,
+    BuildSpec,
+    BuiltImage,
     ContainerInfo,
     ContainerLimits,
     ImageConfig,
@@ -59,6 +68,33 @@ STOP_TIMEOUT_S = 3
 
 def _env_dict(pairs: list[str] | None) -> dict[str, str]:
     return dict(pair.split("=", 1) for pair in (pairs or []) if "=" in pair)
+
+
+def _progress_text(item: dict[str, Any]) -> str | None:
+    """A line of a build's or a push's JSON progress as a person reads it; None for byte counters."""
+    if "stream" in item:
+        return str(item["stream"])
+    if "status" in item and not item.get("progressDetail"):
+        ident = f"{item['id']}: " if item.get("id") else ""
+        return f"{ident}{item['status']}\n"
+    return None
+
+
+def _follow(items: Iterable[dict[str, Any]], output: Callable[[str], None], deadline: float | None) -> str | None:
+    """Hand on each line; returns the image id a build reports. Raises BuildFailed on the engine's error
+    message, or once the deadline has passed (leaving the stream closes it, and the engine stops the build)."""
+    image_id = None
+    for item in items:
+        if "error" in item:
+            raise BuildFailed(str(item.get("error") or item.get("errorDetail") or "failed").strip())
+        if isinstance(item.get("aux"), dict) and "ID" in item["aux"]:
+            image_id = str(item["aux"]["ID"])
+        text = _progress_text(item)
+        if text:
+            output(text)
+        if deadline is not None and time.monotonic() > deadline:
+            raise BuildFailed("the build ran out of time")
+    return image_id
 
 
 class DockerWorkspaceRuntime:
@@ -213,3 +249,55 @@ class DockerWorkspaceRuntime:
 
     def remove_container(self, container_id: str) -> None:
         self._engine.remove_container(container_id)
+
+    # ------------------------------------------------------------ builds
+
+    def build(self, spec: BuildSpec, output: Callable[[str], None]) -> BuiltImage:
+        """Docker's own builder on this engine: each step runs as remapped root on the fenced bridge, in a
+        container with the build's memory bound. The read timeout ends a step silent for the whole budget."""
+        deadline = time.monotonic() + spec.timeout_s
+        try:
+            items = self._api.build(
+                fileobj=io.BytesIO(spec.dockerfile.encode()),
+                tag=spec.tag,
+                rm=True,
+                forcerm=True,
+                pull=False,
+                decode=True,
+                labels=spec.labels,
+                container_limits={"memory": spec.memory_bytes, "memswap": spec.memory_bytes},
+                timeout=spec.timeout_s,
+                use_config_proxy=False,
+            )
+            _follow(items, output, deadline)
+            attrs = self._api.inspect_image(spec.tag)
+        except (requests.exceptions.RequestException, urllib3.exceptions.HTTPError) as exc:
+            # A step silent for the whole budget: the read times out (urllib3's error, mid-stream), the
+            # connection closes, and the engine stops the build.
+            if time.monotonic() >= deadline - 1:
+                raise BuildFailed(f"the build ran out of time ({spec.timeout_s:g} s)") from exc
+            raise RuntimeFailure(f"lost the engine during the build: {exc}") from exc
+        except APIError as exc:
+            if exc.status_code is not None and 400 <= exc.status_code < 500:
+                raise BuildFailed(str(exc.explanation or exc)) from exc
+            raise RuntimeFailure(f"the engine failed the build: {exc}") from exc
+        except ENGINE_ERRORS as exc:
+            raise RuntimeFailure(f"could not build: {exc}") from exc
+        return BuiltImage(image_id=str(attrs["Id"]), size_bytes=int(attrs.get("Size") or 0))
+
+    def push(self, tag: str, output: Callable[[str], None]) -> None:
+        repository, _, version = tag.rpartition(":")
+        try:
+            _follow(self._api.push(repository, version, stream=True, decode=True), output, None)
+        except BuildFailed as exc:
+            raise RuntimeFailure(f"could not push {tag}: {exc}") from exc
+        except ENGINE_ERRORS as exc:
+            raise RuntimeFailure(f"could not push {tag}: {exc}") from exc
+
+    def remove_image(self, tag: str) -> None:
+        try:
+            self._api.remove_image(tag, force=True)
+        except (NotFound, ImageNotFound):
+            pass
+        except ENGINE_ERRORS as exc:
+            raise RuntimeFailure(f"could not remove image {tag}: {exc}") from exc
