@@ -213,7 +213,7 @@ class RetentionSettings(BaseModel):
     runs_ttl_s: float = 30 * 86400
     # Finished sandbox jobs (their results hold command output).
     sandbox_jobs_ttl_s: float = 7 * 86400
-    # Rows of deleted sandboxes (their containers and volumes are gone already).
+    # Rows of deleted sandboxes (their containers and volumes are gone already), and of deleted snapshots.
     deleted_sandboxes_ttl_s: float = 30 * 86400
     # File bodies a crash left behind (they are normally removed once delivered).
     blobs_ttl_s: float = 86400

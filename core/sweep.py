@@ -12,9 +12,9 @@ from sqlalchemy.orm import Session
 
 from core import job_machine
 from core.jobkinds import JobKind
-from core.models import Blob, Job, Sandbox
+from core.models import Blob, Job, Sandbox, Snapshot
 from core.settings import Settings
-from core.states import CallbackState, JobState, SandboxState
+from core.states import CallbackState, JobState, SandboxState, SnapshotState
 
 log = logging.getLogger(__name__)
 
@@ -137,15 +137,14 @@ def purge_expired(session: Session, settings: Settings) -> Purged:
     runs, sandbox_jobs = jobs(r.runs_ttl_s, False), jobs(r.sandbox_jobs_ttl_s, True)
     sandboxes = blobs = 0
     if r.deleted_sandboxes_ttl_s > 0:
-        old = (
-            select(Sandbox.id)
-            .where(
-                Sandbox.state == SandboxState.DELETED,
-                Sandbox.updated_at < now - timedelta(seconds=r.deleted_sandboxes_ttl_s),
-            )
-            .limit(r.batch)
-        )
-        sandboxes = len(session.execute(delete(Sandbox).where(Sandbox.id.in_(old)).returning(Sandbox.id)).all())
+        before = now - timedelta(seconds=r.deleted_sandboxes_ttl_s)
+
+        def deleted_rows(model: type[Sandbox] | type[Snapshot], deleted: str) -> int:
+            old = select(model.id).where(model.state == deleted, model.updated_at < before).limit(r.batch)
+            return len(session.execute(delete(model).where(model.id.in_(old)).returning(model.id)).all())
+
+        sandboxes = deleted_rows(Sandbox, SandboxState.DELETED.value)
+        deleted_rows(Snapshot, SnapshotState.DELETED.value)
     if r.blobs_ttl_s > 0:
         # An upload's body belongs to its job until the job is finished: never purged from under a queued one.
         waiting = select(Job.id).where(

@@ -194,4 +194,7 @@ def remove_test_containers(tag: str, docker_url: str | None = None) -> None:
     for volume in client.volumes.list(filters=ours):
         with contextlib.suppress(docker.errors.APIError):
             volume.remove(force=True)
+    for image in client.images.list(filters=ours):  # snapshots the stack built
+        with contextlib.suppress(docker.errors.APIError):
+            client.images.remove(image.id, force=True)
     client.close()

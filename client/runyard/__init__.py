@@ -20,7 +20,7 @@ from runyard.errors import (
     ServerUnavailableError,
     TimeoutExpired,
 )
-from runyard.models import CellResult, Command, ExecResult, FileInfo, Job, Language, Run, Sandbox
+from runyard.models import CellResult, Command, ExecResult, FileInfo, Job, Language, Run, Sandbox, Snapshot
 
 __version__ = "0.1.0"
 __all__ = [
@@ -48,5 +48,6 @@ __all__ = [
     "SandboxHandle",
     "ServerError",
     "ServerUnavailableError",
+    "Snapshot",
     "TimeoutExpired",
 ]

@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 import httpx
 
 from runyard import _calls, _transport
-from runyard.models import CellResult, Command, ExecResult, FileInfo, Job, Language, Run, Sandbox
+from runyard.models import CellResult, Command, ExecResult, FileInfo, Job, Language, Run, Sandbox, Snapshot
 
 T = TypeVar("T")
 
@@ -34,6 +34,7 @@ class AsyncRunyard:
         self._settings = _transport.settings(url, key, timeout, max_retries, max_retry_wait)
         self._http = httpx.AsyncClient(**_transport.client_options(self._settings))
         self.sandboxes = AsyncSandboxes(self)
+        self.snapshots = AsyncSnapshots(self)
 
     async def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         return await _transport.send_async(self._http, self._settings, method, path, **kwargs)
@@ -283,3 +284,43 @@ class AsyncSessions:
 
     async def delete(self, name: str) -> None:
         await self._client._do(_calls.delete_session(self._id, name))
+
+
+class AsyncSnapshots:
+    """Images built from a Dockerfile, as jobs on a worker host; sandboxes start from one by naming it."""
+
+    def __init__(self, client: AsyncRunyard) -> None:
+        self._client = client
+
+    async def create(
+        self,
+        name: str,
+        dockerfile: str | None = None,
+        *,
+        image: str | None = None,
+        cpus: float | None = None,
+        memory_bytes: int | None = None,
+        disk_bytes: int | None = None,
+    ) -> Snapshot:
+        """Queue the build (or take `image` as it is) and return at once, pending; `wait` follows it."""
+        plan = _calls.create_snapshot(
+            name=name, dockerfile=dockerfile, image=image, cpus=cpus, memory_bytes=memory_bytes, disk_bytes=disk_bytes
+        )
+        return await self._client._do(plan)
+
+    async def wait(self, name: str, timeout: float | None = None) -> Snapshot:
+        """Until the build is over: the snapshot, active or build_failed (its `error` says why)."""
+        return await self._client._do(_calls.wait_snapshot(name, timeout))
+
+    async def get(self, name: str) -> Snapshot:
+        return await self._client._do(_calls.get_snapshot(name))
+
+    async def list(self) -> list[Snapshot]:
+        return await self._client._do(_calls.list_snapshots())
+
+    async def logs(self, name: str) -> str:
+        """The build's output so far (its newest bytes once it is over)."""
+        return await self._client._do(_calls.snapshot_logs(name))
+
+    async def delete(self, name: str) -> Snapshot:
+        return await self._client._do(_calls.delete_snapshot(name))

@@ -17,7 +17,7 @@ from typing import Any, Protocol, TypeAlias, TypeVar
 import httpx
 
 from runyard.errors import TimeoutExpired
-from runyard.models import CellResult, Command, ExecResult, FileInfo, Job, Language, Run, Sandbox, b64
+from runyard.models import CellResult, Command, ExecResult, FileInfo, Job, Language, Run, Sandbox, Snapshot, b64
 
 T = TypeVar("T")
 Call: TypeAlias = tuple[str, str, dict[str, Any]]
@@ -330,3 +330,35 @@ def list_sessions(sandbox_id: str) -> Plan[list[dict[str, Any]]]:
 
 def delete_session(sandbox_id: str, name: str) -> Plan[None]:
     yield _at(sandbox_id, "DELETE", f"/sessions/{name}")
+
+
+# ------------------------------------------------------------------ snapshots
+
+
+def create_snapshot(**fields: Any) -> Plan[Snapshot]:
+    call = "POST", "/v1/snapshots", {"json": sandbox_body(**fields)}
+    return Snapshot.model_validate((yield from _json(call)))
+
+
+def get_snapshot(id_or_name: str) -> Plan[Snapshot]:
+    return Snapshot.model_validate((yield from _json(("GET", f"/v1/snapshots/{id_or_name}", {}))))
+
+
+def list_snapshots() -> Plan[list[Snapshot]]:
+    answer = yield from _json(("GET", "/v1/snapshots", {"params": {"limit": "200"}}))
+    return [Snapshot.model_validate(item) for item in answer["snapshots"]]
+
+
+def snapshot_logs(id_or_name: str) -> Plan[str]:
+    reply = yield "GET", f"/v1/snapshots/{id_or_name}/logs", {}
+    return reply.text
+
+
+def wait_snapshot(id_or_name: str, timeout: float | None) -> Plan[Snapshot]:
+    """Follow the build's output to its end (the server holds the reply open while it runs), then the snapshot."""
+    yield "GET", f"/v1/snapshots/{id_or_name}/logs", {"params": {"follow": "true"}, "timeout": timeout}
+    return (yield from get_snapshot(id_or_name))
+
+
+def delete_snapshot(id_or_name: str) -> Plan[Snapshot]:
+    return Snapshot.model_validate((yield from _json(("DELETE", f"/v1/snapshots/{id_or_name}", {}))))

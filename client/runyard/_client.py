@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 import httpx
 
 from runyard import _calls, _transport
-from runyard.models import CellResult, Command, ExecResult, FileInfo, Job, Language, Run, Sandbox
+from runyard.models import CellResult, Command, ExecResult, FileInfo, Job, Language, Run, Sandbox, Snapshot
 
 T = TypeVar("T")
 
@@ -33,6 +33,7 @@ class Runyard:
         self._settings = _transport.settings(url, key, timeout, max_retries, max_retry_wait)
         self._http = httpx.Client(**_transport.client_options(self._settings))
         self.sandboxes = Sandboxes(self)
+        self.snapshots = Snapshots(self)
 
     def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         return _transport.send(self._http, self._settings, method, path, **kwargs)
@@ -280,3 +281,43 @@ class Sessions:
 
     def delete(self, name: str) -> None:
         self._client._do(_calls.delete_session(self._id, name))
+
+
+class Snapshots:
+    """Images built from a Dockerfile, as jobs on a worker host; sandboxes start from one by naming it."""
+
+    def __init__(self, client: Runyard) -> None:
+        self._client = client
+
+    def create(
+        self,
+        name: str,
+        dockerfile: str | None = None,
+        *,
+        image: str | None = None,
+        cpus: float | None = None,
+        memory_bytes: int | None = None,
+        disk_bytes: int | None = None,
+    ) -> Snapshot:
+        """Queue the build (or take `image` as it is) and return at once, pending; `wait` follows it."""
+        plan = _calls.create_snapshot(
+            name=name, dockerfile=dockerfile, image=image, cpus=cpus, memory_bytes=memory_bytes, disk_bytes=disk_bytes
+        )
+        return self._client._do(plan)
+
+    def wait(self, name: str, timeout: float | None = None) -> Snapshot:
+        """Until the build is over: the snapshot, active or build_failed (its `error` says why)."""
+        return self._client._do(_calls.wait_snapshot(name, timeout))
+
+    def get(self, name: str) -> Snapshot:
+        return self._client._do(_calls.get_snapshot(name))
+
+    def list(self) -> list[Snapshot]:
+        return self._client._do(_calls.list_snapshots())
+
+    def logs(self, name: str) -> str:
+        """The build's output so far (its newest bytes once it is over)."""
+        return self._client._do(_calls.snapshot_logs(name))
+
+    def delete(self, name: str) -> Snapshot:
+        return self._client._do(_calls.delete_snapshot(name))

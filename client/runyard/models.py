@@ -72,6 +72,27 @@ class Sandbox(Model):
     error: str | None = None
 
 
+class Snapshot(Model):
+    """A tenant's image built from a Dockerfile: pending, building, then active or build_failed (see error)."""
+
+    id: str
+    name: str
+    state: str
+    image_ref: str | None = None
+    host: str | None = None
+    dockerfile: str | None = None
+    size_bytes: int | None = None
+    error: str | None = None
+
+    @property
+    def settled(self) -> bool:
+        return self.state in ("active", "build_failed", "removing", "deleted")
+
+    @property
+    def ok(self) -> bool:
+        return self.state == "active"
+
+
 class ExecResult(Model):
     exit_code: int | None
     signal: int | None = None

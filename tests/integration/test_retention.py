@@ -3,6 +3,7 @@ sandbox leaves no container (its whole filesystem) behind, then no row."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 
 import docker
@@ -11,11 +12,11 @@ import pytest
 from sqlalchemy import select
 
 from core.db import transaction
-from core.models import Sandbox
+from core.models import Sandbox, Snapshot
 from core.settings import get_settings
 from tests.integration.conftest import make_tenant
 from tests.integration.helpers import eventually
-from tests.sandbox_images import sandbox_engine
+from tests.sandbox_images import BARE, sandbox_engine
 from tests.stack import Stack, running_stack
 
 
@@ -57,3 +58,19 @@ def test_deleted_sandboxes_leave_no_container_then_no_row(short_memory: Stack) -
             engine.close()
         eventually(lambda: api.get(f"/v1/jobs/{job['id']}").status_code == 404, timeout=30)
         eventually(lambda: api.get(f"/v1/sandboxes/{box['id']}").status_code == 404, timeout=30)
+
+
+def test_deleted_snapshots_leave_no_image_then_no_row(short_memory: Stack) -> None:
+    with httpx.Client(base_url=short_memory.url, headers={"X-Auth-Token": make_tenant().key}, timeout=120) as api:
+        created = api.post("/v1/snapshots", json={"name": "kept-briefly", "image": BARE}).json()
+        eventually(lambda: api.get(f"/v1/snapshots/{created['id']}").json()["state"] == "active", timeout=120)
+        assert api.delete("/v1/snapshots/kept-briefly").status_code == 202
+        engine = sandbox_engine()
+        try:
+            eventually(lambda: not engine.images.list(filters={"reference": created["image_ref"]}), timeout=60)
+        finally:
+            engine.close()
+        # Deleted, then forgotten: the row (and its build job with it) is purged after the TTL.
+        eventually(lambda: api.get(f"/v1/snapshots/{created['id']}").status_code == 404, timeout=60)
+        with transaction(get_settings()) as session:
+            assert session.get(Snapshot, uuid.UUID(created["id"])) is None

@@ -20,7 +20,7 @@ from core.models import Job, Sandbox
 from core.settings import get_settings
 from tests.integration.conftest import make_tenant
 from tests.integration.helpers import eventually, sh
-from tests.integration.test_daytona import python_with
+from tests.integration.test_daytona import OLDEST, python_with
 from tests.sandbox_images import BARE, sandbox_engine
 from tests.services import local_registry
 from tests.stack import ROOT, Stack, running_stack
@@ -50,7 +50,8 @@ def _settled(api: httpx.Client, name: str, timeout: float = 120) -> dict[str, ob
     return dict(eventually(check, timeout=timeout, interval=0.5))
 
 
-def test_snapshots_through_daytonas_sdk(builds_stack: Stack) -> None:
+@pytest.mark.parametrize("sdk", ["newest", OLDEST])
+def test_snapshots_through_daytonas_sdk(builds_stack: Stack, sdk: str) -> None:
     from importlib.metadata import version
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("DAYTONA_")}
@@ -61,7 +62,7 @@ def test_snapshots_through_daytonas_sdk(builds_stack: Stack) -> None:
         BASE_IMAGE=BARE,
         TAG=tag,
     )
-    python = python_with(version("daytona"))
+    python = python_with(version("daytona") if sdk == "newest" else sdk)
     done = subprocess.run([python, str(CLIENT)], env=env, capture_output=True, text=True, timeout=900, cwd="/tmp")
     assert done.returncode == 0, f"stdout:\n{done.stdout[-3000:]}\nstderr:\n{done.stderr[-6000:]}"
     seen = json.loads(done.stdout.strip().splitlines()[-1])
@@ -133,6 +134,19 @@ WORKDIR /tmp
             engine.images.get(str(snapshot["image_ref"]))
     finally:
         engine.close()
+
+
+def test_the_python_client_builds_waits_and_starts_from_a_snapshot(builds_stack: Stack) -> None:
+    from runyard import Runyard
+
+    name = f"client-{uuid.uuid4().hex[:8]}"
+    with Runyard(builds_stack.url, make_tenant().key) as client:
+        assert client.snapshots.create(name, f"FROM {BARE}\nRUN echo client-made\n").state in ("pending", "building")
+        done = client.snapshots.wait(name, timeout=120)
+        assert done.ok and done.settled and "client-made" in client.snapshots.logs(name), done
+        with client.sandbox(name) as box:
+            assert box.exec("echo hi").stdout == "hi\n"
+        assert client.snapshots.delete(name).state in ("removing", "deleted")
 
 
 def test_a_failed_build_says_why_and_keeps_its_output(api: httpx.Client) -> None:

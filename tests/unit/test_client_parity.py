@@ -192,6 +192,7 @@ def test_twin_objects_have_the_same_attributes() -> None:
 
 FILE = {"path": "/workspace/a", "name": "a", "size": 5, "mode": "0600", "is_dir": False}
 COMMAND = {"id": "c1", "command": "echo hi", "exit_code": 0, "stdout": "hi\n"}
+SNAPSHOT = {"id": "p1", "name": "py-tools", "state": "active", "image_ref": "runyard/snapshot:p1", "size_bytes": 1}
 ROUTES: list[tuple[str, str, Callable[[httpx.Request], Any]]] = [
     ("GET", r"/v1/languages", lambda _: [{"id": 71, "name": "python", "aliases": ["py"]}]),
     ("GET", r"/v1/status", lambda _: {"workers": 1}),
@@ -220,6 +221,11 @@ ROUTES: list[tuple[str, str, Callable[[httpx.Request], Any]]] = [
     ("POST", r"/v1/sandboxes/\w+/sessions/\w+/commands", lambda _: {**COMMAND, "running": True}),
     ("GET", r"/v1/sandboxes/\w+/sessions/\w+/commands/\w+", lambda _: COMMAND),
     ("POST", r"/v1/sandboxes/\w+/sessions/\w+/commands/\w+/cancel", lambda _: COMMAND),
+    ("POST", r"/v1/snapshots", lambda _: {**SNAPSHOT, "state": "pending"}),
+    ("GET", r"/v1/snapshots", lambda _: {"snapshots": [SNAPSHOT]}),
+    ("GET", r"/v1/snapshots/[\w-]+/logs", lambda r: b"Step 1/2 : FROM debian:12\n" * (1 + ("follow" in r.url.params))),
+    ("GET", r"/v1/snapshots/[\w-]+", lambda _: SNAPSHOT),
+    ("DELETE", r"/v1/snapshots/[\w-]+", lambda _: {**SNAPSHOT, "state": "removing"}),
 ]
 
 # (the object, the method, its arguments, a name to keep the result under): every public method, once at least
@@ -264,6 +270,13 @@ STEPS: list[tuple[str, str, tuple[Any, ...], dict[str, Any], str | None]] = [
     ("box", "__enter__", (), {}, None),
     ("box", "__exit__", (None, None, None), {}, None),
     ("box", "delete", (), {}, None),
+    ("client.snapshots", "create", ("py-tools", "FROM debian:12\n"), {"memory_bytes": 1 << 30}, None),
+    ("client.snapshots", "create", ("plain",), {"image": "debian:12", "cpus": 1.5}, None),
+    ("client.snapshots", "wait", ("py-tools",), {"timeout": 30}, None),
+    ("client.snapshots", "get", ("py-tools",), {}, None),
+    ("client.snapshots", "list", (), {}, None),
+    ("client.snapshots", "logs", ("py-tools",), {}, None),
+    ("client.snapshots", "delete", ("py-tools",), {}, None),
     ("client", "__enter__", (), {}, None),
     ("client", "close", (), {}, None),
 ]
