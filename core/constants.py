@@ -34,6 +34,9 @@ LABEL_KIND: Final = "org.runyard.kind"
 LABEL_IMAGE: Final = "org.runyard.image"
 LABEL_HOST: Final = "org.runyard.host"
 LABEL_SNAPSHOT: Final = "org.runyard.snapshot"
+# On an image: a shell command Runyard starts (as root, in a session of its own) with each sandbox of it.
+LABEL_AUTOSTART: Final = "org.runyard.autostart"
+AUTOSTART_SESSION: Final = "autostart"
 
 # Where the in-container agent and the image's language catalog live
 AGENT_PATH: Final = "/opt/runyard/agent.py"

@@ -109,6 +109,22 @@ class StreamPayload(Payload):
     port: int | None = None
 
 
+ComputerUseAction = Literal[
+    "mouse.position", "mouse.move", "mouse.down", "mouse.up", "mouse.click", "mouse.drag", "mouse.scroll",
+    "keyboard.type", "keyboard.key", "keyboard.hotkey", "keyboard.down", "keyboard.up",
+    "screenshot", "display.info", "display.windows",
+    "desktop.start", "desktop.stop", "desktop.status",
+    "process.status", "process.restart", "process.logs", "process.errors",
+]  # fmt: skip  # reason: the agent's actions, grouped by device
+
+
+class ComputerUsePayload(Payload):
+    """One action on the sandbox's display (sandbox_agent/desktop.py); its parameters are the agent's to check."""
+
+    action: ComputerUseAction
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
 PAYLOADS: dict[JobKind, type[Payload]] = {
     JobKind.CREATE: Empty,
     JobKind.START: Empty,
@@ -135,6 +151,7 @@ PAYLOADS: dict[JobKind, type[Payload]] = {
     JobKind.FILES_UPLOAD: UploadPayload,
     JobKind.FILES_DOWNLOAD: PathPayload,
     JobKind.STREAM_OPEN: StreamPayload,
+    JobKind.COMPUTER_USE: ComputerUsePayload,
     JobKind.SNAPSHOT_BUILD: Empty,  # the Dockerfile is the snapshot's own
     JobKind.SNAPSHOT_DELETE: Empty,
 }

@@ -32,6 +32,7 @@ class JobKind(enum.StrEnum):
     FILES_UPLOAD = "sandbox.files.upload"
     FILES_DOWNLOAD = "sandbox.files.download"
     STREAM_OPEN = "sandbox.stream.open"
+    COMPUTER_USE = "sandbox.computer_use"
     SNAPSHOT_BUILD = "snapshot.build"
     SNAPSHOT_DELETE = "snapshot.delete"
 

@@ -149,7 +149,7 @@ class SandboxSettings(BaseModel):
     # Outbound network for sandboxes (fenced: see docs/security.md); false turns it off for everyone.
     network: bool = True
     # Template names clients may ask for, and the image each starts.
-    templates: dict[str, str] = {"agent": "runyard/agent:latest"}
+    templates: dict[str, str] = {"agent": "runyard/agent:latest", "desktop": "runyard/desktop:latest"}
     default_template: str = "agent"
     # Other names accepted for a template: SandboxAI's default image, say, or SUNA's snapshot name.
     aliases: dict[str, str] = {"default": "agent", "substratusai/sandboxai-box:v0.2.0": "agent"}

@@ -70,6 +70,22 @@ copy_to_sandbox_engine() {
   done
 }
 
+# The desktop template is only ever a sandbox: built straight on the sandbox engine, from the agent
+# image copied there (its RUN steps run as that engine's remapped root, on its fenced bridge). The
+# host's CA bundle goes into the build context for pip and npm (TLS may be intercepted); only the
+# build step that installs from them reads it.
+build_desktop() {
+  DOCKER_HOST="$SANDBOX_DOCKER_HOST" docker info >/dev/null 2>&1 || { log "no sandbox engine; the desktop template is not built"; return; }
+  local ca="${RUNYARD_HOST_CA:-/etc/ssl/certs/ca-certificates.crt}" out
+  cp "$ca" "$here/desktop/host-ca.pem" 2>/dev/null || : >"$here/desktop/host-ca.pem"
+  log "building $prefix/desktop (on the sandbox engine)"
+  if ! out="$(DOCKER_HOST="$SANDBOX_DOCKER_HOST" DOCKER_BUILDKIT=0 docker build -t "$prefix/desktop:latest" "$here/desktop" 2>&1)"; then
+    printf '%s\n' "$out" >&2
+    log "building $prefix/desktop failed"
+    exit 1
+  fi
+}
+
 ensure_debian_base
 # Order matters: later images start FROM the earlier ones.
 build base
@@ -77,4 +93,5 @@ build runner
 build agent
 build runtime
 copy_to_sandbox_engine "$prefix/runtime:latest" "$prefix/agent:latest" "$base_ref"
+[ "${RUNYARD_DESKTOP:-1}" = 0 ] || build_desktop
 log "done: $(docker images --format '{{.Repository}}:{{.Tag}} {{.Size}}' | grep "^$prefix/" | tr '\n' ' ')"

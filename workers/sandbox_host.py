@@ -232,6 +232,11 @@ class SandboxHost:
             output_bytes=s.output_bytes,
             log_bytes=s.log_bytes,
         )
+        if image.autostart:
+            # What the image starts with every sandbox (a desktop's display, say), in a session of its own.
+            with contextlib.suppress(AgentError):  # the session is there already
+                link.call("session.create", session=c.AUTOSTART_SESSION)
+            link.call("session.exec", session=c.AUTOSTART_SESSION, command=image.autostart, **{"async": True})
 
     def create(self, sandbox: SandboxSnapshot) -> Placed:
         """Claim a pooled container (default image and disk) or start a new one; configure it."""

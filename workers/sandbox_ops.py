@@ -71,6 +71,7 @@ class Ops:
             JobKind.FILES_UPLOAD: self.upload,
             JobKind.FILES_DOWNLOAD: self.download,
             JobKind.STREAM_OPEN: self.open_stream,
+            JobKind.COMPUTER_USE: self.agent_op("computer_use"),
         }
 
     def execute(self, claim: SandboxClaim) -> Result:

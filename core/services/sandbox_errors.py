@@ -19,7 +19,16 @@ _INPUT = {
     "image_unavailable",
     "image_not_allowed",
 }
-_CONFLICT = {"exists", "conflict", "not_empty", "sandbox_lost", "process_limit"}
+_CONFLICT = {
+    "exists",
+    "conflict",
+    "not_empty",
+    "sandbox_lost",
+    "process_limit",
+    # Computer use in a sandbox whose image has no desktop, or whose display is not running.
+    "desktop_unavailable",
+    "desktop_failed",
+}
 
 
 def raise_for_job(job: JobView) -> None:

@@ -104,7 +104,7 @@ def test_templates_and_aliases() -> None:
     assert resolve_template(settings, "ghcr.io/org/img@sha256:" + "a" * 64)[1].startswith("ghcr.io/")
     with pytest.raises(InvalidInput) as err:
         resolve_template(settings, "Not An Image")
-    assert err.value.errors[0].field == "template" and "(agent, default" in err.value.errors[0].message
+    assert err.value.errors[0].field == "template" and "(agent, desktop, default" in err.value.errors[0].message
     narrow = settings.model_copy(
         update={"sandboxes": settings.sandboxes.model_copy(update={"allowed_images": ["docker.io/library/*"]})}
     )

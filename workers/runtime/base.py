@@ -102,6 +102,8 @@ class ImageConfig:
     user: str
     workdir: str
     env: dict[str, str]
+    # What the image asks to be started with every sandbox (its org.runyard.autostart label): a shell command.
+    autostart: str | None = None
 
 
 class BuildFailed(Exception):

@@ -123,6 +123,7 @@ class DockerWorkspaceRuntime:
             user=str(config.get("User") or "0"),
             workdir=str(config.get("WorkingDir") or ""),
             env=_env_dict(config.get("Env")),
+            autostart=(config.get("Labels") or {}).get(c.LABEL_AUTOSTART) or None,
         )
 
     def _pull(self, image: str) -> None:

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from . import commands, egress, files, kernel_bridge, protocol, sessions, streams, transfers
+from . import commands, desktop, egress, files, kernel_bridge, protocol, sessions, streams, transfers
 from .config import CONFIG, RUN_DIR
 from .protocol import OpError, Replies, RequestReader
 
@@ -56,6 +56,7 @@ OPERATIONS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
     "stream.write": streams.op_stream_write,
     "stream.resize": streams.op_stream_resize,
     "stream.close": streams.op_stream_close,
+    "computer_use": desktop.op_computer_use,
 }
 
 
