@@ -27,6 +27,7 @@ from api.sandboxai import routes as sandboxai_routes
 from api.shutdown import drain_on_signals
 from api.state import AppState
 from api.v1 import admin as v1_admin
+from api.v1 import browser as v1_browser
 from api.v1 import ports as v1_ports
 from api.v1 import routes as v1_routes
 from api.v1 import sandbox_commands, sandbox_files, sandbox_lifecycle
@@ -89,6 +90,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(v1_terminal.router)
     app.include_router(v1_ports.router)
     app.include_router(v1_snapshots.router)
+    app.include_router(v1_browser.router)
     app.include_router(sandboxai_routes.router)
     app.include_router(daytona_snapshots.router)  # before control: its catch-all answers what no route does
     app.include_router(daytona_control.router)

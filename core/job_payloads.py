@@ -115,6 +115,7 @@ ComputerUseAction = Literal[
     "screenshot", "display.info", "display.windows",
     "desktop.start", "desktop.stop", "desktop.status",
     "process.status", "process.restart", "process.logs", "process.errors",
+    "browser",
 ]  # fmt: skip  # reason: the agent's actions, grouped by device
 
 

@@ -91,9 +91,27 @@ def _target(conn: HTTPConnection, path: str) -> str:
     return upstream_target(path, conn.url.query, lambda part: part.startswith("token="))
 
 
+def _preflight(request_in: Request) -> Response:
+    """A public preview's CORS preflight, answered here: anyone may call a public sandbox's ports."""
+    headers = {
+        "Access-Control-Allow-Origin": "*",
+        "Access-Control-Allow-Methods": request_in.headers.get("access-control-request-method", "GET"),
+        "Access-Control-Max-Age": "600",
+    }
+    asked = request_in.headers.get("access-control-request-headers")
+    if asked:
+        headers["Access-Control-Allow-Headers"] = asked
+    return Response(status_code=204, headers=headers)
+
+
+# A bare link (no path) is the port's root page, as on Daytona: not a redirect.
+@router.api_route("/{sandbox_id}/{port}", methods=METHODS, include_in_schema=False)
 @router.api_route("/{sandbox_id}/{port}/{path:path}", methods=METHODS)
-async def preview(sandbox_id: str, port: int, path: str, request_in: Request, state: StateDep) -> Response:
+async def preview(sandbox_id: str, port: int, request_in: Request, state: StateDep, path: str = "") -> Response:
     sandbox, set_cookie = await _authorise(state, request_in, sandbox_id, port)
+    preflight = request_in.method == "OPTIONS" and "access-control-request-method" in request_in.headers
+    if sandbox.public and preflight:
+        return _preflight(request_in)
     payload = await request_in.body()
     stream = await _tunnel(state, sandbox, port)
     response = await forward(
@@ -105,6 +123,9 @@ async def preview(sandbox_id: str, port: int, path: str, request_in: Request, st
         payload,
         lambda reason: JSONResponse(error_body(502, reason), status_code=502),
     )
+    if sandbox.public and "access-control-allow-origin" not in response.headers:
+        # Public: no token, no cookie, nothing a cross-origin page could borrow; SUNA's frontend reads these.
+        response.headers["Access-Control-Allow-Origin"] = "*"
     if set_cookie:
         response.set_cookie(
             _cookie(sandbox.id),
@@ -116,8 +137,9 @@ async def preview(sandbox_id: str, port: int, path: str, request_in: Request, st
     return response
 
 
+@router.websocket("/{sandbox_id}/{port}")
 @router.websocket("/{sandbox_id}/{port}/{path:path}")
-async def preview_websocket(ws: WebSocket, sandbox_id: str, port: int, path: str) -> None:
+async def preview_websocket(ws: WebSocket, sandbox_id: str, port: int, path: str = "") -> None:
     state: AppState = ws.app.state.runyard
     try:
         sandbox, _ = await _authorise(state, ws, sandbox_id, port)

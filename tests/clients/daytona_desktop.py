@@ -110,6 +110,7 @@ def main() -> None:
     seen["logs"] = isinstance(cu.get_process_logs("novnc").logs, str)
     after = base64.b64decode(cu.screenshot.take_full_screen().screenshot)
     seen["screen_changed"] = after != full
+    seen["screenshot"] = base64.b64encode(after).decode()  # docs/desktop.md shows it
     daytona.delete(sandbox)
     print(json.dumps(seen))
 

@@ -3,20 +3,44 @@ Daytona's computer-use toolbox driving it (tests/clients/daytona_desktop.py, wit
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import subprocess
 import sys
 from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
 from tests.integration.conftest import make_tenant
 from tests.integration.helpers import eventually, sh
+from tests.sandbox_images import sandbox_engine
 from tests.stack import ROOT, Stack, running_stack
 
 CLIENT = ROOT / "tests" / "clients" / "daytona_desktop.py"
+SUNA_CLIENT = ROOT / "tests" / "clients" / "daytona_suna_desktop.py"
+SUNA_IMAGE = "kortix/suna:0.1.3.30"
+
+
+def ensure_suna_standin() -> str:
+    """SUNA's image stand-in (tests/suna_standin), built on the sandbox engine under SUNA's own name."""
+    engine = sandbox_engine()
+    try:
+        engine.images.build(path=str(ROOT / "tests" / "suna_standin"), tag=SUNA_IMAGE, rm=True)
+    finally:
+        engine.close()
+    return SUNA_IMAGE
+
+
+def run_client(stack: Stack, script: Path, **extra: str) -> dict[str, object]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DAYTONA_")}
+    env.update(DAYTONA_API_URL=f"{stack.url}/daytona/api", DAYTONA_API_KEY=make_tenant().key, **extra)
+    done = subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=280)
+    assert done.returncode == 0, f"stdout:\n{done.stdout[-3000:]}\nstderr:\n{done.stderr[-6000:]}"
+    return dict(json.loads(done.stdout.strip().splitlines()[-1]))
 
 
 @pytest.fixture(scope="module")
@@ -26,18 +50,7 @@ def desktop_stack(database: None) -> Iterator[Stack]:
 
 
 def test_computer_use_through_daytonas_sdk(desktop_stack: Stack) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DAYTONA_")}
-    env.update(DAYTONA_API_URL=f"{desktop_stack.url}/daytona/api", DAYTONA_API_KEY=make_tenant().key)
-    done = subprocess.run(
-        [sys.executable, str(CLIENT)],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=280,
-        cwd="/tmp",
-    )
-    assert done.returncode == 0, f"stdout:\n{done.stdout[-3000:]}\nstderr:\n{done.stderr[-6000:]}"
-    seen = json.loads(done.stdout.strip().splitlines()[-1])
+    seen: dict[str, Any] = run_client(desktop_stack, CLIENT)
     # The display, VNC, noVNC, the window manager and Chromium run, at the resolution RESOLUTION asked for.
     assert seen["started"] == ["chromium", "novnc", "openbox", "x11vnc", "xvfb"], seen
     assert seen["status"] == "active" and seen["display"] == [1024, 768]
@@ -50,6 +63,8 @@ def test_computer_use_through_daytonas_sdk(desktop_stack: Stack) -> None:
     assert seen["scrolled"] is True and seen["dragged"] == [200, 150] and seen["windows"] is True
     assert seen["xvfb"] is True and seen["x11vnc_restart"] is True and seen["logs"] is True
     assert seen["screen_changed"] is True
+    if os.environ.get("RUNYARD_DOCS_SCREENSHOT"):  # refresh the picture docs/desktop.md shows
+        (ROOT / "docs" / "images" / "desktop.png").write_bytes(base64.b64decode(str(seen["screenshot"])))
 
 
 def test_the_desktop_serves_novnc_and_playwright_drives_its_chromium(desktop_stack: Stack) -> None:
@@ -72,3 +87,71 @@ def test_the_desktop_serves_novnc_and_playwright_drives_its_chromium(desktop_sta
         node = sh(api, box, "node -e \"require('playwright').chromium; console.log('node ok')\"")
         assert node["stdout"] == "node ok\n", node
         api.delete(f"/v1/sandboxes/{box['id']}")
+
+
+PAGE = (
+    "<!doctype html><title>inside</title><body><a href='/next.html'>next page</a>"
+    "<input id='q'><button id='go' onclick=\"document.title='went '+document.getElementById('q').value\">go</button>"
+)
+
+
+def test_playwright_outside_and_the_native_browser_drive_the_desktop(desktop_stack: Stack) -> None:
+    from playwright.sync_api import Error as PlaywrightError
+    from playwright.sync_api import sync_playwright
+
+    key = make_tenant().key
+    with httpx.Client(base_url=desktop_stack.url, headers={"X-Auth-Token": key}, timeout=180) as api:
+        box = api.post("/v1/sandboxes", json={"template": "desktop"}).json()
+        write = api.put(
+            f"/v1/sandboxes/{box['id']}/files/content", params={"path": "/tmp/site/index.html"}, content=PAGE
+        )
+        assert write.status_code in (200, 204), write.text
+        sh(api, box, "cd /tmp/site && (python3 -m http.server 8124 >/dev/null 2>&1 &)")
+        eventually(lambda: sh(api, box, "curl -sf http://127.0.0.1:9222/json/version")["exit_code"] == 0, 30, 0.5)
+
+        # Playwright on this host, over CDP through the authenticated port proxy, to a page served inside.
+        cdp = api.get(f"/v1/sandboxes/{box['id']}/browser/cdp").json()
+        assert cdp["ws_url"].startswith("ws://") and "/ports/9222/devtools/browser/" in cdp["ws_url"], cdp
+        with sync_playwright() as p:
+            browser = p.chromium.connect_over_cdp(cdp["ws_url"], headers={"X-Auth-Token": key})
+            page = browser.contexts[0].new_page()
+            page.goto("http://127.0.0.1:8124/")
+            assert page.title() == "inside"
+            page.close()
+            with pytest.raises(PlaywrightError):  # no key: refused
+                p.chromium.connect_over_cdp(cdp["ws_url"], timeout=10_000)
+
+        # The native browser: the same page, without writing Playwright.
+        def act(**body: object) -> dict[str, object]:
+            response = api.post(f"/v1/sandboxes/{box['id']}/browser", json=body)
+            assert response.status_code == 200, response.text
+            return dict(response.json())
+
+        assert act(action="navigate", url="http://127.0.0.1:8124/")["title"] == "inside"
+        content = act(action="content")
+        assert "next page" in str(content["text"]) and content["links"] == [
+            {"text": "next page", "href": "http://127.0.0.1:8124/next.html"}
+        ], content
+        act(action="type", selector="#q", text="runyard")
+        assert act(action="click", selector="#go")["title"] == "went runyard"
+        assert act(action="evaluate", expression="1 + document.title.length")["value"] == 13
+        shot = base64.b64decode(str(act(action="screenshot")["png"]))
+        assert shot[:8] == b"\x89PNG\r\n\x1a\n"
+        missing = api.post(f"/v1/sandboxes/{box['id']}/browser", json={"action": "navigate"})
+        assert missing.status_code == 422 and "url" in missing.text
+        api.delete(f"/v1/sandboxes/{box['id']}")
+
+
+def test_sunas_image_flow_on_a_stand_in(desktop_stack: Stack) -> None:
+    seen: dict[str, Any] = run_client(desktop_stack, SUNA_CLIENT, SUNA_IMAGE=ensure_suna_standin())
+    assert seen["user"] == "0"  # the image's root
+    # supervisord, started by the caller, runs SUNA's programs; health read through the public 8080 preview.
+    assert seen["health"] == "healthy", seen
+    assert seen["services"] == ["browserApi", "http_server", "novnc", "x11vnc", "xvfb"], seen
+    # Public previews: any origin may read them, and a preflight is answered.
+    assert seen["cors"] == "*" and seen["preflight"] == [204, "*"], seen
+    assert seen["file"] == "<title>from the workspace</title>hello"
+    assert seen["bare"] == [200, True], seen  # the bare link is the root page, not a redirect
+    assert seen["navigate"]["success"] is True and seen["navigate"]["title"] == "from the workspace", seen
+    # noVNC's page through the 6080 preview, and its WebSocket reaching the VNC server behind it.
+    assert seen["novnc"] == [200, True] and seen["rfb"].startswith("RFB 003."), seen

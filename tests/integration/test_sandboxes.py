@@ -79,7 +79,7 @@ def test_lifecycle_exec_and_a_workspace_that_survives_stop_and_start(api: httpx.
 def test_bad_requests_name_the_field_and_the_rule(api: httpx.Client, two_hosts: Stack) -> None:
     unknown = api.post("/v1/sandboxes", json={"template": "Windows XP"})
     assert unknown.status_code == 422
-    assert "neither a template (agent, default" in unknown.json()["error"]["message"]
+    assert "neither a template (agent, desktop, default" in unknown.json()["error"]["message"]
     assert unknown.json()["error"]["fields"][0]["field"] == "template"
     both = api.post("/v1/sandboxes", json={"template": "agent", "image": "debian:12"})
     assert both.status_code == 422 and both.json()["error"]["fields"][0]["rule"] == "exclusive"

@@ -9,6 +9,7 @@ clear `unavailable` error naming the tool.
 from __future__ import annotations
 
 import base64
+import json
 import os
 import re
 import shutil
@@ -21,6 +22,8 @@ from .config import CONFIG
 from .protocol import OpError
 
 SUPERVISOR_CONF = "/opt/desktop/supervisord.conf"
+BROWSER_SCRIPT = "/opt/desktop/browser.py"
+BROWSER_ACTIONS = {"navigate", "click", "type", "screenshot", "content", "evaluate"}
 START_COMMAND = "/usr/local/bin/runyard-desktop"
 BUTTONS = {"left": 1, "middle": 2, "right": 3}
 WHEEL = {"up": 4, "down": 5, "left": 6, "right": 7}
@@ -319,6 +322,32 @@ def _process_log(stream: str) -> Callable[[dict[str, Any]], dict[str, Any]]:
     return read
 
 
+# ------------------------------------------------------------ the desktop's browser
+
+
+def _browser(req: dict[str, Any]) -> dict[str, Any]:
+    """One action on the desktop's Chromium by the image's own Playwright (BROWSER_SCRIPT), over CDP."""
+    if req.get("action") not in BROWSER_ACTIONS:
+        raise OpError("invalid", f"action must be one of {', '.join(sorted(BROWSER_ACTIONS))}", field="action")
+    if not os.path.exists(BROWSER_SCRIPT):
+        raise OpError("desktop_unavailable", "this image has no desktop browser (the desktop template has one)")
+    stdin = base64.b64encode(json.dumps(req).encode()).decode()
+    result = op_exec(
+        {"argv": ["python3", BROWSER_SCRIPT], "stdin": stdin, "timeout_ms": 60_000, "output_bytes": SHOT_BYTES}
+    )
+    out = base64.b64decode(result["stdout"]).decode(errors="replace").strip().splitlines()
+    try:
+        answer = json.loads(out[-1]) if out else None
+    except ValueError:
+        answer = None
+    if not isinstance(answer, dict):
+        err = base64.b64decode(result["stderr"]).decode(errors="replace").strip().splitlines()[-1:] or ["no answer"]
+        raise OpError("desktop_failed", f"the browser did not answer: {err[0][:500]}")
+    if not answer.pop("ok", False):
+        raise OpError("desktop_failed", str(answer.get("error") or "the browser action failed"))
+    return answer
+
+
 ACTIONS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
     "mouse.position": lambda req: position(),
     "mouse.move": _move,
@@ -342,6 +371,7 @@ ACTIONS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
     "process.restart": _process_restart,
     "process.logs": _process_log("logs"),
     "process.errors": _process_log("errors"),
+    "browser": _browser,
 }
 
 
