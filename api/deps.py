@@ -35,7 +35,9 @@ SessionDep = Annotated[AsyncSession, Depends(get_session)]
 
 def api_key_from(request: HTTPConnection) -> str | None:
     """X-Auth-Token (Judge0), Bearer, or Basic with the key as password (clients that only have a URL)."""
-    token = request.headers.get("x-auth-token") or request.query_params.get("X-Auth-Token")
+    token = request.headers.get("x-auth-token") or next(
+        (v for k, v in request.query_params.multi_items() if k.lower() == "x-auth-token"), None
+    )
     if token:
         return token.strip()
     scheme, _, value = request.headers.get("authorization", "").partition(" ")

@@ -7,8 +7,10 @@ Series, all with the agent image:
   agent link `echo`                  our in-container agent, straight over the attach stream (no API, no queue)
   Runyard /v1 exec `echo`            the whole path: HTTP, Postgres, Redis, Celery, worker, agent, and back
   Runyard create                     POST /v1/sandboxes with the warm pool refilled between creates: the
-                                     default template, and a tenant's image (Debian, root, networked; the
-                                     pool keeps one of each image in demand)
+                                     default template, a tenant's image (Debian, root, networked; the
+                                     pool keeps one of each image in demand), and the desktop template
+  screenshot                         Daytona's computer-use full screenshot of a desktop sandbox, and raw
+                                     `docker exec` of the same ffmpeg x11grab frame in its container
 and throughput with N clients, each on its own sandbox, for Runyard and for raw docker exec.
 """
 
@@ -96,19 +98,52 @@ def exec_once(client: httpx.Client, sandbox_id: str) -> None:
         raise RuntimeError(r.text)
 
 
-def create_series(client: httpx.Client, n: int, refill_s: float, image: str | None = None) -> Series:
-    what = f"root, networked, image {image}" if image else "default template, networked"
+def create_series(
+    client: httpx.Client, n: int, refill_s: float, image: str | None = None, template: str | None = None
+) -> Series:
+    what = f"root, networked, image {image}" if image else f"{template or 'default'} template, networked"
     series = Series(f"Runyard create ({what}; warm pool)")
+    body = {"image": image} if image else {"template": template} if template else {}
     for _ in range(n):
         time.sleep(refill_s)  # let the pool refill: this measures a create that finds a ready sandbox
         started = time.perf_counter()
-        r = client.post("/v1/sandboxes", json={"image": image} if image else {})
+        r = client.post("/v1/sandboxes", json=body)
         series.latencies_ms.append((time.perf_counter() - started) * 1000)
         if r.status_code != 201:
             raise RuntimeError(r.text)
         client.delete(f"/v1/sandboxes/{r.json()['id']}")
     series.seconds = sum(series.latencies_ms) / 1000
     return series
+
+
+SHOT = ["ffmpeg", "-loglevel", "error", "-f", "x11grab", "-draw_mouse", "0", "-video_size", "1280x800",
+        "-i", ":99+0,0", "-frames:v", "1", "-c:v", "png", "-f", "image2", "-update", "1", "pipe:1"]  # fmt: skip
+
+
+def screenshot_series(client: httpx.Client, engine: docker.DockerClient, key: str, n: int) -> list[Series]:
+    """A desktop sandbox's full screenshot through Daytona's toolbox, and the same frame by raw docker exec."""
+    box = client.post("/v1/sandboxes", json={"template": "desktop"}).json()
+    try:
+        url = f"/daytona/toolbox/{box['id']}/computeruse/screenshot"
+        headers = {"Authorization": f"Bearer {key}"}
+        for _ in range(100):  # the display comes up with the sandbox
+            if client.get(url, headers=headers).status_code == 200:
+                break
+            time.sleep(0.2)
+        ours = sequential(
+            "Runyard screenshot (Daytona computer use, PNG)", lambda: _ok(client.get(url, headers=headers)), n
+        )
+        desktops = engine.containers.list(filters={"label": "org.runyard.image=runyard/desktop:latest"})
+        container = desktops[0]
+        raw = sequential("raw docker exec ffmpeg x11grab (PNG)", lambda: container.exec_run(SHOT), n)
+        return [raw, ours]
+    finally:
+        client.delete(f"/v1/sandboxes/{box['id']}")
+
+
+def _ok(response: httpx.Response) -> None:
+    if response.status_code != 200:
+        raise RuntimeError(response.text)
 
 
 async def _exec_load(url: str, key: str, ids: list[str], seconds: float) -> Series:
@@ -156,6 +191,8 @@ def main() -> None:
     with httpx.Client(base_url=args.url, headers={"X-Auth-Token": key}, timeout=120) as client:
         creates = create_series(client, args.creates, args.refill_s)
         custom = create_series(client, args.creates, args.refill_s, CUSTOM_IMAGE)
+        desktop = create_series(client, args.creates, args.refill_s, template="desktop")
+        shots = screenshot_series(client, engine, key, max(10, args.n // 10))
         ids = [client.post("/v1/sandboxes", json={}).json()["id"] for _ in range(args.clients)]
         try:
             for sandbox_id in ids:
@@ -166,6 +203,8 @@ def main() -> None:
                 sequential("Runyard /v1 exec echo", lambda: exec_once(client, ids[0]), args.n),
                 creates,
                 custom,
+                desktop,
+                *shots,
             ]
             load = [
                 asyncio.run(_exec_load(args.url, key, ids, args.seconds)),
@@ -176,12 +215,15 @@ def main() -> None:
                 client.delete(f"/v1/sandboxes/{sandbox_id}")
     engine.close()
 
-    raw, agent, ours, create, custom_create = latency
+    raw, agent, ours, create, custom_create, desktop_create, raw_shot, shot = latency
     summary = [
         f"- exec p50: Runyard {ours.pct(0.5):.2f} ms = {ours.pct(0.5) / raw.pct(0.5):.2f}x raw `docker exec` "
         f"({raw.pct(0.5):.2f} ms); the agent alone {agent.pct(0.5):.2f} ms",
         f"- create p50 from the warm pool: {create.pct(0.5):.1f} ms; from a tenant's image (root, networked): "
         f"{custom_create.pct(0.5):.1f} ms ({custom_create.pct(0.5) / create.pct(0.5):.2f}x)",
+        f"- desktop: create p50 from the warm pool {desktop_create.pct(0.5):.1f} ms; screenshot p50 "
+        f"{shot.pct(0.5):.1f} ms = {shot.pct(0.5) / raw_shot.pct(0.5):.2f}x raw `docker exec` of the same ffmpeg frame "
+        f"({raw_shot.pct(0.5):.1f} ms)",
         f"- throughput, {args.clients} clients: Runyard {load[0].rate:.1f} commands/s, raw docker exec "
         f"{load[1].rate:.1f}/s ({load[0].rate / load[1].rate:.2f}x)",
     ]

@@ -116,6 +116,7 @@ ComputerUseAction = Literal[
     "desktop.start", "desktop.stop", "desktop.status",
     "process.status", "process.restart", "process.logs", "process.errors",
     "browser",
+    "recording.start", "recording.stop", "recording.list", "recording.get", "recording.delete",
 ]  # fmt: skip  # reason: the agent's actions, grouped by device
 
 

@@ -42,6 +42,14 @@ fetch_registry() {
   rm -rf "$tmp"
 }
 
+# What only the test suite needs: Debian's Chromium, in which it opens noVNC through the preview proxy.
+install_test_packages() {
+  command -v chromium >/dev/null && return
+  say "installing Debian's chromium (for the test suite)"
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null \
+    || { as_root apt-get update -qq && as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null; }
+}
+
 start_docker() {
   docker info >/dev/null 2>&1 && return
   say "starting the Docker engine"
@@ -102,7 +110,10 @@ if [ "${1:-}" = "--services" ]; then
   start_postgres
 fi
 make_venv
-fetch_registry
+if [ "${1:-}" != "--services" ]; then
+  fetch_registry
+  install_test_packages
+fi
 say "building sandbox images"
 bash "$RUNYARD_ROOT/sandbox_images/build.sh"
 bash "$RUNYARD_ROOT/scripts/egress.sh"

@@ -2,15 +2,16 @@
 
 Each call is one `sandbox.computer_use` job: the sandbox's agent drives the display with the image's
 own tools (xdotool, ffmpeg, wmctrl; the desktop template has them) and answers in plain names, which
-this module puts in Daytona's shapes. The accessibility tree and recordings answer a deliberate 501.
+this module puts in Daytona's shapes. Recordings are MP4 files ffmpeg writes in the sandbox. The
+accessibility tree answers a deliberate 501.
 """
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Query, Response
+from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.daytona.errors import DaytonaRenderer, not_implemented
@@ -18,6 +19,7 @@ from api.daytona.toolbox import toolbox
 from api.deps import PrincipalDep, SessionDep, StateDep
 from api.errors import route_class
 from core.jobkinds import JobKind
+from core.services import operations as ops
 
 router = APIRouter(
     prefix="/daytona/toolbox/{sandbox_id}/computeruse", tags=["daytona"], route_class=route_class(DaytonaRenderer())
@@ -347,6 +349,76 @@ async def display_windows(
 def _active(item: dict[str, Any]) -> dict[str, Any]:
     """The agent's is_active as Daytona's isActive."""
     return {**{k: v for k, v in item.items() if k != "is_active"}, "isActive": bool(item.get("is_active"))}
+
+
+# ------------------------------------------------------------------ recordings (ffmpeg, MP4)
+
+
+class StartRecording(Body):
+    label: str | None = Field(None, max_length=100)
+
+
+class StopRecording(Body):
+    id: str = Field(max_length=64)
+
+
+def _recording(r: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": r["id"],
+        "fileName": r["file_name"],
+        "filePath": r["file_path"],
+        "startTime": r["start_time"],
+        "endTime": r.get("end_time"),
+        "status": r["status"],
+        "durationSeconds": r.get("duration_seconds"),
+        "sizeBytes": r.get("size_bytes"),
+    }
+
+
+@router.post("/recordings/start", status_code=201)
+async def recording_start(
+    sandbox_id: str, body: StartRecording, state: StateDep, session: SessionDep, principal: PrincipalDep
+) -> dict[str, Any]:
+    return _recording(await _act(sandbox_id, state, session, principal, "recording.start", label=body.label))
+
+
+@router.post("/recordings/stop")
+async def recording_stop(
+    sandbox_id: str, body: StopRecording, state: StateDep, session: SessionDep, principal: PrincipalDep
+) -> dict[str, Any]:
+    return _recording(await _act(sandbox_id, state, session, principal, "recording.stop", id=body.id))
+
+
+@router.get("/recordings")
+async def recordings(sandbox_id: str, state: StateDep, session: SessionDep, principal: PrincipalDep) -> dict[str, Any]:
+    result = await _act(sandbox_id, state, session, principal, "recording.list")
+    return {"recordings": [_recording(r) for r in result["recordings"]]}
+
+
+@router.get("/recordings/{recording_id}")
+async def recording(
+    sandbox_id: str, recording_id: str, state: StateDep, session: SessionDep, principal: PrincipalDep
+) -> dict[str, Any]:
+    return _recording(await _act(sandbox_id, state, session, principal, "recording.get", id=recording_id))
+
+
+@router.delete("/recordings/{recording_id}", status_code=204)
+async def recording_delete(
+    sandbox_id: str, recording_id: str, state: StateDep, session: SessionDep, principal: PrincipalDep
+) -> Response:
+    await _act(sandbox_id, state, session, principal, "recording.delete", id=recording_id)
+    return Response(status_code=204)
+
+
+@router.get("/recordings/{recording_id}/download")
+async def recording_download(
+    sandbox_id: str, recording_id: str, state: StateDep, session: SessionDep, principal: PrincipalDep
+) -> StreamingResponse:
+    found = await _act(sandbox_id, state, session, principal, "recording.get", id=recording_id)
+    tb = await toolbox(sandbox_id, state, session, principal)
+    size, body = await ops.download(tb.caller, tb.sandbox, str(found["file_path"]))
+    headers = {"Content-Length": str(size), "Content-Disposition": f'attachment; filename="{found["file_name"]}"'}
+    return StreamingResponse(body, media_type="video/mp4", headers=headers)
 
 
 # ------------------------------------------------------------------ not here

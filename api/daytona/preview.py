@@ -11,12 +11,13 @@ import hmac
 import uuid
 
 from fastapi import APIRouter, Request, Response, WebSocket
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, RedirectResponse
 from starlette.requests import HTTPConnection
 
 from api.daytona.errors import DaytonaRenderer, error_body
 from api.deps import StateDep
 from api.errors import route_class, status_of
+from api.novnc import with_websocket_path
 from api.state import AppState
 from api.tunnel_http import forward, forwardable, open_tunnel, upstream_target
 from api.tunnel_ws import serve
@@ -112,6 +113,9 @@ async def preview(sandbox_id: str, port: int, request_in: Request, state: StateD
     preflight = request_in.method == "OPTIONS" and "access-control-request-method" in request_in.headers
     if sandbox.public and preflight:
         return _preflight(request_in)
+    novnc = with_websocket_path(request_in, path, f"daytona/preview/{sandbox.id}/{port}")
+    if novnc is not None:
+        return RedirectResponse(novnc, status_code=307)
     payload = await request_in.body()
     stream = await _tunnel(state, sandbox, port)
     response = await forward(

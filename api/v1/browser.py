@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from typing import Any, Literal
+from urllib.parse import urlencode
 
 from fastapi import Request
 from pydantic import BaseModel, Field
@@ -38,6 +39,10 @@ class BrowserAction(Strict):
     submit: bool = Field(False, description="type: press Enter after")
     full_page: bool = Field(False, description="screenshot: the whole page, not only the viewport")
     expression: str | None = Field(None, max_length=100_000, description="evaluate: JavaScript, its value as JSON")
+
+
+class VncOut(BaseModel):
+    url: str = Field(description="noVNC's page for a browser: the sandbox's preview link with its preview token")
 
 
 class CdpOut(BaseModel):
@@ -84,3 +89,19 @@ async def browser_cdp(
     path = inner.split(f":{CDP_PORT}", 1)[-1]  # /devtools/browser/<id>
     ws_base = "ws" + base.removeprefix("http")
     return CdpOut(ws_url=f"{ws_base}/v1/sandboxes/{sandbox.id}/ports/{CDP_PORT}{path}", browser=version.get("Browser"))
+
+
+@router.get("/sandboxes/{ident}/vnc", response_model=VncOut, tags=["sandboxes"])
+async def vnc_link(
+    ident: str, request_in: Request, state: StateDep, session: SessionDep, principal: PrincipalDep
+) -> VncOut:
+    """A link that opens the desktop in a browser (noVNC on port 6080). It carries the sandbox's preview token,
+    which reaches only this sandbox's ports, never your key; and VNC_PASSWORD, if the sandbox has one."""
+    sandbox = await svc.get_sandbox(session, principal, ident)
+    base = (state.settings.api.public_url or str(request_in.base_url)).rstrip("/")
+    query = {"autoconnect": "true", "resize": "scale"}
+    if not sandbox.public:
+        query["token"] = sandbox.preview_token or ""
+    if sandbox.env.get("VNC_PASSWORD"):
+        query["password"] = sandbox.env["VNC_PASSWORD"]
+    return VncOut(url=f"{base}/daytona/preview/{sandbox.id}/6080/vnc_lite.html?{urlencode(query)}")

@@ -10,10 +10,11 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Request, Response, WebSocket
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, RedirectResponse
 
 from api.deps import PrincipalDep, SessionDep, StateDep, api_key_from
 from api.errors import route_class, status_of
+from api.novnc import with_websocket_path
 from api.state import AppState
 from api.tunnel_http import forward, forwardable, open_tunnel, upstream_target
 from api.tunnel_ws import serve
@@ -45,6 +46,10 @@ async def proxy(
 ) -> Response:
     """Forward this request to the server listening on `port` inside the sandbox."""
     sandbox = await svc.get_sandbox(session, principal, ident)
+    key = next((part for part in request_in.url.query.split("&") if _our_key(part)), None)
+    novnc = with_websocket_path(request_in, path, f"v1/sandboxes/{sandbox.id}/ports/{port}", key)
+    if novnc is not None:
+        return RedirectResponse(novnc, status_code=307)
     payload = await request_in.body()
     target = upstream_target(path, request_in.url.query, _our_key)
     stream = await open_tunnel(state, session, principal, sandbox, port)

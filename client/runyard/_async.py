@@ -177,7 +177,7 @@ class AsyncSandboxes:
 
 
 class AsyncSandboxHandle:
-    """One sandbox: commands, a Python kernel, sessions and files."""
+    """One sandbox: commands, a Python kernel, sessions, files, and (on a desktop) its browser."""
 
     def __init__(self, client: AsyncRunyard, info: Sandbox) -> None:
         self._client = client
@@ -185,6 +185,7 @@ class AsyncSandboxHandle:
         self.id = info.id
         self.files = AsyncFiles(self)
         self.sessions = AsyncSessions(self)
+        self.browser = AsyncBrowser(self)
 
     async def __aenter__(self) -> AsyncSandboxHandle:
         return self
@@ -284,6 +285,44 @@ class AsyncSessions:
 
     async def delete(self, name: str) -> None:
         await self._client._do(_calls.delete_session(self._id, name))
+
+
+class AsyncBrowser:
+    """A desktop sandbox's Chromium, driven without writing Playwright; each call acts on the page it shows."""
+
+    def __init__(self, sandbox: AsyncSandboxHandle) -> None:
+        self._client = sandbox._client
+        self._id = sandbox.id
+
+    async def navigate(self, url: str, *, wait_until: str | None = None) -> dict[str, Any]:
+        """Open a URL (the sandbox's own network: 127.0.0.1 is the sandbox); its url, title and status."""
+        return await self._client._do(_calls.browser(self._id, "navigate", url=url, wait_until=wait_until))
+
+    async def click(
+        self, selector: str | None = None, *, x: float | None = None, y: float | None = None
+    ) -> dict[str, Any]:
+        """Click an element (a CSS or Playwright selector), or a point of the page."""
+        return await self._client._do(_calls.browser(self._id, "click", selector=selector, x=x, y=y))
+
+    async def type(self, text: str, selector: str | None = None, *, submit: bool = False) -> dict[str, Any]:
+        """Fill an element with text (or type where focus is); `submit` presses Enter after."""
+        return await self._client._do(_calls.browser(self._id, "type", text=text, selector=selector, submit=submit))
+
+    async def screenshot(self, *, full_page: bool = False) -> bytes:
+        """The page as PNG."""
+        return await self._client._do(_calls.browser_screenshot(self._id, full_page))
+
+    async def content(self) -> dict[str, Any]:
+        """The page's url, title, text and links."""
+        return await self._client._do(_calls.browser(self._id, "content"))
+
+    async def evaluate(self, expression: str) -> Any:
+        """A JavaScript expression's value in the page."""
+        return (await self._client._do(_calls.browser(self._id, "evaluate", expression=expression)))["value"]
+
+    async def cdp_url(self) -> str:
+        """The DevTools WebSocket URL, for Playwright's connect_over_cdp (send your key as X-Auth-Token)."""
+        return await self._client._do(_calls.cdp_url(self._id))
 
 
 class AsyncSnapshots:

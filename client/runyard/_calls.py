@@ -9,6 +9,7 @@ signatures stay the same.
 
 from __future__ import annotations
 
+import base64
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Generator
@@ -362,3 +363,21 @@ def wait_snapshot(id_or_name: str, timeout: float | None) -> Plan[Snapshot]:
 
 def delete_snapshot(id_or_name: str) -> Plan[Snapshot]:
     return Snapshot.model_validate((yield from _json(("DELETE", f"/v1/snapshots/{id_or_name}", {}))))
+
+
+# ------------------------------------------------------------------ a desktop sandbox's browser
+
+
+def browser(sandbox_id: str, action: str, **fields: Any) -> Plan[dict[str, Any]]:
+    """One action on the page the desktop's Chromium shows (POST /v1/sandboxes/{id}/browser)."""
+    body = {"action": action, **{k: v for k, v in fields.items() if v is not None}}
+    return dict((yield from _json(_at(sandbox_id, "POST", "/browser", json=body, timeout=120))))
+
+
+def browser_screenshot(sandbox_id: str, full_page: bool) -> Plan[bytes]:
+    answer = yield from browser(sandbox_id, "screenshot", full_page=full_page)
+    return base64.b64decode(answer["png"])
+
+
+def cdp_url(sandbox_id: str) -> Plan[str]:
+    return str((yield from _json(_at(sandbox_id, "GET", "/browser/cdp")))["ws_url"])

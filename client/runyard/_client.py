@@ -174,7 +174,7 @@ class Sandboxes:
 
 
 class SandboxHandle:
-    """One sandbox: commands, a Python kernel, sessions and files."""
+    """One sandbox: commands, a Python kernel, sessions, files, and (on a desktop) its browser."""
 
     def __init__(self, client: Runyard, info: Sandbox) -> None:
         self._client = client
@@ -182,6 +182,7 @@ class SandboxHandle:
         self.id = info.id
         self.files = Files(self)
         self.sessions = Sessions(self)
+        self.browser = Browser(self)
 
     def __enter__(self) -> SandboxHandle:
         return self
@@ -281,6 +282,42 @@ class Sessions:
 
     def delete(self, name: str) -> None:
         self._client._do(_calls.delete_session(self._id, name))
+
+
+class Browser:
+    """A desktop sandbox's Chromium, driven without writing Playwright; each call acts on the page it shows."""
+
+    def __init__(self, sandbox: SandboxHandle) -> None:
+        self._client = sandbox._client
+        self._id = sandbox.id
+
+    def navigate(self, url: str, *, wait_until: str | None = None) -> dict[str, Any]:
+        """Open a URL (the sandbox's own network: 127.0.0.1 is the sandbox); its url, title and status."""
+        return self._client._do(_calls.browser(self._id, "navigate", url=url, wait_until=wait_until))
+
+    def click(self, selector: str | None = None, *, x: float | None = None, y: float | None = None) -> dict[str, Any]:
+        """Click an element (a CSS or Playwright selector), or a point of the page."""
+        return self._client._do(_calls.browser(self._id, "click", selector=selector, x=x, y=y))
+
+    def type(self, text: str, selector: str | None = None, *, submit: bool = False) -> dict[str, Any]:
+        """Fill an element with text (or type where focus is); `submit` presses Enter after."""
+        return self._client._do(_calls.browser(self._id, "type", text=text, selector=selector, submit=submit))
+
+    def screenshot(self, *, full_page: bool = False) -> bytes:
+        """The page as PNG."""
+        return self._client._do(_calls.browser_screenshot(self._id, full_page))
+
+    def content(self) -> dict[str, Any]:
+        """The page's url, title, text and links."""
+        return self._client._do(_calls.browser(self._id, "content"))
+
+    def evaluate(self, expression: str) -> Any:
+        """A JavaScript expression's value in the page."""
+        return (self._client._do(_calls.browser(self._id, "evaluate", expression=expression)))["value"]
+
+    def cdp_url(self) -> str:
+        """The DevTools WebSocket URL, for Playwright's connect_over_cdp (send your key as X-Auth-Token)."""
+        return self._client._do(_calls.cdp_url(self._id))
 
 
 class Snapshots:

@@ -14,6 +14,7 @@ import json
 import os
 import struct
 import sys
+import tempfile
 import time
 from typing import Any
 
@@ -101,6 +102,19 @@ def main() -> None:
     cu.keyboard.press("BackSpace")
     cu.keyboard.type("again")
     seen["retyped"] = wait_title(sandbox, "typed again")
+    recording = cu.recording.start("demo")
+    cu.keyboard.type(" recorded")
+    time.sleep(2)
+    stopped = cu.recording.stop(recording.id)
+    seen["recording"] = [recording.status, stopped.status, (stopped.duration_seconds or 0) > 1]
+    seen["recordings"] = [r.id for r in cu.recording.list().recordings] == [recording.id]
+    with tempfile.TemporaryDirectory() as tmp:
+        cu.recording.download(recording.id, f"{tmp}/demo.mp4")
+        with open(f"{tmp}/demo.mp4", "rb") as video:
+            data = video.read()
+    seen["video"] = [data[4:8] == b"ftyp", len(data) == cu.recording.get(recording.id).size_bytes]
+    cu.recording.delete(recording.id)
+    seen["recordings_after"] = len(cu.recording.list().recordings)
     seen["scrolled"] = cu.mouse.scroll(500, 500, "down", 2)
     drag = cu.mouse.drag(100, 100, 200, 150)
     seen["dragged"] = [drag.x, drag.y]

@@ -103,8 +103,11 @@ def main() -> None:
         seen["navigate"] = json.loads(navigate.result)
 
         vnc = sandbox.get_preview_link(6080)
-        page = web.get(f"{vnc.url}/vnc_lite.html", params={"password": password, "autoconnect": "true"})
-        seen["novnc"] = [page.status_code, "noVNC" in page.text]
+        page = web.get(
+            f"{vnc.url}/vnc_lite.html", params={"password": password, "autoconnect": "true"}, follow_redirects=True
+        )
+        # Sent on to the same page told where its WebSocket is (behind the preview's path).
+        seen["novnc"] = [page.status_code, "noVNC" in page.text, page.url.params.get("path")]
     seen["rfb"] = rfb_banner(vnc.url)
     daytona.delete(sandbox)
     print(json.dumps(seen))

@@ -113,7 +113,7 @@ def test_unsupported_calls_are_a_deliberate_501(daytona_stack: Stack) -> None:
             ("POST", "/api/volumes"),
             ("POST", "/api/snapshots/x/deactivate"),
             ("POST", "/toolbox/x/git/clone"),
-            ("POST", "/toolbox/x/computeruse/recordings/start"),
+            ("GET", "/toolbox/x/computeruse/a11y/tree"),
         ]:
             response = client.request(method, path)
             assert response.status_code == 501, (path, response.status_code, response.text)

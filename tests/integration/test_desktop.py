@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -18,6 +19,7 @@ import pytest
 from tests.integration.conftest import make_tenant
 from tests.integration.helpers import eventually, sh
 from tests.sandbox_images import sandbox_engine
+from tests.services import missing
 from tests.stack import ROOT, Stack, running_stack
 
 CLIENT = ROOT / "tests" / "clients" / "daytona_desktop.py"
@@ -63,6 +65,9 @@ def test_computer_use_through_daytonas_sdk(desktop_stack: Stack) -> None:
     assert seen["scrolled"] is True and seen["dragged"] == [200, 150] and seen["windows"] is True
     assert seen["xvfb"] is True and seen["x11vnc_restart"] is True and seen["logs"] is True
     assert seen["screen_changed"] is True
+    # A recording: ffmpeg's MP4 of the screen, listed, downloaded whole, deleted.
+    assert seen["recording"] == ["recording", "completed", True] and seen["recordings"] is True, seen
+    assert seen["video"] == [True, True] and seen["recordings_after"] == 0, seen
     if os.environ.get("RUNYARD_DOCS_SCREENSHOT"):  # refresh the picture docs/desktop.md shows
         (ROOT / "docs" / "images" / "desktop.png").write_bytes(base64.b64decode(str(seen["screenshot"])))
 
@@ -139,6 +144,17 @@ def test_playwright_outside_and_the_native_browser_drive_the_desktop(desktop_sta
         assert shot[:8] == b"\x89PNG\r\n\x1a\n"
         missing = api.post(f"/v1/sandboxes/{box['id']}/browser", json={"action": "navigate"})
         assert missing.status_code == 422 and "url" in missing.text
+        # The same through the Python client's sandbox.browser.
+        from runyard import Runyard
+
+        with Runyard(desktop_stack.url, key) as client:
+            browser = client.sandboxes.get(box["id"]).browser
+            assert browser.navigate("http://127.0.0.1:8124/")["title"] == "inside"
+            browser.type("client", "#q")
+            assert browser.click("#go")["title"] == "went client"
+            assert browser.evaluate("document.title") == "went client"
+            assert browser.screenshot()[:4] == b"\x89PNG" and browser.cdp_url() == cdp["ws_url"]
+            assert [link["text"] for link in browser.content()["links"]] == ["next page"]
         api.delete(f"/v1/sandboxes/{box['id']}")
 
 
@@ -154,4 +170,65 @@ def test_sunas_image_flow_on_a_stand_in(desktop_stack: Stack) -> None:
     assert seen["bare"] == [200, True], seen  # the bare link is the root page, not a redirect
     assert seen["navigate"]["success"] is True and seen["navigate"]["title"] == "from the workspace", seen
     # noVNC's page through the 6080 preview, and its WebSocket reaching the VNC server behind it.
-    assert seen["novnc"] == [200, True] and seen["rfb"].startswith("RFB 003."), seen
+    assert seen["novnc"][:2] == [200, True] and seen["rfb"].startswith("RFB 003."), seen
+    assert str(seen["novnc"][2]).startswith("daytona/preview/") and str(seen["novnc"][2]).endswith("/6080/websockify")
+
+
+# How much of noVNC's canvas is (about) pure red, read in the page: the screen it shows, not a blank.
+CANVAS_STATS = """() => {
+  const canvas = document.querySelector('canvas');
+  if (!canvas || !canvas.width) return null;
+  const data = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;
+  let red = 0, colours = new Set();
+  for (let i = 0; i < data.length; i += 4 * 97) {
+    colours.add(data[i] + ',' + data[i + 1] + ',' + data[i + 2]);
+    if (data[i] > 200 && data[i + 1] < 60 && data[i + 2] < 60) red++;
+  }
+  return {width: canvas.width, colours: colours.size, red: red};
+}"""
+
+
+def test_novnc_renders_in_a_real_browser_through_both_proxies(desktop_stack: Stack) -> None:
+    """Headless Chromium on this host opens noVNC's page through Daytona's preview link and through the
+    native port proxy; each connects, shows the desktop's screen, and follows a change drawn on it."""
+    chromium = shutil.which("chromium")
+    if chromium is None:
+        missing("Debian's chromium is not installed on this host (make test installs it)")
+    from playwright.sync_api import sync_playwright
+
+    key = make_tenant().key
+    with httpx.Client(base_url=desktop_stack.url, headers={"X-Auth-Token": key}, timeout=180) as api:
+        box = api.post("/v1/sandboxes", json={"template": "desktop", "env": {"VNC_PASSWORD": "s3cret"}}).json()
+        eventually(lambda: sh(api, box, "curl -sf -o /dev/null http://127.0.0.1:6080/vnc_lite.html")["exit_code"] == 0)
+        daytona = httpx.get(
+            f"{desktop_stack.url}/daytona/api/sandbox/{box['id']}/ports/6080/preview-url",
+            headers={"Authorization": f"Bearer {key}"},
+        ).json()
+        links = {
+            "daytona": f"{daytona['url']}/vnc_lite.html?password=s3cret&autoconnect=true&token={daytona['token']}",
+            "native": api.get(f"/v1/sandboxes/{box['id']}/vnc").json()["url"],
+        }
+        seen: dict[str, list[dict[str, int]]] = {}
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
+            try:
+                for name, link in links.items():
+                    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+                    page.goto(link)
+                    page.wait_for_function(f"({CANVAS_STATS})() && ({CANVAS_STATS})().colours > 3", timeout=30_000)
+                    before = page.evaluate(CANVAS_STATS)
+                    colour = "rgb(255,0,0)" if name == "daytona" else "rgb(250,0,0)"  # no "#": a data URL ends there
+                    act = {"action": "navigate", "url": f"data:text/html,<body style='background:{colour}'>"}
+                    assert api.post(f"/v1/sandboxes/{box['id']}/browser", json=act).status_code == 200
+                    page.wait_for_function(f"({CANVAS_STATS})().red > {before['red']} + 100", timeout=30_000)
+                    seen[name] = [before, page.evaluate(CANVAS_STATS)]
+                    act = {"action": "navigate", "url": "about:blank"}
+                    api.post(f"/v1/sandboxes/{box['id']}/browser", json=act)
+                    page.close()
+            finally:
+                browser.close()
+        api.delete(f"/v1/sandboxes/{box['id']}")
+    for name in links:
+        before, after = seen[name]
+        assert before["width"] == 1280 and before["colours"] > 3, (name, before)  # the desktop, not a blank
+        assert after["red"] > before["red"] + 100, (name, before, after)  # and it follows the screen

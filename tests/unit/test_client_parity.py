@@ -192,6 +192,15 @@ def test_twin_objects_have_the_same_attributes() -> None:
 
 FILE = {"path": "/workspace/a", "name": "a", "size": 5, "mode": "0600", "is_dir": False}
 COMMAND = {"id": "c1", "command": "echo hi", "exit_code": 0, "stdout": "hi\n"}
+PAGE = {"url": "http://127.0.0.1:3000/", "title": "t"}
+BROWSER = {
+    "navigate": {**PAGE, "status": 200},
+    "click": PAGE,
+    "type": PAGE,
+    "screenshot": {"png": "iVBORw0KGgo=", "url": PAGE["url"]},
+    "content": {**PAGE, "text": "hi", "links": []},
+    "evaluate": {"value": 2},
+}
 SNAPSHOT = {"id": "p1", "name": "py-tools", "state": "active", "image_ref": "runyard/snapshot:p1", "size_bytes": 1}
 ROUTES: list[tuple[str, str, Callable[[httpx.Request], Any]]] = [
     ("GET", r"/v1/languages", lambda _: [{"id": 71, "name": "python", "aliases": ["py"]}]),
@@ -221,6 +230,8 @@ ROUTES: list[tuple[str, str, Callable[[httpx.Request], Any]]] = [
     ("POST", r"/v1/sandboxes/\w+/sessions/\w+/commands", lambda _: {**COMMAND, "running": True}),
     ("GET", r"/v1/sandboxes/\w+/sessions/\w+/commands/\w+", lambda _: COMMAND),
     ("POST", r"/v1/sandboxes/\w+/sessions/\w+/commands/\w+/cancel", lambda _: COMMAND),
+    ("POST", r"/v1/sandboxes/\w+/browser", lambda r: BROWSER[json.loads(r.content)["action"]]),
+    ("GET", r"/v1/sandboxes/\w+/browser/cdp", lambda _: {"ws_url": "ws://h/v1/sandboxes/s1/ports/9222/devtools/x"}),
     ("POST", r"/v1/snapshots", lambda _: {**SNAPSHOT, "state": "pending"}),
     ("GET", r"/v1/snapshots", lambda _: {"snapshots": [SNAPSHOT]}),
     ("GET", r"/v1/snapshots/[\w-]+/logs", lambda r: b"Step 1/2 : FROM debian:12\n" * (1 + ("follow" in r.url.params))),
@@ -267,6 +278,14 @@ STEPS: list[tuple[str, str, tuple[Any, ...], dict[str, Any], str | None]] = [
     ("box.sessions", "cancel", ("dev", "c1"), {}, None),
     ("box.sessions", "list", (), {}, None),
     ("box.sessions", "delete", ("dev",), {}, None),
+    ("box.browser", "navigate", ("http://127.0.0.1:3000/",), {"wait_until": "load"}, None),
+    ("box.browser", "click", ("#go",), {}, None),
+    ("box.browser", "click", (), {"x": 10, "y": 20.5}, None),
+    ("box.browser", "type", ("hello", "#q"), {"submit": True}, None),
+    ("box.browser", "screenshot", (), {"full_page": True}, None),
+    ("box.browser", "content", (), {}, None),
+    ("box.browser", "evaluate", ("1 + 1",), {}, None),
+    ("box.browser", "cdp_url", (), {}, None),
     ("box", "__enter__", (), {}, None),
     ("box", "__exit__", (None, None, None), {}, None),
     ("box", "delete", (), {}, None),
