@@ -79,6 +79,10 @@ def main() -> None:
     seen["region"] = [*png_size(base64.b64decode(region.screenshot)), region.size_bytes > 0]
     small = cu.screenshot.take_compressed(ScreenshotOptions(fmt="jpeg", quality=60, scale=0.5, show_cursor=True))
     seen["compressed"] = jpeg_size(base64.b64decode(small.screenshot))
+    region_small = cu.screenshot.take_compressed_region(
+        ScreenshotRegion(x=0, y=0, width=400, height=300), ScreenshotOptions(fmt="png", scale=0.5)
+    )
+    seen["compressed_region"] = png_size(base64.b64decode(region_small.screenshot))
 
     sandbox.fs.upload_file(PAGE.encode(), "/tmp/page/index.html")
     sandbox.process.create_session("web")
@@ -115,6 +119,11 @@ def main() -> None:
     seen["video"] = [data[4:8] == b"ftyp", len(data) == cu.recording.get(recording.id).size_bytes]
     cu.recording.delete(recording.id)
     seen["recordings_after"] = len(cu.recording.list().recordings)
+    # A selection by hand: shift held with keyboard.down, the button pressed and released with mouse.down/up.
+    cu.keyboard.down("shift")
+    seen["pressed"] = [cu.mouse.down(200, 200).x, cu.mouse.up(260, 210).x]
+    cu.keyboard.up("shift")
+    seen["errors"] = isinstance(cu.get_process_errors("xvfb").errors, str)
     seen["scrolled"] = cu.mouse.scroll(500, 500, "down", 2)
     drag = cu.mouse.drag(100, 100, 200, 150)
     seen["dragged"] = [drag.x, drag.y]

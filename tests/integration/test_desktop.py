@@ -58,7 +58,9 @@ def test_computer_use_through_daytonas_sdk(desktop_stack: Stack) -> None:
     assert seen["status"] == "active" and seen["display"] == [1024, 768]
     # Screenshots: a PNG of the whole screen, of a region, and a half-size JPEG.
     assert seen["full"] == [1024, 768] and seen["region"] == [200, 100, True] and seen["compressed"] == [512, 384]
+    assert seen["compressed_region"] == [200, 150]
     assert seen["opened"] == 0 and seen["moved"] == [300, 400]
+    assert seen["pressed"] == [200, 260] and seen["errors"] is True
     # The click landed where asked (the page reports it in screen coordinates); typed text reached the page.
     assert seen["clicked"].startswith("clicked 321,345"), seen["clicked"]
     assert seen["typed"].startswith("typed hello runyard") and seen["retyped"].startswith("typed again"), seen

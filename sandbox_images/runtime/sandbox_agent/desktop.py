@@ -101,9 +101,19 @@ def position() -> dict[str, int]:
     return {"x": int(fields.get("X", 0)), "y": int(fields.get("Y", 0))}
 
 
+_SIZE: dict[str, tuple[float, tuple[int, int]]] = {}
+SIZE_TTL_S = 5.0
+
+
 def screen_size() -> tuple[int, int]:
+    """The display's size, looked up at most every few seconds (a screenshot needs it, and it rarely changes)."""
+    display, now = _display(), time.monotonic()
+    cached = _SIZE.get(display)
+    if cached is not None and now - cached[0] < SIZE_TTL_S:
+        return cached[1]
     _, out, _ = _run(["xdotool", "getdisplaygeometry"])
     width, height = out.decode().split()[:2]
+    _SIZE[display] = (now, (int(width), int(height)))
     return int(width), int(height)
 
 
