@@ -17,7 +17,7 @@ from api.daytona.errors import DaytonaRenderer
 from api.deps import PrincipalDep, SessionDep, StateDep, api_key_from
 from api.errors import route_class, status_of
 from api.state import AppState
-from core.errors import NotFound, RunyardError
+from core.errors import InvalidInput, NotFound, RunyardError
 from core.job_results import ExecResult, SessionCommand, SessionListing
 from core.jobkinds import JobKind
 from core.schemas import SandboxRecord
@@ -76,6 +76,43 @@ async def execute(
     result = await tb.run(JobKind.EXEC, payload, timeout_ms)
     r = ExecResult.model_validate(result)
     return {"exitCode": 124 if r.timed_out else r.exit_code, "result": r.stdout_text()}
+
+
+class CodeRunRequest(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    code: str = Field(max_length=1 << 20)
+    language: str = "python"
+    argv: list[str] | None = Field(None, max_length=1000)
+    envs: dict[str, str] | None = None
+    timeout: int | None = Field(None, ge=1, le=86_400, description="seconds")
+
+
+# The interpreter for each of Daytona's code-run languages: the sandbox's own (TypeScript by tsx, if the
+# image has it; the agent template has Python and Node.js).
+CODE_RUNNERS = {"python": ["python3", "-c"], "javascript": ["node", "-e"], "typescript": ["tsx", "-e"]}
+
+
+@router.post("/process/code-run")
+async def code_run(
+    sandbox_id: str, body: CodeRunRequest, state: StateDep, session: SessionDep, principal: PrincipalDep
+) -> dict[str, Any]:
+    """The code in the sandbox's language, run as a program; its exit code and output (stderr merged)."""
+    runner = CODE_RUNNERS.get(body.language.lower())
+    if runner is None:
+        raise InvalidInput.one("language", "one_of", f"must be one of {', '.join(CODE_RUNNERS)}")
+    tb = await toolbox(sandbox_id, state, session, principal)
+    limit = int(state.settings.sandboxes.max_exec_timeout_s)
+    timeout_ms = min(body.timeout or int(state.settings.sandboxes.exec_timeout_s), limit) * 1000
+    # argv[0] of the program: "-" for python's -c and node's -e alike, then the caller's arguments.
+    payload = {
+        "argv": [*runner, body.code, *(["--"] if body.language.lower() != "python" else []), *(body.argv or [])],
+        "env": body.envs,
+        "timeout_ms": timeout_ms,
+        "merge_output": True,
+    }
+    r = ExecResult.model_validate(await tb.run(JobKind.EXEC, payload, timeout_ms))
+    output = r.stdout_text()
+    return {"exitCode": 124 if r.timed_out else r.exit_code, "result": output, "artifacts": {"charts": []}}
 
 
 @router.get("/user-home-dir")

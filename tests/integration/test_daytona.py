@@ -184,3 +184,34 @@ def test_preview_proxy_needs_the_token_unless_public_and_carries_websockets(dayt
         assert api.post(f"/daytona/api/sandbox/{box['id']}/public/true").json()["public"] is True
         assert asyncio.run(asyncio.wait_for(echo({}), 20)) == b"cnvon"  # public: anyone with the URL
         api.delete(f"/daytona/api/sandbox/{box['id']}")
+
+
+CODE_RUN = """
+import json, os
+from daytona import CodeRunParams, CreateSandboxFromSnapshotParams, Daytona, DaytonaConfig
+d = Daytona(DaytonaConfig(api_key=os.environ["DAYTONA_API_KEY"], api_url=os.environ["DAYTONA_API_URL"]))
+seen = {}
+py = d.create(CreateSandboxFromSnapshotParams(language="python"))
+code = "import os, sys; print('py', sys.argv[1:], os.environ['X'])"
+r = py.process.code_run(code, CodeRunParams(argv=["a"], env={"X": "1"}))
+seen["python"] = [r.exit_code, r.result, r.artifacts.stdout == r.result]
+seen["exit"] = py.process.code_run("import sys; print('bye'); sys.exit(3)").exit_code
+seen["timeout"] = py.process.code_run("import time; time.sleep(30)", timeout=2).exit_code
+js = d.create(CreateSandboxFromSnapshotParams(language="javascript"))
+r = js.process.code_run("console.log('js', process.argv.slice(1).join(','))", CodeRunParams(argv=["b", "c"]))
+seen["javascript"] = [r.exit_code, r.result]
+d.delete(py)
+d.delete(js)
+print(json.dumps(seen))
+"""
+
+
+def test_code_run_runs_the_sandboxs_language(daytona_stack: Stack) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DAYTONA_")}
+    env.update(DAYTONA_API_URL=f"{daytona_stack.url}/daytona/api", DAYTONA_API_KEY=make_tenant().key)
+    done = subprocess.run([sys.executable, "-c", CODE_RUN], env=env, capture_output=True, text=True, timeout=240)
+    assert done.returncode == 0, done.stderr[-4000:]
+    seen = json.loads(done.stdout.strip().splitlines()[-1])
+    assert seen["python"] == [0, "py ['a'] 1\n", True], seen
+    assert seen["exit"] == 3 and seen["timeout"] == 124, seen
+    assert seen["javascript"] == [0, "js b,c\n"], seen
