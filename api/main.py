@@ -13,6 +13,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api import health, metrics
 from api.daytona import computer_use as daytona_computer_use
+from api.daytona import computer_use_recordings as daytona_computer_use_recordings
 from api.daytona import control as daytona_control
 from api.daytona import preview as daytona_preview
 from api.daytona import pty as daytona_pty
@@ -97,6 +98,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(daytona_toolbox.router)
     app.include_router(daytona_toolbox_files.router)
     app.include_router(daytona_computer_use.router)
+    app.include_router(daytona_computer_use_recordings.router)
     app.include_router(daytona_pty.router)
     app.include_router(daytona_preview.router)
     app.include_router(daytona_unsupported.router)  # last: it answers whatever the others do not

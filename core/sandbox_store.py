@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from core import constants as c
 from core import snapshot_store
-from core.job_machine import SandboxSnapshot
+from core.job_rows import SandboxSnapshot
 from core.jobkinds import JobKind
 from core.models import Blob, BlobChunk, Job, Sandbox, Snapshot
 from core.settings import Settings

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from core import constants as c
 from core.heartbeats import SandboxHostFigures
-from core.job_machine import SandboxSnapshot
+from core.job_rows import SandboxSnapshot
 from core.settings import Settings
 from workers.agent_link import AgentError, AgentLink
 from workers.pool_filler import PoolFiller

@@ -18,8 +18,9 @@ import redis
 from sqlalchemy import func
 
 from core.db import transaction
-from core.job_machine import SandboxClaim, SandboxSnapshot
+from core.job_machine import SandboxClaim
 from core.job_payloads import UploadPayload
+from core.job_rows import SandboxSnapshot
 from core.jobkinds import JobKind
 from core.sandbox_store import (
     add_blob_chunk,

@@ -9,7 +9,7 @@ import threading
 
 from core import sandbox_store
 from core.db import transaction
-from core.job_machine import SandboxSnapshot
+from core.job_rows import SandboxSnapshot
 from core.settings import Settings
 from workers.runtime.base import RuntimeFailure
 from workers.sandbox_host import SandboxHost

@@ -2,16 +2,16 @@
 
 Each call is one `sandbox.computer_use` job: the sandbox's agent drives the display with the image's
 own tools (xdotool, ffmpeg, wmctrl; the desktop template has them) and answers in plain names, which
-this module puts in Daytona's shapes. Recordings are MP4 files ffmpeg writes in the sandbox. The
-accessibility tree answers a deliberate 501.
+this module puts in Daytona's shapes (recordings: computer_use_recordings.py). The accessibility tree
+answers a deliberate 501.
 """
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Response
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi import APIRouter, Query
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.daytona.errors import DaytonaRenderer, not_implemented
@@ -19,7 +19,6 @@ from api.daytona.toolbox import toolbox
 from api.deps import PrincipalDep, SessionDep, StateDep
 from api.errors import route_class
 from core.jobkinds import JobKind
-from core.services import operations as ops
 
 router = APIRouter(
     prefix="/daytona/toolbox/{sandbox_id}/computeruse", tags=["daytona"], route_class=route_class(DaytonaRenderer())
@@ -87,7 +86,7 @@ class KeyboardKey(Body):
     key: str = Field(max_length=100)
 
 
-async def _act(
+async def act(
     sandbox_id: str, state: StateDep, session: SessionDep, principal: PrincipalDep, action: str, **params: Any
 ) -> dict[str, Any]:
     tb = await toolbox(sandbox_id, state, session, principal)
@@ -111,20 +110,20 @@ def _programs(result: dict[str, Any]) -> dict[str, Any]:
 
 @router.post("/start")
 async def start(sandbox_id: str, state: StateDep, session: SessionDep, principal: PrincipalDep) -> dict[str, Any]:
-    result = await _act(sandbox_id, state, session, principal, "desktop.start")
+    result = await act(sandbox_id, state, session, principal, "desktop.start")
     return {"message": "computer use started", "status": _programs(result)}
 
 
 @router.post("/stop")
 async def stop(sandbox_id: str, state: StateDep, session: SessionDep, principal: PrincipalDep) -> dict[str, Any]:
-    await _act(sandbox_id, state, session, principal, "desktop.stop")
+    await act(sandbox_id, state, session, principal, "desktop.stop")
     return {"message": "computer use stopped", "status": {}}
 
 
 @router.get("/process-status")
 @router.get("/status")
 async def status(sandbox_id: str, state: StateDep, session: SessionDep, principal: PrincipalDep) -> dict[str, Any]:
-    result = await _act(sandbox_id, state, session, principal, "desktop.status")
+    result = await act(sandbox_id, state, session, principal, "desktop.status")
     return {"status": result["status"]}
 
 
@@ -132,7 +131,7 @@ async def status(sandbox_id: str, state: StateDep, session: SessionDep, principa
 async def process_status(
     sandbox_id: str, process: str, state: StateDep, session: SessionDep, principal: PrincipalDep
 ) -> dict[str, Any]:
-    result = await _act(sandbox_id, state, session, principal, "process.status", process=process)
+    result = await act(sandbox_id, state, session, principal, "process.status", process=process)
     return {"processName": process, "running": result["running"]}
 
 
@@ -140,7 +139,7 @@ async def process_status(
 async def process_restart(
     sandbox_id: str, process: str, state: StateDep, session: SessionDep, principal: PrincipalDep
 ) -> dict[str, Any]:
-    result = await _act(sandbox_id, state, session, principal, "process.restart", process=process)
+    result = await act(sandbox_id, state, session, principal, "process.restart", process=process)
     return {"processName": process, "message": result["message"]}
 
 
@@ -148,7 +147,7 @@ async def process_restart(
 async def process_logs(
     sandbox_id: str, process: str, state: StateDep, session: SessionDep, principal: PrincipalDep
 ) -> dict[str, Any]:
-    result = await _act(sandbox_id, state, session, principal, "process.logs", process=process)
+    result = await act(sandbox_id, state, session, principal, "process.logs", process=process)
     return {"processName": process, "logs": result["logs"]}
 
 
@@ -156,7 +155,7 @@ async def process_logs(
 async def process_errors(
     sandbox_id: str, process: str, state: StateDep, session: SessionDep, principal: PrincipalDep
 ) -> dict[str, Any]:
-    result = await _act(sandbox_id, state, session, principal, "process.errors", process=process)
+    result = await act(sandbox_id, state, session, principal, "process.errors", process=process)
     return {"processName": process, "errors": result["errors"]}
 
 
@@ -167,21 +166,21 @@ async def process_errors(
 async def mouse_position(
     sandbox_id: str, state: StateDep, session: SessionDep, principal: PrincipalDep
 ) -> dict[str, int]:
-    return _position(await _act(sandbox_id, state, session, principal, "mouse.position"))
+    return _position(await act(sandbox_id, state, session, principal, "mouse.position"))
 
 
 @router.post("/mouse/move")
 async def mouse_move(
     sandbox_id: str, body: MouseMove, state: StateDep, session: SessionDep, principal: PrincipalDep
 ) -> dict[str, int]:
-    return _position(await _act(sandbox_id, state, session, principal, "mouse.move", x=body.x, y=body.y))
+    return _position(await act(sandbox_id, state, session, principal, "mouse.move", x=body.x, y=body.y))
 
 
 @router.post("/mouse/down")
 async def mouse_down(
     sandbox_id: str, body: MouseButton, state: StateDep, session: SessionDep, principal: PrincipalDep
 ) -> dict[str, int]:
-    result = await _act(sandbox_id, state, session, principal, "mouse.down", **body.model_dump())
+    result = await act(sandbox_id, state, session, principal, "mouse.down", **body.model_dump())
     return _position(result)
 
 
@@ -189,28 +188,28 @@ async def mouse_down(
 async def mouse_up(
     sandbox_id: str, body: MouseButton, state: StateDep, session: SessionDep, principal: PrincipalDep
 ) -> dict[str, int]:
-    return _position(await _act(sandbox_id, state, session, principal, "mouse.up", **body.model_dump()))
+    return _position(await act(sandbox_id, state, session, principal, "mouse.up", **body.model_dump()))
 
 
 @router.post("/mouse/click")
 async def mouse_click(
     sandbox_id: str, body: MouseClick, state: StateDep, session: SessionDep, principal: PrincipalDep
 ) -> dict[str, int]:
-    return _position(await _act(sandbox_id, state, session, principal, "mouse.click", **body.model_dump()))
+    return _position(await act(sandbox_id, state, session, principal, "mouse.click", **body.model_dump()))
 
 
 @router.post("/mouse/drag")
 async def mouse_drag(
     sandbox_id: str, body: MouseDrag, state: StateDep, session: SessionDep, principal: PrincipalDep
 ) -> dict[str, int]:
-    return _position(await _act(sandbox_id, state, session, principal, "mouse.drag", **body.model_dump()))
+    return _position(await act(sandbox_id, state, session, principal, "mouse.drag", **body.model_dump()))
 
 
 @router.post("/mouse/scroll")
 async def mouse_scroll(
     sandbox_id: str, body: MouseScroll, state: StateDep, session: SessionDep, principal: PrincipalDep
 ) -> dict[str, bool]:
-    result = await _act(sandbox_id, state, session, principal, "mouse.scroll", **body.model_dump())
+    result = await act(sandbox_id, state, session, principal, "mouse.scroll", **body.model_dump())
     return {"success": bool(result.get("success"))}
 
 
@@ -221,35 +220,35 @@ async def mouse_scroll(
 async def keyboard_type(
     sandbox_id: str, body: KeyboardType, state: StateDep, session: SessionDep, principal: PrincipalDep
 ) -> dict[str, Any]:
-    return await _act(sandbox_id, state, session, principal, "keyboard.type", **body.model_dump())
+    return await act(sandbox_id, state, session, principal, "keyboard.type", **body.model_dump())
 
 
 @router.post("/keyboard/key")
 async def keyboard_key(
     sandbox_id: str, body: KeyboardPress, state: StateDep, session: SessionDep, principal: PrincipalDep
 ) -> dict[str, Any]:
-    return await _act(sandbox_id, state, session, principal, "keyboard.key", **body.model_dump())
+    return await act(sandbox_id, state, session, principal, "keyboard.key", **body.model_dump())
 
 
 @router.post("/keyboard/hotkey")
 async def keyboard_hotkey(
     sandbox_id: str, body: KeyboardHotkey, state: StateDep, session: SessionDep, principal: PrincipalDep
 ) -> dict[str, Any]:
-    return await _act(sandbox_id, state, session, principal, "keyboard.hotkey", keys=body.keys)
+    return await act(sandbox_id, state, session, principal, "keyboard.hotkey", keys=body.keys)
 
 
 @router.post("/keyboard/down")
 async def keyboard_down(
     sandbox_id: str, body: KeyboardKey, state: StateDep, session: SessionDep, principal: PrincipalDep
 ) -> dict[str, Any]:
-    return await _act(sandbox_id, state, session, principal, "keyboard.down", key=body.key)
+    return await act(sandbox_id, state, session, principal, "keyboard.down", key=body.key)
 
 
 @router.post("/keyboard/up")
 async def keyboard_up(
     sandbox_id: str, body: KeyboardKey, state: StateDep, session: SessionDep, principal: PrincipalDep
 ) -> dict[str, Any]:
-    return await _act(sandbox_id, state, session, principal, "keyboard.up", key=body.key)
+    return await act(sandbox_id, state, session, principal, "keyboard.up", key=body.key)
 
 
 # ------------------------------------------------------------------ screenshots and the display
@@ -264,7 +263,7 @@ Scale = Annotated[float | None, Query(gt=0, le=4)]
 async def _shot(
     sandbox_id: str, state: StateDep, session: SessionDep, principal: PrincipalDep, **params: Any
 ) -> dict[str, Any]:
-    result = await _act(sandbox_id, state, session, principal, "screenshot", **params)
+    result = await act(sandbox_id, state, session, principal, "screenshot", **params)
     return {
         "screenshot": result["screenshot"],
         "cursorPosition": _position(result["cursor"]),
@@ -334,7 +333,7 @@ async def screenshot_region_compressed(
 async def display_info(
     sandbox_id: str, state: StateDep, session: SessionDep, principal: PrincipalDep
 ) -> dict[str, Any]:
-    result = await _act(sandbox_id, state, session, principal, "display.info")
+    result = await act(sandbox_id, state, session, principal, "display.info")
     return {"displays": [_active(d) for d in result["displays"]]}
 
 
@@ -342,83 +341,13 @@ async def display_info(
 async def display_windows(
     sandbox_id: str, state: StateDep, session: SessionDep, principal: PrincipalDep
 ) -> dict[str, Any]:
-    result = await _act(sandbox_id, state, session, principal, "display.windows")
+    result = await act(sandbox_id, state, session, principal, "display.windows")
     return {"windows": [_active(w) for w in result["windows"]]}
 
 
 def _active(item: dict[str, Any]) -> dict[str, Any]:
     """The agent's is_active as Daytona's isActive."""
     return {**{k: v for k, v in item.items() if k != "is_active"}, "isActive": bool(item.get("is_active"))}
-
-
-# ------------------------------------------------------------------ recordings (ffmpeg, MP4)
-
-
-class StartRecording(Body):
-    label: str | None = Field(None, max_length=100)
-
-
-class StopRecording(Body):
-    id: str = Field(max_length=64)
-
-
-def _recording(r: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "id": r["id"],
-        "fileName": r["file_name"],
-        "filePath": r["file_path"],
-        "startTime": r["start_time"],
-        "endTime": r.get("end_time"),
-        "status": r["status"],
-        "durationSeconds": r.get("duration_seconds"),
-        "sizeBytes": r.get("size_bytes"),
-    }
-
-
-@router.post("/recordings/start", status_code=201)
-async def recording_start(
-    sandbox_id: str, body: StartRecording, state: StateDep, session: SessionDep, principal: PrincipalDep
-) -> dict[str, Any]:
-    return _recording(await _act(sandbox_id, state, session, principal, "recording.start", label=body.label))
-
-
-@router.post("/recordings/stop")
-async def recording_stop(
-    sandbox_id: str, body: StopRecording, state: StateDep, session: SessionDep, principal: PrincipalDep
-) -> dict[str, Any]:
-    return _recording(await _act(sandbox_id, state, session, principal, "recording.stop", id=body.id))
-
-
-@router.get("/recordings")
-async def recordings(sandbox_id: str, state: StateDep, session: SessionDep, principal: PrincipalDep) -> dict[str, Any]:
-    result = await _act(sandbox_id, state, session, principal, "recording.list")
-    return {"recordings": [_recording(r) for r in result["recordings"]]}
-
-
-@router.get("/recordings/{recording_id}")
-async def recording(
-    sandbox_id: str, recording_id: str, state: StateDep, session: SessionDep, principal: PrincipalDep
-) -> dict[str, Any]:
-    return _recording(await _act(sandbox_id, state, session, principal, "recording.get", id=recording_id))
-
-
-@router.delete("/recordings/{recording_id}", status_code=204)
-async def recording_delete(
-    sandbox_id: str, recording_id: str, state: StateDep, session: SessionDep, principal: PrincipalDep
-) -> Response:
-    await _act(sandbox_id, state, session, principal, "recording.delete", id=recording_id)
-    return Response(status_code=204)
-
-
-@router.get("/recordings/{recording_id}/download")
-async def recording_download(
-    sandbox_id: str, recording_id: str, state: StateDep, session: SessionDep, principal: PrincipalDep
-) -> StreamingResponse:
-    found = await _act(sandbox_id, state, session, principal, "recording.get", id=recording_id)
-    tb = await toolbox(sandbox_id, state, session, principal)
-    size, body = await ops.download(tb.caller, tb.sandbox, str(found["file_path"]))
-    headers = {"Content-Length": str(size), "Content-Disposition": f'attachment; filename="{found["file_name"]}"'}
-    return StreamingResponse(body, media_type="video/mp4", headers=headers)
 
 
 # ------------------------------------------------------------------ not here
