@@ -17,10 +17,12 @@ import redis
 from sqlalchemy.exc import InterfaceError, OperationalError
 from tenacity import before_sleep_log, retry, retry_if_exception_type, stop_after_delay, wait_exponential
 
+from core import constants as c
 from core import job_machine, metrics_store, queue
 from core.db import transaction
-from core.job_machine import Claim
+from core.job_machine import Claim, Exhausted, HostClaim
 from core.notify import publish_done
+from core.states import JobState
 from workers.context import WorkerContext
 from workers.runtime.base import RuntimeFailure
 
@@ -76,3 +78,28 @@ def attempt(task: Any, ctx: WorkerContext, claim: Claim, work: Callable[[], T], 
     except Exception as exc:
         log.exception("job crashed: a bug, not retried", extra={"job_id": str(claim.job_id), "kind": claim.kind})
         return failed(f"internal error while executing the {claim.kind.verb}: {type(exc).__name__}: {exc}")
+
+
+H = TypeVar("H", bound=HostClaim)
+
+
+def claim_here(
+    ctx: WorkerContext, claim_step: Callable[..., H | Exhausted | None], job_id: str, host_of: Callable[[H], str]
+) -> H | None:
+    """Claim a host's job (a sandbox's, a snapshot's) for this worker; None if there is nothing to do here.
+
+    Out of attempts: it is failed and announced. Delivered to the wrong host: it is given back to its own
+    host's queue, never executed here."""
+    claim = in_transaction(ctx, claim_step, uuid.UUID(job_id), ctx.name, ctx.settings)
+    if isinstance(claim, Exhausted):
+        announce(ctx, claim.job_id, JobState.FAILED.value, claim.has_callback)
+        return None
+    if claim is None:
+        return None
+    host = host_of(claim)
+    if host != ctx.settings.worker.host_name:
+        log.error("job on the wrong host", extra={"job_id": job_id, "kind": claim.kind, "host": host})
+        if in_transaction(ctx, job_machine.release, claim, "delivered to the wrong host"):
+            queue.send_host_job(ctx.settings, claim.job_id, claim.kind, c.host_queue(host))
+        return None
+    return claim

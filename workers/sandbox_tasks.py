@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from core import constants as c
-from core import job_machine, metrics_store, queue, sandbox_store
+from core import job_machine, metrics_store, sandbox_store
 from core.job_machine import SandboxClaim
 from core.jobkinds import JobKind
 from core.states import JobState, SandboxState
@@ -18,7 +18,7 @@ from workers import sandbox_watch
 from workers.agent_link import AgentError
 from workers.celery_app import app
 from workers.context import get_context
-from workers.job_task import announce, attempt, db_retry, in_transaction, observe_wait
+from workers.job_task import announce, attempt, claim_here, db_retry, in_transaction, observe_wait
 from workers.sandbox_host import SandboxLost
 
 log = logging.getLogger(__name__)
@@ -52,17 +52,9 @@ def _failed(reason: str, kind: str = "internal") -> Outcome:
 )
 def execute_sandbox_job(self: Any, job_id: str) -> None:
     ctx = get_context()
-    claim = in_transaction(ctx, job_machine.claim_sandbox_job, uuid.UUID(job_id), ctx.name, ctx.settings)
-    if isinstance(claim, job_machine.Exhausted):
-        announce(ctx, claim.job_id, JobState.FAILED.value, claim.has_callback)
-        return
+    # Never touch another host's sandbox: claim_here gives such a job back to its own queue.
+    claim = claim_here(ctx, job_machine.claim_sandbox_job, job_id, lambda held: held.sandbox.host)
     if claim is None:
-        return
-    if claim.sandbox.host != ctx.settings.worker.host_name:
-        # Never touch another host's sandbox: give it back to its own queue.
-        log.error("sandbox job on the wrong host", extra={"job_id": job_id, "host": claim.sandbox.host})
-        if in_transaction(ctx, job_machine.release, claim, "delivered to the wrong host"):
-            queue.send_sandbox_job(ctx.settings, claim.job_id, claim.sandbox.host)
         return
     if not claim.kind.lifecycle and claim.sandbox.state != SandboxState.STARTED:
         # Queued while the sandbox was started; it was stopped or deleted before its turn came.

@@ -18,7 +18,7 @@ from core.jobkinds import JobKind
 from core.states import JobState, SnapshotState
 from workers.celery_app import app
 from workers.context import get_context
-from workers.job_task import announce, attempt, in_transaction, observe_wait
+from workers.job_task import announce, attempt, claim_here, in_transaction, observe_wait
 from workers.snapshot_builder import BuildOutcome
 
 log = logging.getLogger(__name__)
@@ -67,16 +67,8 @@ def _finish_remove(session: Session, claim: SnapshotClaim, error: str | None) ->
 )
 def execute_snapshot_job(self: Any, job_id: str) -> None:
     ctx = get_context()
-    claim = in_transaction(ctx, job_machine.claim_snapshot_job, uuid.UUID(job_id), ctx.name, ctx.settings)
-    if isinstance(claim, job_machine.Exhausted):
-        announce(ctx, claim.job_id, JobState.FAILED.value, claim.has_callback)
-        return
+    claim = claim_here(ctx, job_machine.claim_snapshot_job, job_id, lambda held: held.snapshot.host)
     if claim is None:
-        return
-    if claim.snapshot.host != ctx.settings.worker.host_name:
-        log.error("snapshot job on the wrong host", extra={"job_id": job_id, "host": claim.snapshot.host})
-        if in_transaction(ctx, job_machine.release, claim, "delivered to the wrong host"):
-            queue.send_host_job(ctx.settings, claim.job_id, claim.kind, c.host_queue(claim.snapshot.host))
         return
     observe_wait(ctx, claim.kind, claim.queued_since)
     if claim.kind is JobKind.SNAPSHOT_BUILD:

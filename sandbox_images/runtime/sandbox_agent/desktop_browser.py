@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import base64
 import json
 import os
 from typing import Any
 
-from .commands import op_exec
 from .protocol import OpError
-from .x11 import SHOT_BYTES
+from .x11 import SHOT_BYTES, run
 
 BROWSER_SCRIPT = "/opt/desktop/browser.py"
 BROWSER_ACTIONS = {"navigate", "click", "type", "screenshot", "content", "evaluate"}
@@ -21,17 +19,20 @@ def browser(req: dict[str, Any]) -> dict[str, Any]:
         raise OpError("invalid", f"action must be one of {', '.join(sorted(BROWSER_ACTIONS))}", field="action")
     if not os.path.exists(BROWSER_SCRIPT):
         raise OpError("desktop_unavailable", "this image has no desktop browser (the desktop template has one)")
-    stdin = base64.b64encode(json.dumps(req).encode()).decode()
-    result = op_exec(
-        {"argv": ["python3", BROWSER_SCRIPT], "stdin": stdin, "timeout_ms": 60_000, "output_bytes": SHOT_BYTES}
+    _, stdout, stderr = run(
+        ["python3", BROWSER_SCRIPT],
+        stdin=json.dumps(req).encode(),
+        timeout_ms=60_000,
+        output_bytes=SHOT_BYTES,
+        check=False,
     )
-    out = base64.b64decode(result["stdout"]).decode(errors="replace").strip().splitlines()
+    out = stdout.decode(errors="replace").strip().splitlines()
     try:
         answer = json.loads(out[-1]) if out else None
     except ValueError:
         answer = None
     if not isinstance(answer, dict):
-        err = base64.b64decode(result["stderr"]).decode(errors="replace").strip().splitlines()[-1:] or ["no answer"]
+        err = stderr.strip().splitlines()[-1:] or ["no answer"]
         raise OpError("desktop_failed", f"the browser did not answer: {err[0][:500]}")
     if not answer.pop("ok", False):
         raise OpError("desktop_failed", str(answer.get("error") or "the browser action failed"))

@@ -8,7 +8,6 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from .commands import op_exec
 from .protocol import OpError
 from .x11 import run
 
@@ -46,7 +45,7 @@ def start(req: dict[str, Any]) -> dict[str, Any]:
         raise OpError("desktop_unavailable", "this image has no desktop to start (the desktop template has one)")
     if not _programs():
         # Started in the background: the desktop outlives this call, as with the sandbox's own autostart.
-        op_exec({"argv": ["/bin/sh", "-c", f"setsid {START_COMMAND} >/dev/null 2>&1 &"], "timeout_ms": 5000})
+        run(["/bin/sh", "-c", f"setsid {START_COMMAND} >/dev/null 2>&1 &"], timeout_ms=5000, check=False)
     return _wait_running()
 
 

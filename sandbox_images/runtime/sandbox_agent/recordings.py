@@ -2,27 +2,21 @@
 
 from __future__ import annotations
 
-import base64
 import json
 import os
 import re
 import time
 from typing import Any
 
-from .commands import op_exec
 from .protocol import OpError
-from .x11 import TIMEOUT_MS, display, screen_size
+from .x11 import display, run, screen_size
 
 RECORDINGS = "/var/tmp/runyard-recordings"
 RECORDING_ID = re.compile(r"[0-9a-f]{32}")
 
 
 def _sh(script: str, check: bool = True) -> str:
-    result = op_exec({"argv": ["/bin/sh", "-c", script], "timeout_ms": TIMEOUT_MS, "env": {"DISPLAY": display()}})
-    if check and result["exit_code"] != 0:
-        err = base64.b64decode(result["stderr"]).decode(errors="replace").strip().splitlines()[-1:] or ["failed"]
-        raise OpError("desktop_failed", err[0][:500])
-    return base64.b64decode(result["stdout"]).decode(errors="replace")
+    return run(["/bin/sh", "-c", script], check=check)[1].decode(errors="replace")
 
 
 def _recording(ident: str) -> dict[str, Any]:

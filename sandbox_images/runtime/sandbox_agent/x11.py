@@ -20,7 +20,14 @@ def display() -> str:
     return CONFIG.environment(None).get("DISPLAY") or ":99"
 
 
-def run(argv: list[str], *, output_bytes: int = 1 << 20, check: bool = True) -> tuple[int, bytes, str]:
+def run(
+    argv: list[str],
+    *,
+    output_bytes: int = 1 << 20,
+    check: bool = True,
+    stdin: bytes = b"",
+    timeout_ms: int = TIMEOUT_MS,
+) -> tuple[int, bytes, str]:
     """Run one tool as the sandbox user on the display; its exit code, stdout and stderr."""
     tool = argv[0]
     path = CONFIG.environment(None).get("PATH", "/usr/local/bin:/usr/bin:/bin")
@@ -28,9 +35,8 @@ def run(argv: list[str], *, output_bytes: int = 1 << 20, check: bool = True) -> 
         raise OpError(
             "desktop_unavailable", f"computer use needs {tool} in the sandbox's image (the desktop template has it)"
         )
-    result = op_exec(
-        {"argv": argv, "env": {"DISPLAY": display()}, "timeout_ms": TIMEOUT_MS, "output_bytes": output_bytes}
-    )
+    request = {"argv": argv, "env": {"DISPLAY": display()}, "timeout_ms": timeout_ms, "output_bytes": output_bytes}
+    result = op_exec({**request, "stdin": base64.b64encode(stdin).decode()})
     stdout = base64.b64decode(result["stdout"])
     stderr = base64.b64decode(result["stderr"]).decode(errors="replace")
     code = result["exit_code"] if result["exit_code"] is not None else -1
