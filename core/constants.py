@@ -19,6 +19,8 @@ TASK_SNAPSHOT_JOB: Final = "runyard.snapshot_job"
 KEY_PREFIX: Final = "runyard:"
 CHANNEL_JOB_DONE: Final = KEY_PREFIX + "done:"  # + job id; a message when a job reaches a terminal state
 KEY_WORKER_HEARTBEAT: Final = KEY_PREFIX + "worker:"  # + worker name; JSON, with a TTL
+# + worker name; set while a worker starts (before its first heartbeat), so the sweep spares its containers
+KEY_WORKER_STARTING: Final = KEY_PREFIX + "worker-starting:"
 KEY_RATE: Final = KEY_PREFIX + "rate:"  # + tenant id + ":" + minute
 KEY_HOSTS_SEEN: Final = KEY_PREFIX + "hosts-seen"  # hash: host -> unix time of its last heartbeat
 KEY_METRICS: Final = KEY_PREFIX + "metrics:"  # latency histograms and counters (core/metrics_store.py)

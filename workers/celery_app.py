@@ -21,9 +21,9 @@ from core import job_machine, logs, sandbox_store
 from core.db import transaction
 from core.heartbeats import SandboxHostFigures, WorkerHeartbeat
 from core.settings import Settings, get_settings
-from workers import catalog, sandbox_watch
+from workers import catalog, reaper, sandbox_watch
 from workers.context import WorkerContext, get_context
-from workers.heartbeat import Heartbeat
+from workers.heartbeat import Heartbeat, mark_starting
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +86,7 @@ def _setup_logging(**_: Any) -> None:
 def _on_worker_init(**_: Any) -> None:
     """Before consuming: clean up after a crashed predecessor, publish languages, warm the pools."""
     ctx = get_context()
+    mark_starting(ctx.redis, ctx.name, reaper.GRACE_S)  # before the pools make any container
     runtime = ctx.runtime
     # Ours from a previous life (any state), and anyone's that already stopped (their worker is gone).
     mine = {c.LABEL_MANAGED: "1", c.LABEL_CLUSTER: ctx.settings.cluster, c.LABEL_WORKER: ctx.name}

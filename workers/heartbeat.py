@@ -16,11 +16,21 @@ from core.heartbeats import WorkerHeartbeat
 log = logging.getLogger(__name__)
 
 
+def mark_starting(client: redis.Redis, name: str, ttl_s: float) -> None:
+    """Say this worker is starting: until its first heartbeat, the sweep must not take its containers for a
+    dead worker's. The mark expires by itself if the worker dies before it is ready."""
+    try:
+        client.set(c.KEY_WORKER_STARTING + name, str(time.time()), ex=max(1, int(ttl_s)))
+    except redis.RedisError as exc:
+        log.warning("start of this worker not marked", extra={"error": repr(exc)})
+
+
 class Heartbeat:
     def __init__(
         self, client: redis.Redis, name: str, info: Callable[[], WorkerHeartbeat], interval_s: float, ttl_s: float
     ) -> None:
         self._client = client
+        self._name = name
         self._key = c.KEY_WORKER_HEARTBEAT + name
         self._info = info
         self._interval_s = interval_s
@@ -30,6 +40,8 @@ class Heartbeat:
 
     def start(self) -> None:
         self._beat()
+        with contextlib.suppress(redis.RedisError):
+            self._client.delete(c.KEY_WORKER_STARTING + self._name)
         self._thread.start()
 
     def stop(self) -> None:

@@ -27,11 +27,12 @@ log = logging.getLogger(__name__)
 def sweep() -> None:
     ctx = get_context()
     # A dead worker's sandboxes normally stop by themselves (their agent sees its connection close);
-    # remove those, and any still running whose worker has stopped sending heartbeats.
+    # remove those, and any (running, or created just before it died) whose worker is neither beating nor starting.
     try:
         alive = {
-            key.decode().removeprefix(c.KEY_WORKER_HEARTBEAT)
-            for key in ctx.redis.scan_iter(c.KEY_WORKER_HEARTBEAT + "*")
+            key.decode().removeprefix(prefix)
+            for prefix in (c.KEY_WORKER_HEARTBEAT, c.KEY_WORKER_STARTING)
+            for key in ctx.redis.scan_iter(prefix + "*")
         }
         ours = ctx.runtime.list_containers(
             {c.LABEL_MANAGED: "1", c.LABEL_CLUSTER: ctx.settings.cluster, c.LABEL_KIND: "run"}

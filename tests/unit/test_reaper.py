@@ -1,4 +1,4 @@
-"""Which sandboxes the sweep removes: stopped ones, and running ones whose worker is gone."""
+"""Which sandboxes the sweep removes: stopped ones, stuck ones, and any whose worker is gone."""
 
 from __future__ import annotations
 
@@ -16,11 +16,13 @@ def test_orphans() -> None:
     containers = [
         box("stopped", "exited", "alive-worker", YOUNG),
         box("dead-worker-old", "running", "gone", OLD),
-        box("dead-worker-young", "running", "gone", YOUNG),  # its worker may not have beaten yet
+        box("dead-worker-young", "running", "gone", YOUNG),
+        box("dead-worker-created", "created", "gone", YOUNG),  # made just before its worker was killed
+        box("starting-worker", "created", "starting", YOUNG),  # no heartbeat yet, but marked as starting
         box("live-worker", "running", "alive-worker", OLD),
         box("mine", "running", "me", OLD),
         box("stuck-created", "created", "alive-worker", OLD),
         box("fresh-created", "created", "alive-worker", YOUNG),
     ]
-    found = {c.id for c in orphans(containers, alive={"alive-worker"}, me="me")}
-    assert found == {"stopped", "dead-worker-old", "stuck-created"}
+    found = {c.id for c in orphans(containers, alive={"alive-worker", "starting"}, me="me")}
+    assert found == {"stopped", "dead-worker-old", "dead-worker-young", "dead-worker-created", "stuck-created"}
