@@ -24,4 +24,4 @@ class AppState:
     keys: KeyCache
 
     def caller(self, session: AsyncSession, principal: Principal, protocol: str = "v1") -> Caller:
-        return Caller(session, self.sessions, self.hub, principal, self.settings, protocol)
+        return Caller(session, self.sessions, self.hub, principal, self.settings, protocol, self.redis)

@@ -27,6 +27,7 @@ class ExecPayload(Payload):
     timeout_ms: int
     merge_output: bool = False
     stdin: str | None = None  # base64
+    secret_env: list[str] | None = None  # names of variables whose values are the job's secrets (job_secrets.py)
 
 
 class CellPayload(Payload):
@@ -48,6 +49,12 @@ class SessionExecPayload(Payload):
 class SessionCommandPayload(Payload):
     session: str
     command_id: str
+
+
+class SessionInputPayload(Payload):
+    session: str
+    command_id: str
+    data: str  # base64
 
 
 class PathPayload(Payload):
@@ -139,6 +146,7 @@ PAYLOADS: dict[JobKind, type[Payload]] = {
     JobKind.SESSION_EXEC: SessionExecPayload,
     JobKind.SESSION_COMMAND: SessionCommandPayload,
     JobKind.SESSION_CANCEL: SessionCommandPayload,
+    JobKind.SESSION_INPUT: SessionInputPayload,
     JobKind.SESSION_DELETE: SessionPayload,
     JobKind.SESSION_LIST: Empty,
     JobKind.FILES_LIST: PathPayload,

@@ -18,6 +18,7 @@ class JobKind(enum.StrEnum):
     SESSION_EXEC = "sandbox.session.exec"
     SESSION_COMMAND = "sandbox.session.command"
     SESSION_CANCEL = "sandbox.session.cancel"
+    SESSION_INPUT = "sandbox.session.input"
     SESSION_DELETE = "sandbox.session.delete"
     SESSION_LIST = "sandbox.session.list"
     FILES_LIST = "sandbox.files.list"

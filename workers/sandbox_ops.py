@@ -17,6 +17,7 @@ from typing import Any
 import redis
 from sqlalchemy import func
 
+from core import job_secrets
 from core.db import transaction
 from core.job_machine import SandboxClaim
 from core.job_payloads import UploadPayload
@@ -58,6 +59,7 @@ class Ops:
             JobKind.SESSION_EXEC: self.agent_op("session.exec"),
             JobKind.SESSION_COMMAND: self.agent_op("session.command"),
             JobKind.SESSION_CANCEL: self.agent_op("session.cancel"),
+            JobKind.SESSION_INPUT: self.agent_op("session.input"),
             JobKind.SESSION_DELETE: self.agent_op("session.delete"),
             JobKind.SESSION_LIST: self.agent_op("session.list"),
             JobKind.FILES_LIST: self.agent_op("file.list"),
@@ -143,6 +145,11 @@ class Ops:
     def exec(self, claim: SandboxClaim) -> Result:
         fields = dict(claim.payload)
         fields.setdefault("timeout_ms", claim.timeout_ms)
+        if names := fields.pop("secret_env", None):
+            secrets = job_secrets.take(self.redis, claim.job_id)
+            if secrets is None:
+                raise AgentError("conflict", f"the credentials of this command ({', '.join(names)}) expired unused")
+            fields["env"] = {**(fields.get("env") or {}), **secrets}
         return self.link(claim).call("exec", timeout_s=self._timeout_s(claim), **fields)
 
     def open_stream(self, claim: SandboxClaim) -> Result:

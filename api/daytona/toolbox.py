@@ -7,6 +7,7 @@ Session output for older SDKs travels multiplexed in one stream, stdout after
 from __future__ import annotations
 
 import asyncio
+import base64
 from typing import Any
 
 from fastapi import APIRouter, Request, Response, WebSocket
@@ -40,8 +41,14 @@ class Toolbox:
         self.state, self.session, self.principal, self.sandbox = state, session, principal, sandbox
         self.caller = state.caller(session, principal, "daytona")
 
-    async def run(self, kind: JobKind, payload: dict[str, Any], timeout_ms: int | None = None) -> dict[str, Any]:
-        return await ops.run_op(self.caller, self.sandbox, kind, payload, timeout_ms)
+    async def run(
+        self,
+        kind: JobKind,
+        payload: dict[str, Any],
+        timeout_ms: int | None = None,
+        secrets: dict[str, str] | None = None,
+    ) -> dict[str, Any]:
+        return await ops.run_op(self.caller, self.sandbox, kind, payload, timeout_ms, secrets)
 
 
 async def toolbox(sandbox_id: str, state: StateDep, session: SessionDep, principal: PrincipalDep) -> Toolbox:
@@ -209,6 +216,28 @@ async def get_command(
 ) -> dict[str, Any]:
     tb = await toolbox(sandbox_id, state, session, principal)
     return _command(await tb.run(JobKind.SESSION_COMMAND, {"session": name, "command_id": command_id}))
+
+
+class SessionInput(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    data: str = Field(max_length=1 << 20)
+
+
+@router.post("/process/session/{name}/command/{command_id}/input", status_code=204)
+async def command_input(
+    sandbox_id: str,
+    name: str,
+    command_id: str,
+    body: SessionInput,
+    state: StateDep,
+    session: SessionDep,
+    principal: PrincipalDep,
+) -> Response:
+    """Write to the stdin of a command run with runAsync (a synchronous one reads /dev/null, as it cannot be named)."""
+    tb = await toolbox(sandbox_id, state, session, principal)
+    data = base64.b64encode(body.data.encode()).decode()
+    await tb.run(JobKind.SESSION_INPUT, {"session": name, "command_id": command_id, "data": data})
+    return Response(status_code=204)
 
 
 @router.get("/process/session/{name}/command/{command_id}/logs")

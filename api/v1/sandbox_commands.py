@@ -15,6 +15,7 @@ from api.v1.sandbox_common import CallDep, SandboxCall, sandbox_router
 from api.v1.sandbox_schemas import (
     CellBody,
     CellOut,
+    CommandInputBody,
     CommandOut,
     ExecBody,
     ExecOut,
@@ -48,7 +49,7 @@ async def exec_command(
         "env": body.env,
         "timeout_ms": timeout,
         "merge_output": body.merge_output,
-        "stdin": base64.b64encode((body.stdin or "").encode()).decode(),
+        "stdin": _b64(body.stdin or ""),
     }
     r = ExecResult.model_validate(await call.op(ident, JobKind.EXEC, payload, timeout))
     return ExecOut(
@@ -131,6 +132,17 @@ async def session_command_logs(command: CommandDep, call: CallDep) -> CommandOut
 @router.post("/sandboxes/{ident}/sessions/{name}/commands/{command_id}/cancel", response_model=CommandOut)
 async def cancel_session_command(command: CommandDep, call: CallDep) -> CommandOut:
     return await command.act(call, JobKind.SESSION_CANCEL)
+
+
+@router.post("/sandboxes/{ident}/sessions/{name}/commands/{command_id}/input", response_model=CommandOut)
+async def session_command_input(command: CommandDep, body: CommandInputBody, call: CallDep) -> CommandOut:
+    """Write to the stdin of a command run with async=true (a synchronous command reads /dev/null)."""
+    payload = {"session": command.name, "command_id": command.command_id, "data": _b64(body.data)}
+    return _command(await call.op(command.ident, JobKind.SESSION_INPUT, payload))
+
+
+def _b64(text: str) -> str:
+    return base64.b64encode(text.encode()).decode()
 
 
 @router.post("/sandboxes/{ident}/kernel/cells", response_model=CellOut)

@@ -123,6 +123,10 @@ class SessionCommandBody(Strict):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
 
+class CommandInputBody(Strict):
+    data: str = Field(max_length=1 << 20, description="Text written to the command's stdin, as given (add a newline)")
+
+
 class CommandOut(BaseModel):
     id: str
     command: str

@@ -280,6 +280,10 @@ class AsyncSessions:
     async def cancel(self, name: str, command_id: str) -> Command:
         return await self._client._do(_calls.cancel_command(self._id, name, command_id))
 
+    async def send_input(self, name: str, command_id: str, data: str) -> Command:
+        """Write data to the stdin of a command started with background=True (add the newline yourself)."""
+        return await self._client._do(_calls.send_input(self._id, name, command_id, data))
+
     async def list(self) -> list[dict[str, Any]]:
         return await self._client._do(_calls.list_sessions(self._id))
 

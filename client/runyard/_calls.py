@@ -324,6 +324,11 @@ def cancel_command(sandbox_id: str, name: str, command_id: str) -> Plan[Command]
     return Command.model_validate(answer)
 
 
+def send_input(sandbox_id: str, name: str, command_id: str, data: str) -> Plan[Command]:
+    call = _at(sandbox_id, "POST", f"/sessions/{name}/commands/{command_id}/input", json={"data": data})
+    return Command.model_validate((yield from _json(call)))
+
+
 def list_sessions(sandbox_id: str) -> Plan[list[dict[str, Any]]]:
     sessions: list[dict[str, Any]] = (yield from _json(_at(sandbox_id, "GET", "/sessions")))["sessions"]
     return sessions

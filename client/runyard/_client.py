@@ -277,6 +277,10 @@ class Sessions:
     def cancel(self, name: str, command_id: str) -> Command:
         return self._client._do(_calls.cancel_command(self._id, name, command_id))
 
+    def send_input(self, name: str, command_id: str, data: str) -> Command:
+        """Write data to the stdin of a command started with background=True (add the newline yourself)."""
+        return self._client._do(_calls.send_input(self._id, name, command_id, data))
+
     def list(self) -> list[dict[str, Any]]:
         return self._client._do(_calls.list_sessions(self._id))
 

@@ -13,11 +13,12 @@ from datetime import datetime
 from typing import Any
 
 import anyio
+import redis.asyncio as aioredis
 from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core import constants as c
-from core import job_payloads, queue
+from core import job_payloads, job_secrets, queue
 from core.errors import Conflict, InvalidInput, NotFound, Pending
 from core.jobkinds import JobKind
 from core.models import Base, Job
@@ -109,6 +110,7 @@ class Caller:
     principal: Principal
     settings: Settings
     protocol: str = "v1"
+    redis: aioredis.Redis | None = None  # for a job's secrets (core/job_secrets.py)
 
 
 async def submit_op(
@@ -118,8 +120,11 @@ async def submit_op(
     payload: dict[str, Any],
     timeout_ms: int | None = None,
     callback_url: str | None = None,
+    secrets: dict[str, str] | None = None,
 ) -> uuid.UUID:
-    """Queue one operation on a started sandbox."""
+    """Queue one operation on a started sandbox; `secrets` (environment variables of an exec) are never stored."""
+    if secrets:
+        payload = {**payload, "secret_env": sorted(secrets)}
     payload = job_payloads.checked(kind, payload)
     refuse_nul(payload, "")
     if sandbox.state != SandboxState.STARTED:
@@ -129,6 +134,11 @@ async def submit_op(
     job_id = await insert_job(
         session, caller.principal, sandbox.id, sandbox.host, kind, payload, caller.protocol, timeout_ms, callback_url
     )
+    if secrets:
+        if caller.redis is None:
+            raise TypeError("a job with secrets needs a caller with Redis")
+        ttl_s = wait_budget_s(caller.settings, timeout_ms) + caller.settings.sandboxes.lifecycle_wait_s
+        await job_secrets.put(caller.redis, job_id, secrets, ttl_s)  # before the commit: no job without them
     await session.commit()
     await enqueue(caller.settings, job_id, sandbox.host)
     return job_id
@@ -168,10 +178,15 @@ def wait_budget_s(settings: Settings, timeout_ms: int | None) -> float:
 
 
 async def run_op(
-    caller: Caller, sandbox: SandboxRecord, kind: JobKind, payload: dict[str, Any], timeout_ms: int | None = None
+    caller: Caller,
+    sandbox: SandboxRecord,
+    kind: JobKind,
+    payload: dict[str, Any],
+    timeout_ms: int | None = None,
+    secrets: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """Queue one operation and wait for its outcome (see `outcome`)."""
-    job_id = await submit_op(caller, sandbox, kind, payload, timeout_ms)
+    job_id = await submit_op(caller, sandbox, kind, payload, timeout_ms, secrets=secrets)
     return outcome(await wait_for_job(caller, job_id, wait_budget_s(caller.settings, timeout_ms)))
 
 

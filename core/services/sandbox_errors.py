@@ -25,6 +25,7 @@ _CONFLICT = {
     "not_empty",
     "sandbox_lost",
     "process_limit",
+    "input_blocked",  # a session command that does not read the input sent to it
     # Computer use in a sandbox whose image has no desktop, or whose display is not running.
     "desktop_unavailable",
     "desktop_failed",

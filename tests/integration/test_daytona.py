@@ -112,7 +112,7 @@ def test_unsupported_calls_are_a_deliberate_501(daytona_stack: Stack) -> None:
         for method, path in [
             ("POST", "/api/volumes"),
             ("POST", "/api/snapshots/x/deactivate"),
-            ("POST", "/toolbox/x/git/clone"),
+            ("POST", "/toolbox/x/lsp/start"),
             ("GET", "/toolbox/x/computeruse/a11y/tree"),
         ]:
             response = client.request(method, path)

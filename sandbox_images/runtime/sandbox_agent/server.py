@@ -30,6 +30,7 @@ OPERATIONS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
     "session.exec": sessions.op_session_exec,
     "session.command": sessions.op_session_command,
     "session.cancel": sessions.op_session_cancel,
+    "session.input": sessions.op_session_input,
     "session.delete": sessions.op_session_delete,
     "session.list": sessions.op_session_list,
     "kernel.run": kernel_bridge.op_kernel_run,

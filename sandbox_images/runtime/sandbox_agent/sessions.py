@@ -29,6 +29,9 @@ class Command:
         self.started_at = time.time()
         # Our own write ends of its FIFOs: no reader sees an end before the command has even opened them.
         self.holds: list[int] = []
+        # The write end of its stdin (an async command's; a synchronous one reads /dev/null), open while it runs.
+        self.stdin: int | None = None
+        self.stdin_lock = threading.Lock()
 
     def finish(self, exit_code: int | None) -> None:
         if self.done.is_set():
@@ -38,7 +41,29 @@ class Command:
             with contextlib.suppress(OSError):
                 os.close(fd)
         self.holds = []
+        with self.stdin_lock:
+            if self.stdin is not None:
+                with contextlib.suppress(OSError):
+                    os.close(self.stdin)
+                self.stdin = None
         self.done.set()
+
+    def send_input(self, data: bytes, timeout_s: float) -> None:
+        """Write to the command's stdin; refused once it has finished, or if it reads nothing for timeout_s."""
+        deadline = time.monotonic() + timeout_s
+        with self.stdin_lock:
+            if self.stdin is None:
+                why = "has finished" if self.done.is_set() else "was not run with async, so its stdin is /dev/null"
+                raise OpError("conflict", f"command {self.id} {why}")
+            view = memoryview(data)
+            while view:
+                left = deadline - time.monotonic()
+                if left <= 0 or not select.select([], [self.stdin], [], left)[1]:
+                    raise OpError("input_blocked", f"command {self.id} did not read its input within {timeout_s:g}s")
+                try:
+                    view = view[os.write(self.stdin, view) :]
+                except BlockingIOError:
+                    continue
 
     def view(self, with_logs: bool = True) -> dict[str, Any]:
         view: dict[str, Any] = {
@@ -135,7 +160,7 @@ class Session:
         for command in list(self.commands.values()):  # the shell is gone: nothing more will finish
             command.finish(137)
 
-    def execute(self, command_text: str, limit: int) -> Command:
+    def execute(self, command_text: str, limit: int, interactive: bool = False) -> Command:
         cmd_id = uuid.uuid4().hex[:16]
         command = Command(cmd_id, command_text, limit)
         script = os.path.join(self.dir, f"{cmd_id}.sh")
@@ -152,10 +177,17 @@ class Session:
             fifos.append((fd, log))
         threading.Thread(target=_pump, args=(fifos,), daemon=True, name=f"logs-{cmd_id}").start()
         d = self.dir
+        stdin = "/dev/null"
+        if interactive:
+            stdin = os.path.join(d, f"{cmd_id}.in")
+            os.mkfifo(stdin)
+            os.chmod(stdin, 0o644)
+            # Read-write, so the shell's open never waits for a writer and the command sees no end while it runs.
+            command.stdin = os.open(stdin, os.O_RDWR | os.O_NONBLOCK)
         with self.lock:
             self.commands[cmd_id] = command
             self._write(
-                f". {d}/{cmd_id}.sh < /dev/null > {d}/{cmd_id}.out 2> {d}/{cmd_id}.err; "
+                f". {d}/{cmd_id}.sh < {stdin} > {d}/{cmd_id}.out 2> {d}/{cmd_id}.err; "
                 f"printf '%s %s\\n' {cmd_id} $? >&3\n"
             )
         return command
@@ -226,8 +258,9 @@ def op_session_create(req: dict[str, Any]) -> dict[str, Any]:
 
 def op_session_exec(req: dict[str, Any]) -> dict[str, Any]:
     session = _session(str(req["session"]))
-    command = session.execute(str(req["command"]), int(req.get("log_bytes") or CONFIG.log_bytes))
-    if req.get("async"):
+    interactive = bool(req.get("async"))
+    command = session.execute(str(req["command"]), int(req.get("log_bytes") or CONFIG.log_bytes), interactive)
+    if interactive:
         return command.view(with_logs=False)
     timeout_s = float(req.get("timeout_ms") or 0) / 1000 or None
     if not command.done.wait(timeout_s):
@@ -239,6 +272,12 @@ def op_session_exec(req: dict[str, Any]) -> dict[str, Any]:
 
 def op_session_command(req: dict[str, Any]) -> dict[str, Any]:
     return _session(str(req["session"])).get(str(req["command_id"])).view()
+
+
+def op_session_input(req: dict[str, Any]) -> dict[str, Any]:
+    command = _session(str(req["session"])).get(str(req["command_id"]))
+    command.send_input(base64.b64decode(str(req["data"])), float(req.get("timeout_ms") or 10_000) / 1000)
+    return command.view(with_logs=False)
 
 
 def op_session_cancel(req: dict[str, Any]) -> dict[str, Any]:
