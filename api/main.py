@@ -16,6 +16,7 @@ from api.daytona import computer_use as daytona_computer_use
 from api.daytona import computer_use_recordings as daytona_computer_use_recordings
 from api.daytona import control as daytona_control
 from api.daytona import git as daytona_git
+from api.daytona import interpreter as daytona_interpreter
 from api.daytona import preview as daytona_preview
 from api.daytona import pty as daytona_pty
 from api.daytona import snapshots as daytona_snapshots
@@ -99,6 +100,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(daytona_toolbox.router)
     app.include_router(daytona_toolbox_files.router)
     app.include_router(daytona_git.router)
+    app.include_router(daytona_interpreter.router)
     app.include_router(daytona_computer_use.router)
     app.include_router(daytona_computer_use_recordings.router)
     app.include_router(daytona_pty.router)

@@ -1,19 +1,18 @@
-"""A build's output while it runs: a Redis stream per snapshot, written by the building worker, read
-(and followed) by any API process. An entry is a piece of text, or the end mark with the outcome.
-Once the build is over, the snapshot's row in Postgres keeps the output (its newest bytes)."""
+"""A build's output while it runs: a Redis stream per snapshot (core/output_streams.py), written by the
+building worker, read (and followed) by any API process. An entry is a piece of text, or the end mark
+with the outcome. Once the build is over, the snapshot's row in Postgres keeps the output (its newest bytes)."""
 
 from __future__ import annotations
 
 import uuid
-from typing import Any
 
 import redis
 import redis.asyncio as aioredis
 
 from core import constants as c
+from core import output_streams
 
-MAX_ENTRIES = 20_000
-TEXT, END = b"t", b"end"
+TEXT = b"t"
 
 
 def key(snapshot_id: uuid.UUID) -> str:
@@ -21,29 +20,16 @@ def key(snapshot_id: uuid.UUID) -> str:
 
 
 def append(client: redis.Redis, snapshot_id: uuid.UUID, text: str, ttl_s: float) -> None:
-    pipe = client.pipeline(transaction=False)
-    pipe.xadd(key(snapshot_id), {TEXT: text.encode()}, maxlen=MAX_ENTRIES, approximate=True)
-    pipe.expire(key(snapshot_id), int(ttl_s))
-    pipe.execute()
+    output_streams.append(client, key(snapshot_id), {TEXT: text.encode()}, ttl_s)
 
 
 def end(client: redis.Redis, snapshot_id: uuid.UUID, state: str, ttl_s: float) -> None:
-    pipe = client.pipeline(transaction=False)
-    pipe.xadd(key(snapshot_id), {END: state.encode()}, maxlen=MAX_ENTRIES, approximate=True)
-    pipe.expire(key(snapshot_id), int(ttl_s))
-    pipe.execute()
+    output_streams.end(client, key(snapshot_id), state, ttl_s)
 
 
 async def read(
     client: aioredis.Redis, snapshot_id: uuid.UUID, after: str, block_ms: int | None
 ) -> tuple[list[bytes], str, bool]:
     """The pieces written after `after`, the id to read on from, and whether the end mark came."""
-    found: Any = await client.xread({key(snapshot_id): after}, count=500, block=block_ms)
-    pieces: list[bytes] = []
-    for _stream, entries in found or []:
-        for entry_id, fields in entries:
-            after = entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
-            if END in fields:
-                return pieces, after, True
-            pieces.append(fields.get(TEXT, b""))
-    return pieces, after, False
+    entries, after, ended = await output_streams.read(client, key(snapshot_id), after, block_ms)
+    return [fields.get(TEXT, b"") for fields in entries], after, ended

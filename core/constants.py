@@ -22,6 +22,7 @@ KEY_WORKER_HEARTBEAT: Final = KEY_PREFIX + "worker:"  # + worker name; JSON, wit
 # + worker name; set while a worker starts (before its first heartbeat), so the sweep spares its containers
 KEY_WORKER_STARTING: Final = KEY_PREFIX + "worker-starting:"
 KEY_RATE: Final = KEY_PREFIX + "rate:"  # + tenant id + ":" + minute
+KEY_JOB_OUTPUT: Final = KEY_PREFIX + "job-output:"  # + job id; a Redis stream of a running job's output
 KEY_HOSTS_SEEN: Final = KEY_PREFIX + "hosts-seen"  # hash: host -> unix time of its last heartbeat
 KEY_METRICS: Final = KEY_PREFIX + "metrics:"  # latency histograms and counters (core/metrics_store.py)
 KEY_SWEEPS: Final = KEY_PREFIX + "sweeps"  # how many sweeps have finished: a sign of life, and a clock for tests
@@ -38,7 +39,7 @@ LABEL_HOST: Final = "org.runyard.host"
 LABEL_SNAPSHOT: Final = "org.runyard.snapshot"
 # On an image: a shell command Runyard starts (as root, in a session of its own) with each sandbox of it.
 LABEL_AUTOSTART: Final = "org.runyard.autostart"
-AUTOSTART_SESSION: Final = "autostart"
+AUTOSTART_SESSION: Final = "entrypoint"  # Daytona's name for the session its entrypoint runs in
 
 # Where the in-container agent and the image's language catalog live
 AGENT_PATH: Final = "/opt/runyard/agent.py"

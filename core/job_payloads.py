@@ -33,6 +33,17 @@ class ExecPayload(Payload):
 class CellPayload(Payload):
     code: str
     timeout_ms: int
+    context: str | None = None  # a code interpreter context's kernel; the default kernel without one
+    env: dict[str, str] | None = None  # for this cell only
+    stream: bool = False  # its output also goes to a Redis stream as it comes (core/job_output.py)
+
+
+class ContextPayload(Payload):
+    cwd: str | None = None
+
+
+class ContextRefPayload(Payload):
+    context: str
 
 
 class SessionPayload(Payload):
@@ -142,6 +153,9 @@ PAYLOADS: dict[JobKind, type[Payload]] = {
     JobKind.EXEC: ExecPayload,
     JobKind.KERNEL_RUN: CellPayload,
     JobKind.KERNEL_RESTART: Empty,
+    JobKind.KERNEL_CONTEXT_CREATE: ContextPayload,
+    JobKind.KERNEL_CONTEXT_LIST: Empty,
+    JobKind.KERNEL_CONTEXT_DELETE: ContextRefPayload,
     JobKind.SESSION_CREATE: SessionPayload,
     JobKind.SESSION_EXEC: SessionExecPayload,
     JobKind.SESSION_COMMAND: SessionCommandPayload,

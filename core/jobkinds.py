@@ -14,6 +14,9 @@ class JobKind(enum.StrEnum):
     EXEC = "sandbox.exec"
     KERNEL_RUN = "sandbox.kernel.run"
     KERNEL_RESTART = "sandbox.kernel.restart"
+    KERNEL_CONTEXT_CREATE = "sandbox.kernel.context.create"
+    KERNEL_CONTEXT_LIST = "sandbox.kernel.context.list"
+    KERNEL_CONTEXT_DELETE = "sandbox.kernel.context.delete"
     SESSION_CREATE = "sandbox.session.create"
     SESSION_EXEC = "sandbox.session.exec"
     SESSION_COMMAND = "sandbox.session.command"
@@ -68,6 +71,7 @@ IDEMPOTENT = frozenset(
         JobKind.FILES_GREP,
         JobKind.SESSION_COMMAND,
         JobKind.SESSION_LIST,
+        JobKind.KERNEL_CONTEXT_LIST,
         # A build again gives the same image under the same tag; a removal of what is gone does nothing.
         JobKind.SNAPSHOT_BUILD,
         JobKind.SNAPSHOT_DELETE,

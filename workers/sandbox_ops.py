@@ -17,7 +17,7 @@ from typing import Any
 import redis
 from sqlalchemy import func
 
-from core import job_secrets
+from core import job_output, job_secrets
 from core.db import transaction
 from core.job_machine import SandboxClaim
 from core.job_payloads import UploadPayload
@@ -40,6 +40,7 @@ from workers.stream_bridge import StreamBridge
 log = logging.getLogger(__name__)
 Result = dict[str, Any]
 DEFAULT_TIMEOUT_S = 60.0
+POLL_MS = 250  # how long a followed cell's poll waits in the sandbox for output
 
 
 class Ops:
@@ -53,8 +54,11 @@ class Ops:
             JobKind.STOP: self.stop,
             JobKind.DELETE: self.delete,
             JobKind.EXEC: self.exec,
-            JobKind.KERNEL_RUN: self.agent_op("kernel.run"),
+            JobKind.KERNEL_RUN: self.kernel_run,
             JobKind.KERNEL_RESTART: self.agent_op("kernel.restart"),
+            JobKind.KERNEL_CONTEXT_CREATE: self.agent_op("kernel.context.create"),
+            JobKind.KERNEL_CONTEXT_LIST: self.agent_op("kernel.context.list"),
+            JobKind.KERNEL_CONTEXT_DELETE: self.agent_op("kernel.context.delete"),
             JobKind.SESSION_CREATE: self.agent_op("session.create"),
             JobKind.SESSION_EXEC: self.agent_op("session.exec"),
             JobKind.SESSION_COMMAND: self.agent_op("session.command"),
@@ -152,6 +156,27 @@ class Ops:
             fields["env"] = {**(fields.get("env") or {}), **secrets}
         return self.link(claim).call("exec", timeout_s=self._timeout_s(claim), **fields)
 
+    def kernel_run(self, claim: SandboxClaim) -> Result:
+        """A cell; one that is followed has its output written to the job's output stream as it comes."""
+        fields = dict(claim.payload)
+        if not fields.pop("stream", False):
+            return self.link(claim).call("kernel.run", timeout_s=self._timeout_s(claim), **fields)
+        link = self.link(claim)
+        cell = link.call("kernel.begin", **fields)["cell"]
+        offset = 0
+        try:
+            while True:
+                answer = link.call(
+                    "kernel.poll", cell=cell, offset=offset, wait_ms=POLL_MS, timeout_s=POLL_MS / 1000 + 30
+                )
+                offset += len(answer["chunks"])
+                if pieces := _coalesced(answer["chunks"]):
+                    job_output.append(self.redis, claim.job_id, pieces)
+                if answer["result"] is not None:
+                    return dict(answer["result"])
+        finally:
+            job_output.end(self.redis, claim.job_id)
+
     def open_stream(self, claim: SandboxClaim) -> Result:
         """Open a terminal or a tunnel in the sandbox and bridge it to Redis; the bridge outlives the job."""
         payload = dict(claim.payload)
@@ -238,6 +263,17 @@ class Ops:
         finally:
             link.call("file.read_close", handle=opened["handle"])
         return {"blob_id": str(blob_id), "size": size, "info": opened.get("info")}
+
+
+def _coalesced(chunks: list[list[str]]) -> list[tuple[str, str]]:
+    """Neighbouring pieces of one stream as one (print writes its text and its newline apart)."""
+    pieces: list[tuple[str, str]] = []
+    for stream, text in chunks:
+        if pieces and pieces[-1][0] == stream:
+            pieces[-1] = (stream, pieces[-1][1] + text)
+        else:
+            pieces.append((str(stream), str(text)))
+    return pieces
 
 
 def _now() -> Any:

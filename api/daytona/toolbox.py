@@ -18,6 +18,7 @@ from api.daytona.errors import DaytonaRenderer
 from api.deps import PrincipalDep, SessionDep, StateDep, api_key_from
 from api.errors import route_class, status_of
 from api.state import AppState
+from core import constants as c
 from core.errors import InvalidInput, NotFound, RunyardError
 from core.job_results import ExecResult, SessionCommand, SessionListing
 from core.jobkinds import JobKind
@@ -169,6 +170,32 @@ async def list_sessions(
     return await _sessions(await toolbox(sandbox_id, state, session, principal))
 
 
+async def _entrypoint(tb: Toolbox) -> dict[str, Any]:
+    """The session the image's (or snapshot's) entrypoint runs in; one without commands if it has none."""
+    for found in await _sessions(tb):
+        if found["sessionId"] == c.AUTOSTART_SESSION:
+            return found
+    return {"sessionId": c.AUTOSTART_SESSION, "commands": []}
+
+
+@router.get("/process/session/entrypoint")
+async def entrypoint_session(
+    sandbox_id: str, state: StateDep, session: SessionDep, principal: PrincipalDep
+) -> dict[str, Any]:
+    return await _entrypoint(await toolbox(sandbox_id, state, session, principal))
+
+
+@router.get("/process/session/entrypoint/logs")
+async def entrypoint_logs(
+    sandbox_id: str, request: Request, state: StateDep, session: SessionDep, principal: PrincipalDep
+) -> Response:
+    tb = await toolbox(sandbox_id, state, session, principal)
+    commands = (await _entrypoint(tb))["commands"]
+    if not commands:
+        return _logs(request, "", "")
+    return await _command_logs(tb, request, c.AUTOSTART_SESSION, commands[0]["id"])
+
+
 @router.get("/process/session/{name}")
 async def get_session(
     sandbox_id: str, name: str, state: StateDep, session: SessionDep, principal: PrincipalDep
@@ -251,25 +278,43 @@ async def command_logs(
     principal: PrincipalDep,
 ) -> Response:
     """JSON for SDKs that ask for it, otherwise the multiplexed text Daytona's toolbox sends."""
-    tb = await toolbox(sandbox_id, state, session, principal)
+    return await _command_logs(await toolbox(sandbox_id, state, session, principal), request, name, command_id)
+
+
+async def _command_logs(tb: Toolbox, request: Request, name: str, command_id: str) -> Response:
     view = SessionCommand.model_validate(
         await tb.run(JobKind.SESSION_COMMAND, {"session": name, "command_id": command_id})
     )
-    stdout, stderr = view.stdout_text(), view.stderr_text()
+    return _logs(request, view.stdout_text(), view.stderr_text())
+
+
+def _logs(request: Request, stdout: str, stderr: str) -> Response:
     if "application/json" in request.headers.get("accept", ""):
         return JSONResponse({"output": stdout + stderr, "stdout": stdout, "stderr": stderr})
     return Response(muxed(stdout, stderr), media_type="text/plain")
 
 
+@router.websocket("/process/session/entrypoint/logs")
+async def follow_entrypoint_logs(ws: WebSocket, sandbox_id: str) -> None:
+    await follow_command_logs(ws, sandbox_id, c.AUTOSTART_SESSION, None)
+
+
 @router.websocket("/process/session/{name}/command/{command_id}/logs")
-async def follow_command_logs(ws: WebSocket, sandbox_id: str, name: str, command_id: str) -> None:
-    """Follow a command's output until it ends: polled from the sandbox, new bytes sent as they appear."""
+async def follow_command_logs(ws: WebSocket, sandbox_id: str, name: str, command_id: str | None) -> None:
+    """Follow a command's output until it ends: polled from the sandbox, new bytes sent as they appear.
+    No command id: the entrypoint's first command, if it has one."""
     state: AppState = ws.app.state.runyard
     try:
         async with state.sessions() as session:
             principal = await authenticate(session, api_key_from(ws), state.keys)
             tb = Toolbox(state, session, principal, await svc.get_sandbox(session, principal, sandbox_id))
             await ws.accept()
+            if command_id is None:
+                commands = (await _entrypoint(tb))["commands"]
+                if not commands:
+                    await ws.close(code=1000)
+                    return
+                command_id = str(commands[0]["id"])
             sent_out = sent_err = 0
             while True:
                 view = SessionCommand.model_validate(

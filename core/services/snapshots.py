@@ -11,6 +11,7 @@ import fnmatch
 import hashlib
 import json
 import re
+import shlex
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core import build_logs
+from core import constants as c
 from core.errors import Conflict, FieldError, InvalidInput, NotFound, NotSupported
 from core.jobkinds import JobKind
 from core.models import Base, Snapshot, Tenant
@@ -127,7 +129,29 @@ def dockerfile_of(req: SnapshotCreate, errors: list[FieldError]) -> str:
     text = req.dockerfile if req.dockerfile is not None else f"FROM {req.image}\n"
     if req.entrypoint:
         text = text.rstrip("\n") + f"\nENTRYPOINT {json.dumps(req.entrypoint)}\n"
+    if (start := entrypoint_command(text)) is not None:
+        # Run with every sandbox from it, in its entrypoint session, as Daytona runs a snapshot's entrypoint.
+        text = text.rstrip("\n") + f"\nLABEL {c.LABEL_AUTOSTART}={json.dumps(start)}\n"
     return text
+
+
+def entrypoint_command(dockerfile: str) -> str | None:
+    """The shell command of the Dockerfile's own last ENTRYPOINT (exec or shell form), or None if it sets none.
+    An entrypoint the base image brings is not run, as for any image (SUNA's starts its own programs)."""
+    found = None
+    for line in dockerfile.splitlines():
+        instruction, _, rest = line.strip().partition(" ")
+        if instruction.upper() != "ENTRYPOINT" or not rest.strip():
+            continue
+        try:
+            argv = json.loads(rest)
+        except ValueError:
+            argv = None
+        if isinstance(argv, list) and all(isinstance(a, str) for a in argv):
+            found = shlex.join(argv) if argv else None
+        else:
+            found = shlex.join(["/bin/sh", "-c", rest.strip()])
+    return found
 
 
 def _image_ref(settings: Settings, snapshot_id: uuid.UUID) -> tuple[str, bool]:

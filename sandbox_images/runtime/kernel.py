@@ -16,6 +16,7 @@ import json
 import os
 import struct
 import sys
+import threading
 import traceback
 from typing import Any
 
@@ -23,16 +24,19 @@ REQUESTS, REPLIES = 3, 4
 
 
 class Recorder:
-    """Stands in for sys.stdout or sys.stderr during a cell, keeping the order of what each wrote."""
+    """Stands in for sys.stdout or sys.stderr during a cell: each write goes out at once, as a chunk message
+    ahead of the cell's reply, so a caller can follow the output while the cell runs."""
 
-    def __init__(self, name: str, chunks: list[tuple[str, str]]) -> None:
-        self.name, self._chunks = name, chunks
+    def __init__(self, name: str) -> None:
+        self.name = name
         self.encoding = "utf-8"
         self.errors = "replace"
+        self._partial = ""  # line-buffered, as a terminal's stdout is: print's text and newline go out as one
 
     def write(self, text: str) -> int:
-        if text:
-            self._chunks.append((self.name, text))
+        self._partial += text
+        if "\n" in text:
+            self.flush()
         return len(text)
 
     def writelines(self, lines: list[str]) -> None:
@@ -40,7 +44,9 @@ class Recorder:
             self.write(line)
 
     def flush(self) -> None:
-        pass
+        if self._partial:
+            text, self._partial = self._partial, ""
+            send({"chunk": [self.name, text]})
 
     def isatty(self) -> bool:
         return False
@@ -67,11 +73,15 @@ def receive() -> dict[str, Any] | None:
     return None if body is None else dict(json.loads(body))
 
 
+_SEND = threading.Lock()  # a cell's threads may print at once; each message leaves whole
+
+
 def send(message: dict[str, Any]) -> None:
     body = json.dumps(message).encode()
     data = struct.pack(">I", len(body)) + body
-    while data:
-        data = data[os.write(REPLIES, data) :]
+    with _SEND:
+        while data:
+            data = data[os.write(REPLIES, data) :]
 
 
 class PlainShell:
@@ -114,7 +124,12 @@ class IPythonShell:
 
 
 def main() -> int:
-    os.chdir(os.environ.get("HOME", "/"))
+    cwd = os.environ.pop("RUNYARD_KERNEL_CWD", None) or os.environ.get("HOME", "/")
+    try:
+        os.chdir(cwd)
+    except OSError as exc:
+        send({"ready": False, "error": f"cannot work in {cwd}: {exc.strerror}"})
+        return 1
     try:
         shell: PlainShell | IPythonShell = IPythonShell()
         flavour = "ipython"
@@ -123,8 +138,11 @@ def main() -> int:
     send({"ready": True, "pid": os.getpid(), "flavour": flavour})
     real_out, real_err = sys.stdout, sys.stderr
     while (request := receive()) is not None:
-        chunks: list[tuple[str, str]] = []
-        sys.stdout, sys.stderr = Recorder("stdout", chunks), Recorder("stderr", chunks)
+        sys.stdout, sys.stderr = Recorder("stdout"), Recorder("stderr")
+        # This cell's environment variables, as they were before it, to put back after it.
+        env = {str(k): str(v) for k, v in (request.get("env") or {}).items()}
+        saved = {k: os.environ.get(k) for k in env}
+        os.environ.update(env)
         interrupted = False
         try:
             error = shell.run(str(request.get("code", "")))
@@ -132,10 +150,17 @@ def main() -> int:
             interrupted = True
             error = {"ename": "KeyboardInterrupt", "evalue": "", "traceback": ""}
         finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
             sys.stdout, sys.stderr = real_out, real_err
+            for key, value in saved.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
         real_out.flush()
         real_err.flush()
-        send({"chunks": chunks, "error": error, "interrupted": interrupted})
+        send({"done": True, "error": error, "interrupted": interrupted})
     return 0
 
 

@@ -8,6 +8,7 @@ import os
 import secrets
 import subprocess
 import sys
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from core.models import Job
 from core.settings import get_settings
 from tests.conftest import STATE_DIR
 from tests.integration.conftest import make_tenant
+from tests.sandbox_images import BARE
 from tests.stack import ROOT, Stack, running_stack
 
 CLIENTS = ROOT / "tests" / "clients"
@@ -38,6 +40,29 @@ def run_client(stack: Stack, script: str, **extra: str) -> dict[str, object]:
     )
     assert done.returncode == 0, f"stdout:\n{done.stdout[-3000:]}\nstderr:\n{done.stderr[-6000:]}"
     return dict(json.loads(done.stdout.strip().splitlines()[-1]))
+
+
+def test_code_and_processes_through_daytonas_sdk(sdk_stack: Stack) -> None:
+    seen = run_client(sdk_stack, "daytona_code.py", BASE_IMAGE=BARE, TAG=uuid.uuid4().hex[:8])
+    assert seen["default_context"] == "42\n"
+    assert seen["context"] == ["/tmp", "python", True]
+    assert seen["isolated"] == ["in-context /tmp\n", "False\n"] and seen["listed"] is True
+    # Each tick came on its own, while the cell slept between them; stderr is its own stream.
+    ticks = [t for t, text in seen["streamed"] if "tick" in text]  # type: ignore[union-attr]
+    assert len(ticks) == 3 and ticks[2] - ticks[0] > 1.0, seen["streamed"]
+    assert seen["streamed_result"] == ["tick 0\ntick 1\ntick 2\n", "to stderr\n"]
+    assert seen["error"] == ["ZeroDivisionError", "division by zero", ["ZeroDivisionError"]]
+    assert seen["env"] == "set\n" and seen["env_after"] == "None\n"
+    assert "DaytonaTimeoutError" in str(seen["timeout"]), seen["timeout"]
+    assert seen["after_timeout"] == "alive\n"
+    contexts, gone = seen["deleted"]  # type: ignore[misc]
+    assert contexts == [] and "no code interpreter context" in gone, gone
+    assert seen["async"] == ["42\n", ["42\n"]]
+    assert seen["stdin"] == [0, "hello agent\ntwice 42\n"]
+    assert "has finished" in str(seen["stdin_after_exit"]), seen["stdin_after_exit"]
+    assert seen["no_entrypoint"] == ["entrypoint", [], ""]
+    session, commands, logs = seen["entrypoint"]  # type: ignore[misc]
+    assert session == "entrypoint" and commands == 1 and "entrypoint says hi" in logs
 
 
 def test_git_through_daytonas_sdk(sdk_stack: Stack) -> None:

@@ -257,3 +257,14 @@ def test_the_agent_drops_requests_a_dead_worker_left_half_sent(cuts: list[int], 
     """Whatever prefix of a request a worker sent before dying, the next whole request is read intact."""
     wanted = [{"id": "a", "op": "ping"}, {"id": "b", "op": "file.write_chunk", "data": "x" * big}, {"id": "c"}]
     assert _read_all(_torn_then_whole(wanted, cuts)) == wanted
+
+
+def test_a_snapshots_own_entrypoint_is_what_its_sandboxes_start() -> None:
+    from core.services.snapshots import entrypoint_command
+
+    assert entrypoint_command("FROM debian:12\nRUN echo\n") is None
+    exec_form = 'FROM debian:12\nENTRYPOINT ["/bin/sh", "-c", "echo hi; sleep infinity"]\n'
+    assert entrypoint_command(exec_form) == "/bin/sh -c 'echo hi; sleep infinity'"
+    assert entrypoint_command("FROM x\nentrypoint supervisord -n\n") == "/bin/sh -c 'supervisord -n'"
+    assert entrypoint_command('FROM x\nENTRYPOINT ["a"]\nENTRYPOINT ["b", "c d"]\n') == "b 'c d'"
+    assert entrypoint_command("FROM x\nENTRYPOINT []\n") is None
