@@ -17,6 +17,7 @@ from api.daytona import computer_use_recordings as daytona_computer_use_recordin
 from api.daytona import control as daytona_control
 from api.daytona import git as daytona_git
 from api.daytona import interpreter as daytona_interpreter
+from api.daytona import lifecycle as daytona_lifecycle
 from api.daytona import preview as daytona_preview
 from api.daytona import pty as daytona_pty
 from api.daytona import snapshots as daytona_snapshots
@@ -96,6 +97,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(v1_browser.router)
     app.include_router(sandboxai_routes.router)
     app.include_router(daytona_snapshots.router)  # before control: its catch-all answers what no route does
+    app.include_router(daytona_lifecycle.router)
+    app.include_router(daytona_lifecycle.toolbox_router)
     app.include_router(daytona_control.router)
     app.include_router(daytona_toolbox.router)
     app.include_router(daytona_toolbox_files.router)

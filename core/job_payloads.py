@@ -38,6 +38,21 @@ class CellPayload(Payload):
     stream: bool = False  # its output also goes to a Redis stream as it comes (core/job_output.py)
 
 
+class ResizePayload(Payload):
+    cpus: float
+    memory_bytes: int
+
+
+class NetworkPayload(Payload):
+    network: bool
+    egress_allow: list[str] | None = None
+
+
+class EnvPayload(Payload):
+    set: dict[str, str] = Field(default_factory=dict)
+    unset: list[str] = Field(default_factory=list)
+
+
 class ContextPayload(Payload):
     cwd: str | None = None
 
@@ -150,6 +165,10 @@ PAYLOADS: dict[JobKind, type[Payload]] = {
     JobKind.START: Empty,
     JobKind.STOP: Empty,
     JobKind.DELETE: Empty,
+    JobKind.RESIZE: ResizePayload,
+    JobKind.PAUSE: Empty,
+    JobKind.NETWORK: NetworkPayload,
+    JobKind.ENV: EnvPayload,
     JobKind.EXEC: ExecPayload,
     JobKind.KERNEL_RUN: CellPayload,
     JobKind.KERNEL_RESTART: Empty,

@@ -11,6 +11,10 @@ class JobKind(enum.StrEnum):
     START = "sandbox.start"
     STOP = "sandbox.stop"
     DELETE = "sandbox.delete"
+    RESIZE = "sandbox.resize"
+    PAUSE = "sandbox.pause"
+    NETWORK = "sandbox.network"
+    ENV = "sandbox.env"
     EXEC = "sandbox.exec"
     KERNEL_RUN = "sandbox.kernel.run"
     KERNEL_RESTART = "sandbox.kernel.restart"
@@ -72,6 +76,11 @@ IDEMPOTENT = frozenset(
         JobKind.SESSION_COMMAND,
         JobKind.SESSION_LIST,
         JobKind.KERNEL_CONTEXT_LIST,
+        # Each sets the same limits, network or variables again: a repeat changes nothing more.
+        JobKind.RESIZE,
+        JobKind.PAUSE,
+        JobKind.NETWORK,
+        JobKind.ENV,
         # A build again gives the same image under the same tag; a removal of what is gone does nothing.
         JobKind.SNAPSHOT_BUILD,
         JobKind.SNAPSHOT_DELETE,

@@ -141,7 +141,13 @@ def mark_host_lost(session: Session, host: str) -> LostHost:
         .where(
             Sandbox.host == host,
             Sandbox.state.in_(
-                [SandboxState.CREATING, SandboxState.STARTED, SandboxState.STARTING, SandboxState.STOPPING]
+                [
+                    SandboxState.CREATING,
+                    SandboxState.STARTED,
+                    SandboxState.PAUSED,
+                    SandboxState.STARTING,
+                    SandboxState.STOPPING,
+                ]
             ),
         )
         .values(state=SandboxState.ERROR.value, error=reason, updated_at=now)

@@ -29,6 +29,7 @@ class SandboxState(enum.StrEnum):
     BUILDING_SNAPSHOT = "building_snapshot"
     CREATING = "creating"
     STARTED = "started"
+    PAUSED = "paused"  # every process frozen; a start resumes them
     STOPPING = "stopping"
     STOPPED = "stopped"
     STARTING = "starting"

@@ -281,7 +281,12 @@ class SandboxHost:
         return Placed(container_id, from_pool)
 
     def start_sandbox(self, sandbox: SandboxSnapshot) -> Placed:
-        """Start the sandbox's own container again, its filesystem as it was left."""
+        """Start the sandbox's own container again, its filesystem as it was left; a paused one resumes, its
+        processes where they were."""
+        if sandbox.container_id and self.runtime.status(sandbox.container_id) == "paused":
+            self.runtime.unpause(sandbox.container_id)
+            self.link(sandbox)  # the agent answers again (attached anew if this process had no link)
+            return Placed(sandbox.container_id, False)
         with self._lock:
             old = self._links.pop(sandbox.container_id or "", None)
         if old is not None:
@@ -298,6 +303,7 @@ class SandboxHost:
             container_id = sandbox.container_id
             if status != "running":
                 self.runtime.start(container_id)
+            self.runtime.set_limits(container_id, self.limits(sandbox))  # as resized while it was stopped
             link = self._attach(container_id)
         try:
             self.configure(link, sandbox)

@@ -34,6 +34,7 @@ from core.sandbox_store import (
 from core.settings import Settings
 from core.states import SandboxState
 from workers.agent_link import AgentError, AgentLink
+from workers.sandbox_changes import Changes
 from workers.sandbox_host import Placed, SandboxHost
 from workers.stream_bridge import StreamBridge
 
@@ -80,6 +81,7 @@ class Ops:
             JobKind.STREAM_OPEN: self.open_stream,
             JobKind.COMPUTER_USE: self.agent_op("computer_use"),
         }
+        self.table.update(Changes(host, settings).table)
 
     def execute(self, claim: SandboxClaim) -> Result:
         op = self.table.get(claim.kind)

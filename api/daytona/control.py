@@ -87,7 +87,7 @@ async def _record(state: StateDep, principal: Principal, ident: str) -> SandboxR
         return await svc.get_sandbox(session, principal, ident)
 
 
-async def _dto(state: StateDep, request: Request, principal: Principal, ident: str) -> dict[str, Any]:
+async def sandbox_view(state: StateDep, request: Request, principal: Principal, ident: str) -> dict[str, Any]:
     return sandbox_dto(await _record(state, principal, ident), toolbox_url(request, state.settings))
 
 
@@ -138,7 +138,7 @@ async def create_sandbox(
     )
     # From a Dockerfile being built there is no create job yet: the SDK follows the build, then waits.
     await ops.settle(state.caller(session, principal, "daytona"), job_id)
-    return await _dto(state, request, principal, str(sandbox_id))
+    return await sandbox_view(state, request, principal, str(sandbox_id))
 
 
 @router.get("/sandbox/{ident}/build-logs-url")
@@ -212,10 +212,10 @@ async def list_sandboxes(
 
 @router.get("/sandbox/{ident}")
 async def get_sandbox(ident: str, request: Request, state: StateDep, principal: PrincipalDep) -> dict[str, Any]:
-    return await _dto(state, request, principal, ident)
+    return await sandbox_view(state, request, principal, ident)
 
 
-async def _change(
+async def change_state(
     ident: str, kind: JobKind, request: Request, state: StateDep, principal: Principal, archive: bool = False
 ) -> dict[str, Any]:
     async with state.sessions() as session:
@@ -224,28 +224,28 @@ async def _change(
             session, principal, sandbox, kind, state.settings, archive=archive, client=state.redis, protocol="daytona"
         )
         await ops.settle(state.caller(session, principal, "daytona"), job_id)
-    return await _dto(state, request, principal, str(sandbox.id))
+    return await sandbox_view(state, request, principal, str(sandbox.id))
 
 
 @router.post("/sandbox/{ident}/start")
 async def start(ident: str, request: Request, state: StateDep, principal: PrincipalDep) -> dict[str, Any]:
-    return await _change(ident, JobKind.START, request, state, principal)
+    return await change_state(ident, JobKind.START, request, state, principal)
 
 
 @router.post("/sandbox/{ident}/stop")
 async def stop(ident: str, request: Request, state: StateDep, principal: PrincipalDep) -> dict[str, Any]:
-    return await _change(ident, JobKind.STOP, request, state, principal)
+    return await change_state(ident, JobKind.STOP, request, state, principal)
 
 
 @router.post("/sandbox/{ident}/archive")
 async def archive(ident: str, request: Request, state: StateDep, principal: PrincipalDep) -> dict[str, Any]:
     """Stop it and keep its workspace; it shows as archived until started again."""
-    return await _change(ident, JobKind.STOP, request, state, principal, archive=True)
+    return await change_state(ident, JobKind.STOP, request, state, principal, archive=True)
 
 
 @router.delete("/sandbox/{ident}")
 async def delete(ident: str, request: Request, state: StateDep, principal: PrincipalDep) -> dict[str, Any]:
-    return await _change(ident, JobKind.DELETE, request, state, principal)
+    return await change_state(ident, JobKind.DELETE, request, state, principal)
 
 
 async def _update(ident: str, session: SessionDep, principal: Principal, **values: Any) -> SandboxRecord:
@@ -307,7 +307,7 @@ async def preview_url(
 
 @router.get("/sandbox/{ident}/toolbox-proxy-url")
 async def toolbox_proxy_url(ident: str, request: Request, state: StateDep, principal: PrincipalDep) -> dict[str, str]:
-    await _dto(state, request, principal, ident)  # 404 for what the caller may not see
+    await sandbox_view(state, request, principal, ident)  # 404 for what the caller may not see
     return {"url": toolbox_url(request, state.settings)}
 
 

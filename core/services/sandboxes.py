@@ -229,11 +229,12 @@ async def list_sandboxes(
 
 
 _FROM = {
-    JobKind.START: ({SandboxState.STOPPED, SandboxState.ERROR}, SandboxState.STARTING),
-    JobKind.STOP: ({SandboxState.STARTED, SandboxState.ERROR}, SandboxState.STOPPING),
+    JobKind.START: ({SandboxState.STOPPED, SandboxState.ERROR, SandboxState.PAUSED}, SandboxState.STARTING),
+    JobKind.STOP: ({SandboxState.STARTED, SandboxState.ERROR, SandboxState.PAUSED}, SandboxState.STOPPING),
     JobKind.DELETE: (
         {
             SandboxState.STARTED,
+            SandboxState.PAUSED,
             SandboxState.STOPPED,
             SandboxState.ERROR,
             SandboxState.CREATING,

@@ -20,6 +20,7 @@ from core.models import Job
 from core.settings import get_settings
 from tests.conftest import STATE_DIR
 from tests.integration.conftest import make_tenant
+from tests.integration.test_network import internet  # noqa: F401 - a fixture: "the internet", on this machine
 from tests.sandbox_images import BARE
 from tests.stack import ROOT, Stack, running_stack
 
@@ -63,6 +64,21 @@ def test_code_and_processes_through_daytonas_sdk(sdk_stack: Stack) -> None:
     assert seen["no_entrypoint"] == ["entrypoint", [], ""]
     session, commands, logs = seen["entrypoint"]  # type: ignore[misc]
     assert session == "entrypoint" and commands == 1 and "entrypoint says hi" in logs
+
+
+def test_lifecycle_through_daytonas_sdk(sdk_stack: Stack, internet: str) -> None:  # noqa: F811 - the fixture
+    seen = run_client(sdk_stack, "daytona_lifecycle.py", INTERNET_URL=internet)
+    # The cgroup's own limits changed (memory bytes, CPU quota per 100 ms period), with nothing restarted.
+    assert seen["limits_before"] == [str(1 << 30), "100000"], seen["limits_before"]
+    assert seen["limits_after"] == [str(2 << 30), "200000"], seen["limits_after"]
+    assert seen["resized"] == [2, 2, "started"]
+    assert "grow" in str(seen["shrink_disk"]), seen["shrink_disk"]
+    assert seen["paused"] == "paused" and "paused" in str(seen["exec_while_paused"]), seen
+    # Nothing ticked while it was paused (2 s), and the same loop ticks on after the start.
+    assert float(seen["longest_gap"]) >= 1.5 and seen["ticking_again"] is True, seen  # type: ignore[arg-type]
+    assert seen["env"] == "yes/unset"
+    # on, blocked, an allow-list without it, one with it, no allow-list
+    assert seen["network"] == [True, False, False, True, True], seen["network"]
 
 
 def test_git_through_daytonas_sdk(sdk_stack: Stack) -> None:

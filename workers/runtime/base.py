@@ -170,6 +170,14 @@ class WorkspaceRuntime(Protocol):
 
     def set_limits(self, container_id: str, limits: ContainerLimits) -> None: ...
 
+    def connect_network(self, container_id: str) -> None:
+        """Put a container on the sandboxes' fenced network (live)."""
+
+    def pause(self, container_id: str) -> None:
+        """Freeze every process of the container (the cgroup freezer)."""
+
+    def unpause(self, container_id: str) -> None: ...
+
     def disconnect_network(self, container_id: str) -> None:
         """Take the container off its network: loopback only from now on."""
 

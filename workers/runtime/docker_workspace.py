@@ -245,6 +245,29 @@ class DockerWorkspaceRuntime:
         except ENGINE_ERRORS as exc:
             raise RuntimeFailure(f"could not take container {container_id[:12]} off its network: {exc}") from exc
 
+    def connect_network(self, container_id: str) -> None:
+        """Back on the fenced bridge (off "none" first, for a container created without a network)."""
+        try:
+            networks = self._api.inspect_container(container_id)["NetworkSettings"]["Networks"] or {}
+            if "none" in networks:
+                self._api.disconnect_container_from_network(container_id, "none", force=True)
+            if "bridge" not in networks:
+                self._api.connect_container_to_network(container_id, "bridge")
+        except ENGINE_ERRORS as exc:
+            raise RuntimeFailure(f"could not put container {container_id[:12]} on its network: {exc}") from exc
+
+    def pause(self, container_id: str) -> None:
+        try:
+            self._api.pause(container_id)
+        except ENGINE_ERRORS as exc:
+            raise RuntimeFailure(f"could not pause container {container_id[:12]}: {exc}") from exc
+
+    def unpause(self, container_id: str) -> None:
+        try:
+            self._api.unpause(container_id)
+        except ENGINE_ERRORS as exc:
+            raise RuntimeFailure(f"could not resume container {container_id[:12]}: {exc}") from exc
+
     def list_containers(self, labels: dict[str, str]) -> list[ContainerInfo]:
         return self._engine.list_containers(labels)
 

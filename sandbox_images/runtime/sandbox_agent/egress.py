@@ -68,3 +68,14 @@ def apply(allow: list[str] | None) -> None:
         raise OpError("egress", f"could not set the egress allow-list: {exc}") from exc
     if done.returncode != 0:
         raise OpError("egress", f"could not set the egress allow-list: {done.stderr.decode(errors='replace')[-500:]}")
+
+
+def clear() -> None:
+    """No allow-list: the table goes (made first, so the delete never fails)."""
+    script = f"table inet {TABLE}\ndelete table inet {TABLE}\n"
+    try:
+        done = subprocess.run([NFT, "-f", "-"], input=script.encode(), capture_output=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise OpError("egress", f"could not lift the egress allow-list: {exc}") from exc
+    if done.returncode != 0:
+        raise OpError("egress", f"could not lift the egress allow-list: {done.stderr.decode(errors='replace')[-500:]}")

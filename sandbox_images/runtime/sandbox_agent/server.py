@@ -22,9 +22,30 @@ def op_configure(req: dict[str, Any]) -> dict[str, Any]:
     return {"configured": True}
 
 
+def op_env_update(req: dict[str, Any]) -> dict[str, Any]:
+    """Variables for every process started from now on (those running keep theirs)."""
+    for key in req.get("unset") or []:
+        CONFIG.env.pop(str(key), None)
+        CONFIG.image_env.pop(str(key), None)
+    CONFIG.env.update({str(k): str(v) for k, v in (req.get("set") or {}).items()})
+    return {"env": dict(CONFIG.env)}
+
+
+def op_egress(req: dict[str, Any]) -> dict[str, Any]:
+    """A new allow-list in place of the old; none: the whole fenced internet again."""
+    allow = req.get("allow")
+    if allow is None:
+        egress.clear()
+    else:
+        egress.apply(list(allow))
+    return {"egress_allow": allow}
+
+
 OPERATIONS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
     "ping": lambda req: {"pong": True, "nonce": req.get("nonce")},
     "configure": op_configure,
+    "env.update": op_env_update,
+    "network.egress": op_egress,
     "exec": commands.op_exec,
     "session.create": sessions.op_session_create,
     "session.exec": sessions.op_session_exec,

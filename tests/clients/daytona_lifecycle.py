@@ -1,0 +1,92 @@
+"""A sandbox's lifecycle after its create, through the `daytona` SDK only; prints JSON.
+
+    DAYTONA_API_URL=<runyard>/daytona/api DAYTONA_API_KEY=<key> INTERNET_URL=<URL outside> python daytona_lifecycle.py
+
+- `resize` CPU and memory while it runs (the limits its cgroup shows change; its processes live on), and
+  a disk that would shrink is refused;
+- `pause` freezes its processes and `start` resumes them (a ticking loop stops ticking, then goes on);
+- `update_env` for the processes started afterwards; `refresh_activity`;
+- `update_network_settings`: block all, an allow-list without the URL's network, one with it, and back to
+  the whole (fenced) internet.
+Used by tests/integration/test_daytona_sdk.py.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import time
+from typing import Any
+
+from daytona import CreateSandboxFromSnapshotParams, Daytona, DaytonaConfig, Resources, SessionExecuteRequest
+
+FETCH = (
+    "python3 -c \"import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=3); print('reached')\" {url}"
+)
+LIMITS = "cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/cpu/cpu.cfs_quota_us"
+
+
+def failure(call: Any) -> str:
+    try:
+        call()
+    except Exception as exc:  # noqa: BLE001 - what the SDK raises is what we report
+        return f"{type(exc).__name__}: {exc}"
+    return "no error"
+
+
+def reached(box: Any, url: str) -> bool:
+    return "reached" in box.process.exec(FETCH.format(url=url), timeout=20).result
+
+
+def main() -> None:
+    url = os.environ["INTERNET_URL"]
+    daytona = Daytona(DaytonaConfig(api_key=os.environ["DAYTONA_API_KEY"], api_url=os.environ["DAYTONA_API_URL"]))
+    seen: dict[str, Any] = {}
+    box = daytona.create(CreateSandboxFromSnapshotParams(language="python", resources=Resources(cpu=1, memory=1)))
+    try:
+        box.process.create_session("ticks")
+        ticking = "while true; do date +%s.%N >> /tmp/ticks; sleep 0.1; done"
+        box.process.execute_session_command("ticks", SessionExecuteRequest(command=ticking, run_async=True))
+
+        seen["limits_before"] = box.process.exec(LIMITS).result.split()
+        box.resize(Resources(cpu=2, memory=2))
+        box.refresh_data()
+        seen["resized"] = [box.cpu, box.memory, box.state.value if hasattr(box.state, "value") else box.state]
+        seen["limits_after"] = box.process.exec(LIMITS).result.split()
+        seen["shrink_disk"] = failure(lambda: box.resize(Resources(disk=1)))
+
+        box.pause()
+        box.refresh_data()
+        seen["paused"] = str(getattr(box.state, "value", box.state))
+        seen["exec_while_paused"] = failure(lambda: box.process.exec("true"))
+        time.sleep(2)
+        box.start()
+        time.sleep(0.5)
+        ticks = [float(t) for t in box.process.exec("cat /tmp/ticks").result.split()]
+        seen["longest_gap"] = round(max(b - a for a, b in itertools.pairwise(ticks)), 1)
+        seen["ticking_again"] = box.process.exec("sleep 0.5; tail -1 /tmp/ticks").result.strip() != str(ticks[-1])
+
+        box.update_env({"FROM_UPDATE": "yes", "GONE_SOON": "1"})
+        box.update_env({}, unset=["GONE_SOON"])
+        seen["env"] = box.process.exec('echo "$FROM_UPDATE/${GONE_SOON:-unset}"').result.strip()
+        box.refresh_activity()
+
+        seen["network"] = [reached(box, url)]
+        box.update_network_settings(network_block_all=True)
+        seen["network"].append(reached(box, url))
+        box.update_network_settings(network_block_all=False, network_allow_list="198.51.100.0/24")
+        seen["network"].append(reached(box, url))
+        host = url.split("/")[2].split(":")[0]
+        box.update_network_settings(network_allow_list=f"{host}/32")
+        seen["network"].append(reached(box, url))
+        seen["allow_list"] = box.network_allow_list
+        box.update_network_settings(network_allow_list="")
+        seen["network"].append(reached(box, url))
+    finally:
+        daytona.delete(box)
+    print(json.dumps(seen))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,75 @@
+"""Changes to a started sandbox as it runs: its CPU and memory, pausing it, its network and its environment.
+Each job changes the container (or the agent) first and the sandbox's row after, so a row never claims
+what the sandbox does not have; a repeat after a crash sets the same values again."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any
+
+from core.db import transaction
+from core.job_machine import SandboxClaim
+from core.job_payloads import EnvPayload, NetworkPayload, ResizePayload
+from core.jobkinds import JobKind
+from core.sandbox_store import set_sandbox
+from core.settings import Settings
+from core.states import SandboxState
+from workers.agent_link import AgentError
+from workers.sandbox_host import SandboxHost
+
+Result = dict[str, Any]
+
+
+class Changes:
+    def __init__(self, host: SandboxHost, settings: Settings) -> None:
+        self.host, self.settings = host, settings
+        self.table: dict[JobKind, Callable[[SandboxClaim], Result]] = {
+            JobKind.RESIZE: self.resize,
+            JobKind.PAUSE: self.pause,
+            JobKind.NETWORK: self.network,
+            JobKind.ENV: self.env,
+        }
+
+    def _container(self, claim: SandboxClaim) -> str:
+        if not claim.sandbox.container_id:
+            raise AgentError("conflict", f"sandbox {claim.sandbox.id} has no container")
+        return claim.sandbox.container_id
+
+    def _save(self, claim: SandboxClaim, **values: Any) -> None:
+        with transaction(self.settings) as session:
+            set_sandbox(session, claim.sandbox.id, **values)
+
+    def resize(self, claim: SandboxClaim) -> Result:
+        """New CPU and memory limits on the running container (cgroups): no restart, nothing lost. Memory
+        below what the sandbox uses now is refused by the kernel, and the limits stay as they were."""
+        wanted = ResizePayload.model_validate(claim.payload)
+        resized = replace(claim.sandbox, cpus=wanted.cpus, memory_bytes=wanted.memory_bytes)
+        self.host.runtime.set_limits(self._container(claim), self.host.limits(resized))
+        self._save(claim, cpus=wanted.cpus, memory_bytes=wanted.memory_bytes)
+        return {"cpus": wanted.cpus, "memory_bytes": wanted.memory_bytes}
+
+    def pause(self, claim: SandboxClaim) -> Result:
+        self.host.runtime.pause(self._container(claim))
+        self._save(claim, state=SandboxState.PAUSED.value)
+        return {"state": SandboxState.PAUSED.value}
+
+    def network(self, claim: SandboxClaim) -> Result:
+        """On or off the fenced network, and the agent's allow-list inside it, live."""
+        wanted = NetworkPayload.model_validate(claim.payload)
+        container = self._container(claim)
+        if wanted.network:
+            self.host.runtime.connect_network(container)
+            self.host.link(claim.sandbox).call("network.egress", allow=wanted.egress_allow)
+        else:
+            self.host.runtime.disconnect_network(container)
+        self._save(claim, network=wanted.network, egress_allow=wanted.egress_allow if wanted.network else None)
+        return {"network": wanted.network, "egress_allow": wanted.egress_allow}
+
+    def env(self, claim: SandboxClaim) -> Result:
+        """Variables for the processes the sandbox starts from now on; kept for its next starts too."""
+        wanted = EnvPayload.model_validate(claim.payload)
+        self.host.link(claim.sandbox).call("env.update", set=wanted.set, unset=wanted.unset)
+        env = {k: v for k, v in {**claim.sandbox.env, **wanted.set}.items() if k not in wanted.unset}
+        self._save(claim, env=env)
+        return {"env": env}
