@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -10,20 +12,27 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp
 
 from api import health, metrics
+from api.daytona import access as daytona_access
 from api.daytona import computer_use as daytona_computer_use
 from api.daytona import computer_use_recordings as daytona_computer_use_recordings
 from api.daytona import control as daytona_control
+from api.daytona import file_links as daytona_file_links
 from api.daytona import git as daytona_git
 from api.daytona import interpreter as daytona_interpreter
 from api.daytona import lifecycle as daytona_lifecycle
 from api.daytona import preview as daytona_preview
 from api.daytona import pty as daytona_pty
+from api.daytona import secrets as daytona_secrets
 from api.daytona import snapshots as daytona_snapshots
+from api.daytona import telemetry as daytona_telemetry
 from api.daytona import toolbox as daytona_toolbox
 from api.daytona import toolbox_files as daytona_toolbox_files
 from api.daytona import unsupported as daytona_unsupported
+from api.daytona import warm_pools as daytona_warm_pools
+from api.daytona.events import Events
 from api.judge0 import info as judge0_info
 from api.judge0 import submissions as judge0_submissions
 from api.limits import BodySizeLimit
@@ -64,9 +73,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             catalog=Catalog(),
             keys=KeyCache(settings.api.auth_cache_s),
         )
+        listening = asyncio.create_task(events.listen(settings))
         try:
             yield
         finally:
+            listening.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await listening
             restore_signals()
             await hub.stop()
             await client.aclose()
@@ -78,6 +91,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         summary="A self-hosted execution cluster for AI agents and code judges",
         lifespan=lifespan,
     )
+    events = Events(app)
+    app.state.events = events
     app.add_middleware(
         BodySizeLimit,
         max_bytes=settings.api.max_body_bytes,
@@ -98,6 +113,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(sandboxai_routes.router)
     app.include_router(daytona_snapshots.router)  # before control: its catch-all answers what no route does
     app.include_router(daytona_lifecycle.router)
+    app.include_router(daytona_access.router)
+    app.include_router(daytona_file_links.router)
+    app.include_router(daytona_secrets.router)
+    app.include_router(daytona_warm_pools.router)
+    app.include_router(daytona_telemetry.router)
+    app.include_router(daytona_telemetry.toolbox_router)
     app.include_router(daytona_lifecycle.toolbox_router)
     app.include_router(daytona_control.router)
     app.include_router(daytona_toolbox.router)
@@ -124,8 +145,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     return app
 
 
-def app_factory() -> FastAPI:
-    """Entry point for `uvicorn --factory api.main:app_factory`."""
+def app_factory() -> ASGIApp:
+    """Entry point for `uvicorn --factory api.main:app_factory`: the API, with Daytona's event channel."""
     settings = get_settings()
     logs.configure(settings.log_level, settings.log_json)
-    return create_app(settings)
+    app = create_app(settings)
+    return app.state.events.asgi()  # type: ignore[no-any-return]

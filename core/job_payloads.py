@@ -53,6 +53,14 @@ class EnvPayload(Payload):
     unset: list[str] = Field(default_factory=list)
 
 
+class CommitPayload(Payload):
+    """The sandbox's filesystem into the snapshot's image (made building by the API, in the job's transaction)."""
+
+    snapshot_id: str
+    image_ref: str
+    push: bool = False
+
+
 class ContextPayload(Payload):
     cwd: str | None = None
 
@@ -138,7 +146,7 @@ class StreamPayload(Payload):
     rows: int | None = None
     cwd: str | None = None
     env: dict[str, str] | None = None
-    command: str | None = None
+    command: list[str] | None = None  # a terminal's program and its arguments; the user's login shell without
     port: int | None = None
 
 
@@ -169,6 +177,8 @@ PAYLOADS: dict[JobKind, type[Payload]] = {
     JobKind.PAUSE: Empty,
     JobKind.NETWORK: NetworkPayload,
     JobKind.ENV: EnvPayload,
+    JobKind.COMMIT: CommitPayload,
+    JobKind.METRICS: Empty,
     JobKind.EXEC: ExecPayload,
     JobKind.KERNEL_RUN: CellPayload,
     JobKind.KERNEL_RESTART: Empty,

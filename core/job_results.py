@@ -88,3 +88,16 @@ class FileEntry(_Result):
 class FileListing(_Result):
     path: str
     entries: list[FileEntry]
+
+
+class UsageSample(_Result):
+    """A sandbox's use of its limits at one moment, from the engine (workers/sandbox_metrics.py)."""
+
+    at: float  # unix time
+    cpu_pct: float  # of its CPU limit, as Daytona counts it (100: every core it may use, busy throughout)
+    cpus: float
+    mem_used: int
+    mem_limit: int
+    mem_cache: int
+    disk_used: int
+    disk_limit: int

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 
@@ -24,6 +24,7 @@ class SandboxSnapshot:
     disk_bytes: int
     network: bool
     egress_allow: list[str] | None
+    secrets: dict[str, str] = field(default_factory=dict)  # variable -> secret name
 
     @classmethod
     def of(cls, row: Any) -> SandboxSnapshot:
@@ -31,7 +32,7 @@ class SandboxSnapshot:
         return cls(
             row.id, row.tenant_id, row.name, row.state, row.image, row.template, row.host, row.container_id,
             row.volume, dict(row.env or {}), row.cpus, row.memory_bytes, row.disk_bytes, row.network,
-            list(row.egress_allow) if row.egress_allow is not None else None,
+            list(row.egress_allow) if row.egress_allow is not None else None, dict(getattr(row, "secrets", None) or {}),
         )  # reason: one positional field per column, in order  # fmt: skip
 
 

@@ -15,6 +15,8 @@ class JobKind(enum.StrEnum):
     PAUSE = "sandbox.pause"
     NETWORK = "sandbox.network"
     ENV = "sandbox.env"
+    COMMIT = "sandbox.commit"
+    METRICS = "sandbox.metrics"
     EXEC = "sandbox.exec"
     KERNEL_RUN = "sandbox.kernel.run"
     KERNEL_RESTART = "sandbox.kernel.restart"
@@ -81,6 +83,8 @@ IDEMPOTENT = frozenset(
         JobKind.PAUSE,
         JobKind.NETWORK,
         JobKind.ENV,
+        JobKind.COMMIT,  # the same tag again, of the filesystem as it is then
+        JobKind.METRICS,
         # A build again gives the same image under the same tag; a removal of what is gone does nothing.
         JobKind.SNAPSHOT_BUILD,
         JobKind.SNAPSHOT_DELETE,

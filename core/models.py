@@ -24,6 +24,7 @@ from sqlalchemy import (
     LargeBinary,
     String,
     Text,
+    UniqueConstraint,
     func,
     text,
 )
@@ -210,6 +211,8 @@ class Sandbox(Base):
     # The snapshot it starts (or, pending_build, will start) from, if it is one of a tenant's own.
     snapshot_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("snapshots.id", ondelete="SET NULL"))
     env: Mapped[dict[str, str]] = mapped_column(JSONB, default=dict)
+    # Environment variable -> the name of the tenant's secret it takes (core/services/secrets.py).
+    secrets: Mapped[dict[str, str]] = mapped_column(JSONB, default=dict, server_default=text("'{}'::jsonb"))
     labels: Mapped[dict[str, str]] = mapped_column(JSONB, default=dict)
     cpus: Mapped[float] = mapped_column(Float)
     memory_bytes: Mapped[int] = mapped_column(BigInteger)
@@ -226,6 +229,8 @@ class Sandbox(Base):
     auto_archive_s: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
     # Lets a browser reach the sandbox's ports through the preview proxy without an API key.
     preview_token: Mapped[str | None] = mapped_column(String(64))
+    # Signs its file links (Daytona's download_url and upload_url); made when first asked for.
+    signing_key: Mapped[str | None] = mapped_column(String(64))
     error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(
@@ -298,3 +303,42 @@ class BlobChunk(Base):
     blob_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("blobs.id", ondelete="CASCADE"), primary_key=True)
     seq: Mapped[int] = mapped_column(Integer, primary_key=True)
     data: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class Secret(Base):
+    """A tenant's secret value: encrypted at rest (core/secret_box.py), never sent back by the API."""
+
+    __tablename__ = "secrets"
+    __table_args__ = (UniqueConstraint("tenant_id", "name", name="uq_secrets_tenant_name"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    seq: Mapped[int] = mapped_column(BigInteger, Identity(always=True))
+    tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str | None] = mapped_column(Text)
+    # The hosts its value is meant for (Daytona's field, recorded: the value is handed over as a variable).
+    hosts: Mapped[list[str]] = mapped_column(JSONB, default=list)
+    sealed: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
+    )
+
+
+class WarmPool(Base):
+    """Ready sandboxes of one image that a tenant asks hosts to keep (core/services/warm_pools.py)."""
+
+    __tablename__ = "warm_pools"
+    __table_args__ = (Index("ix_warm_pools_tenant", "tenant_id"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    seq: Mapped[int] = mapped_column(BigInteger, Identity(always=True))
+    tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    snapshot: Mapped[str] = mapped_column(String(300))
+    image: Mapped[str] = mapped_column(String(300))
+    host: Mapped[str | None] = mapped_column(String(200))
+    pool: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
+    )

@@ -15,7 +15,7 @@ from core import constants as c
 from core import snapshot_store
 from core.job_rows import SandboxSnapshot
 from core.jobkinds import JobKind
-from core.models import Blob, BlobChunk, Job, Sandbox, Snapshot
+from core.models import Blob, BlobChunk, Job, Sandbox, Snapshot, WarmPool
 from core.settings import Settings
 from core.states import CallbackState, JobState, SandboxState, SnapshotState
 
@@ -41,6 +41,16 @@ def mark_lost(session: Session, sandbox_id: uuid.UUID, container_id: str, reason
         .values(state=SandboxState.ERROR.value, error=reason, updated_at=func.now())
     )
     return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+
+
+def warm_targets(session: Session, host: str) -> dict[str, int]:
+    """Ready sandboxes tenants' warm pools ask this host to keep, per image (the largest ask of each)."""
+    rows = session.execute(
+        select(WarmPool.image, func.max(WarmPool.pool))
+        .where(WarmPool.pool > 0, (WarmPool.host.is_(None)) | (WarmPool.host == host))
+        .group_by(WarmPool.image)
+    ).all()
+    return {image: int(n) for image, n in rows}
 
 
 def host_sandboxes(session: Session, host: str) -> list[SandboxSnapshot]:

@@ -201,6 +201,7 @@ class SandboxRecord(BaseModel):
     volume: str | None
     snapshot_id: uuid.UUID | None = None
     env: dict[str, str]
+    secrets: dict[str, str] = {}  # variable -> secret name
     labels: dict[str, str]
     cpus: float
     memory_bytes: int
@@ -213,6 +214,7 @@ class SandboxRecord(BaseModel):
     archived: bool
     auto_archive_s: int
     preview_token: str | None
+    signing_key: str | None = None
     error: str | None
     created_at: datetime
     updated_at: datetime

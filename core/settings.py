@@ -180,10 +180,19 @@ class SandboxSettings(BaseModel):
     # Besides, one ready sandbox of each of the most recent few other images sandboxes were created from,
     # until none has been for this many seconds.
     image_pools: int = 3
+    # The most ready sandboxes a tenant's warm pools (Daytona's warm_pool) may ask each host to keep, in all.
+    max_warm_per_tenant: int = 4
     image_pool_idle_s: float = 600.0
     # Seconds between a host's looks at its started sandboxes' containers: one that stopped behind
     # its back (the Docker engine restarted, say) is marked error then, not when the next operation fails.
     watch_interval_s: float = 10.0
+    # Seconds between samples of each started sandbox's CPU, memory and disk (its history, for
+    # Daytona's get_metrics; 0: none), and how long samples are kept.
+    metrics_interval_s: float = 15.0
+    metrics_keep_s: float = 86400.0
+    # Hand a sandbox its secrets (Daytona's secrets=) as plain environment variables. Off: attaching one is
+    # refused, since code in the sandbox (an agent tricked into it, say) could then read and leak the value.
+    secrets_as_env: bool = False
 
 
 class SnapshotSettings(BaseModel):
@@ -240,6 +249,19 @@ class FlowerSettings(BaseModel):
     password: SecretStr | None = None
 
 
+class SshSettings(BaseModel):
+    """The SSH gateway (runyard-ssh): access tokens as user names put their holder in a sandbox's shell."""
+
+    host: str = "127.0.0.1"  # as the API: an operator opens it wider
+    port: int = 2222
+    # Where clients reach it, in the ssh command handed out; the API's own host name when unset.
+    public_host: str | None = None
+    public_port: int | None = None
+    # The gateway's host key (made on its first start when missing); under state_dir when relative.
+    host_key: Path = Path("ssh_host_ed25519_key")
+    default_minutes: int = 60
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="RUNYARD_", env_nested_delimiter="__", extra="ignore")
 
@@ -251,6 +273,8 @@ class Settings(BaseSettings):
     state_dir: Path = Path(".runyard")
     # The admin key to bootstrap at first start; generated when unset.
     api_key: SecretStr | None = None
+    # The key tenants' secrets are encrypted with (a Fernet key); unset: state_dir/secrets.key, made once.
+    secrets_key: SecretStr | None = None
     max_batch_size: int = 20
     allow_enable_network: bool = False
 
@@ -266,6 +290,7 @@ class Settings(BaseSettings):
     retention: RetentionSettings = RetentionSettings()
     rate: RateSettings = RateSettings()
     flower: FlowerSettings = FlowerSettings()
+    ssh: SshSettings = SshSettings()
 
     @model_validator(mode="after")
     def _no_placeholder_secrets_in_production(self) -> Settings:

@@ -55,6 +55,7 @@ for i in $(seq 1 "$WORKERS"); do
     -Q "$QUEUES" -n "w$i@%h" --loglevel INFO
 done
 start beat "$VENV/bin/celery" -A workers.celery_app beat --schedule "$STATE_DIR/beat-schedule" --loglevel INFO
+start ssh "$VENV/bin/runyard-ssh"
 start flower "$VENV/bin/celery" -A workers.celery_app flower --address=127.0.0.1 --port="$FLOWER_PORT" \
   --basic-auth="${RUNYARD_FLOWER__USER:-admin}:$RUNYARD_FLOWER__PASSWORD"
 
@@ -66,6 +67,7 @@ cat <<MSG
     API:     $URL   (Judge0-compatible at the root, native API under /v1, docs at $URL/docs)
     API key: $KEY
              (also in $STATE_DIR/admin.key; send it as X-Auth-Token)
+    SSH:     port ${RUNYARD_SSH__PORT:-2222} on ${RUNYARD_SSH__HOST:-127.0.0.1} (tokens from Daytona's create_ssh_access)
     Flower:  http://127.0.0.1:$FLOWER_PORT   user ${RUNYARD_FLOWER__USER:-admin}, password in $STATE_DIR/flower.password
     Logs:    $LOG_DIR/
     Stop:    make down

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -35,6 +36,7 @@ class Stack:
     redis_db: int
     env_extra: dict[str, str] = field(default_factory=dict)
     port: int = field(default_factory=free_port)
+    ssh_port: int = field(default_factory=free_port)
     procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     tag: str = field(default_factory=lambda: uuid.uuid4().hex[:8])
 
@@ -59,6 +61,7 @@ class Stack:
                 "RUNYARD_CALLBACKS__BACKOFF_BASE_S": "0.5",
                 "RUNYARD_API__AUTH_CACHE_S": "0",
                 "RUNYARD_LOG_LEVEL": "INFO",
+                "RUNYARD_SSH__PORT": str(self.ssh_port),
                 "RUNYARD_CLUSTER": f"test-{self.tag}",
                 # Warm persistent sandboxes only where a test asks for them: they cost memory and start time.
                 "RUNYARD_SANDBOXES__POOL_SIZE": "0",
@@ -116,6 +119,19 @@ class Stack:
         self._spawn(
             "beat", [str(VENV_BIN / "celery"), "-A", "workers.celery_app", "beat", "--schedule", str(schedule)], **extra
         )
+
+    def start_ssh(self) -> None:
+        """The SSH gateway, on ssh_port."""
+        self._spawn("ssh", [str(VENV_BIN / "runyard-ssh")])
+
+        def listening() -> bool:
+            try:
+                with socket.create_connection(("127.0.0.1", self.ssh_port), timeout=1) as conn:
+                    return conn.recv(4).startswith(b"SSH-")
+            except OSError:
+                return False
+
+        self.wait_for(listening, "the SSH gateway", "ssh")
 
     def wait_ready(self, timeout: float = 90) -> None:
         def ready() -> bool:

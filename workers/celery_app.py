@@ -110,6 +110,7 @@ def _on_worker_init(**_: Any) -> None:
     _adopt_sandboxes(ctx)
     ctx.sandbox_host.start()
     ctx.sandbox_watch.start()
+    ctx.usage_sampler.start()
 
 
 def _adopt_sandboxes(ctx: WorkerContext) -> None:
@@ -164,5 +165,6 @@ def _on_shutdown(**_: Any) -> None:
     if _heartbeat is not None:
         _heartbeat.stop()
     get_context().sandbox_watch.close()
+    get_context().usage_sampler.close()
     get_context().pools.close()
     get_context().sandbox_host.close()

@@ -29,6 +29,7 @@ from workers.runtime import (
     WorkspaceRuntime,
 )
 from workers.sandbox_host import SandboxHost
+from workers.sandbox_metrics import UsageSampler
 from workers.sandbox_ops import Ops
 from workers.sandbox_watch import SandboxWatch
 from workers.snapshot_builder import SnapshotBuilder
@@ -79,6 +80,10 @@ class WorkerContext:
     @cached_property
     def sandbox_watch(self) -> SandboxWatch:
         return SandboxWatch(self.settings, self.sandbox_host)
+
+    @cached_property
+    def usage_sampler(self) -> UsageSampler:
+        return UsageSampler(self.settings, self.sandbox_host, self.redis)
 
     @cached_property
     def ops(self) -> Ops:

@@ -4,17 +4,21 @@ what the sandbox does not have; a repeat after a crash sets the same values agai
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
+from core import constants as c
+from core import snapshot_store
 from core.db import transaction
 from core.job_machine import SandboxClaim
-from core.job_payloads import EnvPayload, NetworkPayload, ResizePayload
+from core.job_payloads import CommitPayload, EnvPayload, NetworkPayload, ResizePayload
 from core.jobkinds import JobKind
 from core.sandbox_store import set_sandbox
 from core.settings import Settings
 from core.states import SandboxState
+from workers import sandbox_metrics
 from workers.agent_link import AgentError
 from workers.sandbox_host import SandboxHost
 
@@ -29,6 +33,8 @@ class Changes:
             JobKind.PAUSE: self.pause,
             JobKind.NETWORK: self.network,
             JobKind.ENV: self.env,
+            JobKind.COMMIT: self.commit,
+            JobKind.METRICS: lambda claim: sandbox_metrics.latest(self.host, claim.sandbox).model_dump(),
         }
 
     def _container(self, claim: SandboxClaim) -> str:
@@ -73,3 +79,21 @@ class Changes:
         env = {k: v for k, v in {**claim.sandbox.env, **wanted.set}.items() if k not in wanted.unset}
         self._save(claim, env=env)
         return {"env": env}
+
+    def commit(self, claim: SandboxClaim) -> Result:
+        """Its filesystem as the snapshot's image (pushed to the registry if the snapshot says so); the snapshot
+        turns active, or build_failed with the engine's reason."""
+        wanted = CommitPayload.model_validate(claim.payload)
+        snapshot_id = uuid.UUID(wanted.snapshot_id)
+        labels = {c.LABEL_MANAGED: "1", c.LABEL_CLUSTER: self.settings.cluster, c.LABEL_SNAPSHOT: str(snapshot_id)}
+        try:
+            image_id, size = self.host.runtime.commit(self._container(claim), wanted.image_ref, labels)
+            if wanted.push:
+                self.host.runtime.push(wanted.image_ref, lambda _: None)
+        except Exception as exc:
+            with transaction(self.settings) as session:
+                snapshot_store.build_failed(session, [snapshot_id], f"the commit failed: {exc}")
+            raise
+        with transaction(self.settings) as session:
+            snapshot_store.built(session, snapshot_id, image_id, size, "")
+        return {"snapshot_id": str(snapshot_id), "image_id": image_id, "size_bytes": size}

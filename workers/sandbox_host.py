@@ -3,9 +3,9 @@
 A sandbox's container is its computer: started from any image, with its own writable filesystem,
 which is kept while the sandbox is stopped and removed only when it is deleted. The container
 outlives the worker process (its stdin stays open between attachments); a restarted worker
-attaches again. The pool holds ready, networked containers of the default template at the default
-disk size, and one of each other image created from lately (the pool follows demand), so a create
-only has to claim one, size it (and take it off the network if asked) and hand it its environment.
+attaches again. The pool holds ready, networked containers at the default disk size of the images
+PoolTargets wants, so a create only has to claim one, size it (and take it off the network if asked)
+and hand it its environment.
 """
 
 from __future__ import annotations
@@ -18,11 +18,14 @@ from collections import deque
 from dataclasses import dataclass
 
 from core import constants as c
+from core.db import transaction
 from core.heartbeats import SandboxHostFigures
 from core.job_rows import SandboxSnapshot
+from core.services import secrets as secret_store
 from core.settings import Settings
 from workers.agent_link import AgentError, AgentLink
 from workers.pool_filler import PoolFiller
+from workers.pool_targets import PoolTargets
 from workers.runtime.base import (
     ContainerLimits,
     ImageConfig,
@@ -52,7 +55,7 @@ class SandboxHost:
         self._links: dict[str, AgentLink] = {}
         self._lock = threading.Lock()
         self._pools: dict[str, deque[Ready]] = {}
-        self._demand: dict[str, float] = {}  # image -> when a sandbox was last created from it (monotonic)
+        self._targets = PoolTargets(settings.sandboxes, self.default_image)  # with the condition held
         self._cond = threading.Condition()
         self._closed = False
         self._images: dict[str, tuple[float, ImageConfig]] = {}
@@ -136,7 +139,7 @@ class SandboxHost:
     def stats(self) -> SandboxHostFigures:
         with self._cond:
             self._stats.pool_idle = sum(len(pool) for pool in self._pools.values())
-            self._stats.pool_target = sum(self._targets().values())
+            self._stats.pool_target = sum(self._targets.wanted().values())
             self._stats.pool_images = {image: len(pool) for image, pool in self._pools.items() if pool}
         with self._lock:
             self._stats.attached = len(self._links)
@@ -144,25 +147,22 @@ class SandboxHost:
 
     # ------------------------------------------------------------ the pool
 
-    def _targets(self) -> dict[str, int]:
-        """Ready sandboxes wanted per image: the default template's pool, and one of each image a sandbox
-        was created from lately (the most recent few). With the condition held."""
-        s = self.settings.sandboxes
-        if s.pool_size <= 0:
-            return {}
-        now = time.monotonic()
-        recent = sorted(
-            (
-                image
-                for image, at in self._demand.items()
-                if now - at < s.image_pool_idle_s and image != self.default_image
-            ),
-            key=lambda image: -self._demand[image],
-        )[: s.image_pools]
-        return {self.default_image: s.pool_size, **dict.fromkeys(recent, 1)}
+    def set_warm(self, targets: dict[str, int]) -> None:
+        """Tenants' warm pools for this host, per image (the sandbox watch reads them); extra ready ones go."""
+        excess: list[Ready] = []
+        with self._cond:
+            if not self._targets.set_warm(targets):
+                return
+            wanted = self._targets.wanted()
+            for image, pool in self._pools.items():
+                while len(pool) > wanted.get(image, 0):
+                    excess.append(pool.pop())
+            self._cond.notify_all()
+        for ready in excess:
+            self._drop(ready)
 
     def _deficits(self) -> dict[str, int]:
-        targets = self._targets()
+        targets = self._targets.wanted()
         return {
             image: n - len(self._pools.get(image, ()))
             for image, n in targets.items()
@@ -191,7 +191,7 @@ class SandboxHost:
 
     def _unwanted(self) -> list[Ready]:
         """Take out the pooled sandboxes of images no longer in demand. With the condition held."""
-        targets = self._targets()
+        targets = self._targets.wanted()
         stale = [image for image in self._pools if image not in targets]
         return [ready for image in stale for ready in self._pools.pop(image)]
 
@@ -220,12 +220,14 @@ class SandboxHost:
     def configure(self, link: AgentLink, sandbox: SandboxSnapshot) -> None:
         s = self.settings.sandboxes
         image = self.image_config(sandbox.image)
+        with transaction(self.settings) as session:
+            secret_env = secret_store.resolve(session, self.settings, sandbox.tenant_id, sandbox.secrets)
         link.call(
             "configure",
             user=image.user,
             workdir=image.workdir,
             image_env=image.env,
-            env=sandbox.env,
+            env={**sandbox.env, **secret_env},
             # Inside the fence, only these networks (the agent's own firewall in the sandbox's network namespace).
             egress_allow=sandbox.egress_allow if sandbox.network else None,
             disk_bytes=sandbox.disk_bytes,
@@ -276,7 +278,7 @@ class SandboxHost:
         if self._poolable(sandbox):
             # Only an image that served a sandbox is in demand: one that cannot be had never stalls the filler.
             with self._cond:
-                self._demand[sandbox.image] = time.monotonic()
+                self._targets.used(sandbox.image)
                 self._cond.notify_all()
         return Placed(container_id, from_pool)
 
@@ -380,7 +382,7 @@ class SandboxHost:
         owned = {s.container_id for s in known if s.container_id}
         running = set()
         for info in self.runtime.list_containers(self.labels("sandbox")):
-            if info.status == "running":
+            if info.status in ("running", "paused"):  # paused: frozen for a commit, or by pause; not stopped
                 running.add(info.id)
             elif info.status in ("exited", "dead") and info.id not in owned:
                 self._remove(info.id)

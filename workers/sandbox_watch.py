@@ -1,6 +1,7 @@
 """A host's watch over its started sandboxes: a container that stopped behind the worker's back (the
 Docker engine restarted, the machine rebooted) makes its sandbox `error` now, its container and files
-kept for the next start, rather than when the next operation trips over it."""
+kept for the next start, rather than when the next operation trips over it. On the same round it reads
+the tenants' warm pools this host should keep."""
 
 from __future__ import annotations
 
@@ -52,6 +53,7 @@ class SandboxWatch:
     def check(self) -> int:
         with transaction(self.settings) as session:
             known = sandbox_store.host_sandboxes(session, self.host.host)
+            self.host.set_warm(sandbox_store.warm_targets(session, self.host.host))
         if not any(s.state == "started" for s in known):
             return 0
         return mark_lost(self.settings, self.host, self.host.stopped(known))

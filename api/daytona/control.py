@@ -6,6 +6,7 @@ import json
 import re
 from datetime import UTC, datetime
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
@@ -16,7 +17,7 @@ from api.daytona.dto import (
     sandbox_dto,
     toolbox_url,
 )
-from api.daytona.errors import DaytonaRenderer, unsupported
+from api.daytona.errors import VOLUMES_REFUSED, DaytonaRenderer, unsupported
 from api.daytona.snapshots import build_log_response
 from api.deps import PrincipalDep, SessionDep, StateDep
 from api.errors import route_class
@@ -26,8 +27,9 @@ from core.schemas import SandboxRecord
 from core.services import operations as ops
 from core.services import sandboxes as svc
 from core.services.auth import Principal
+from core.services.dockerfiles import logical_lines
 from core.services.sandbox_validation import SandboxCreate
-from core.services.snapshots import CONTEXT_REFUSED, logical_lines
+from core.services.snapshots import CONTEXT_REFUSED
 
 router = APIRouter(prefix="/daytona/api", tags=["daytona"], route_class=route_class(DaytonaRenderer()))
 STARTED = datetime(2026, 1, 1, tzinfo=UTC)
@@ -67,6 +69,12 @@ class CreateSandbox(BaseModel):
     network_block_all: bool | None = Field(None, alias="networkBlockAll")
     network_allow_list: str | None = Field(None, alias="networkAllowList")
     build_info: BuildInfo | None = Field(None, alias="buildInfo")
+    # [{"ENV_VAR": "secret name"}, ...], as the SDK sends a dict of them
+    secrets: list[dict[str, str]] | None = Field(None, max_length=200)
+    volumes: list[dict[str, Any]] | None = Field(None, max_length=100)
+
+    def secret_env(self) -> dict[str, str]:
+        return {env: name for item in self.secrets or [] for env, name in item.items()}
 
 
 class Labels(BaseModel):
@@ -97,7 +105,7 @@ async def config(request: Request, state: StateDep) -> dict[str, Any]:
     base = base_url(request, state.settings)
     return {
         "version": "runyard",
-        "oidc": {"issuer": "", "clientId": "", "audience": ""},
+        "oidc": {"issuer": "", "clientId": "", "audience": "", "provider": "none"},
         "linkedAccountsEnabled": False,
         "announcements": {},
         "proxyTemplateUrl": f"{base}/daytona/preview/{{{{PORT}}}}/{{{{sandboxId}}}}",
@@ -107,6 +115,9 @@ async def config(request: Request, state: StateDep) -> dict[str, Any]:
         "maxAutoArchiveInterval": 43200,
         "maintananceMode": False,
         "environment": state.settings.env,
+        # No analytics service: the SDK reads metrics from this API (GET /sandbox/{id}/telemetry/metrics).
+        "sshGatewayHost": state.settings.ssh.public_host or (urlsplit(base).hostname or "localhost"),
+        "sshGatewayPort": state.settings.ssh.public_port or state.settings.ssh.port,
     }
 
 
@@ -118,10 +129,13 @@ async def create_sandbox(
     # Daytona's default: network on unless blocked (and the operator has not turned it off).
     network = state.settings.sandboxes.network and not body.network_block_all
     template, dockerfile = _source(body)
+    if body.volumes:
+        raise NotSupported(f"volumes (CreateSandbox volumes=): {VOLUMES_REFUSED}")
     req = SandboxCreate(
         template=template,
         name=body.name,
         env=body.env,
+        secrets=body.secret_env(),
         labels=body.labels,
         cpus=body.cpu,
         memory_bytes=int(body.memory * (1 << 30)) if body.memory else None,

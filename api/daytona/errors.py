@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from http import HTTPStatus
 from typing import Any
 
@@ -50,6 +51,34 @@ def unsupported(request: Request, routes: list[Any], feature: str) -> JSONRespon
     return not_implemented(feature)
 
 
+# What Runyard refuses on purpose, by the path the SDK calls (after /daytona/api/ or the toolbox's
+# /{sandboxId}/): the SDK call, and why. docs/daytona.md's table says the same.
+VOLUMES_REFUSED = (
+    "a directory shared by sandboxes would escape the disk quota every sandbox has; keep shared data in "
+    "a snapshot (create_snapshot), or copy it with the file API"
+)
+REFUSALS = [
+    (re.compile(r"^/volumes"), "volumes (daytona.volume)", VOLUMES_REFUSED),
+    (
+        re.compile(r"^/sandbox/[^/]+/autopause/"),
+        "set_auto_pause_interval",
+        "no auto-pause yet; use set_autostop_interval (a stopped sandbox keeps its whole filesystem)",
+    ),
+    (re.compile(r"^/sandbox/[^/]+/ttl/"), "set_ttl", "no time-to-live yet; use set_auto_delete_interval"),
+    (re.compile(r"^/lsp/"), "the LSP server (create_lsp_server)", "the sandbox images have no language servers yet"),
+    (
+        re.compile(r"^/computeruse/a11y"),
+        "computer_use.accessibility",
+        "the desktop runs no accessibility (AT-SPI) bus to read a tree from",
+    ),
+]
+
+
 def not_implemented(feature: str) -> JSONResponse:
-    """A deliberate answer for what Runyard does not do (yet), naming it."""
+    """A deliberate answer for what Runyard does not do (yet), naming it, and why when it is known."""
+    path = feature.rsplit(" ", 1)[-1]
+    for pattern, call, why in REFUSALS:
+        if pattern.match(path):
+            message = f"{call} ({feature}) is not implemented by Runyard: {why}"
+            return JSONResponse(error_body(501, message), status_code=501)
     return JSONResponse(error_body(501, f"{feature} is not implemented by Runyard's Daytona layer"), status_code=501)

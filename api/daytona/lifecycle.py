@@ -16,7 +16,9 @@ from api.deps import PrincipalDep, SessionDep, StateDep
 from api.errors import route_class
 from core.errors import Conflict, InvalidInput
 from core.jobkinds import JobKind
+from core.services import operations as ops
 from core.services import sandbox_changes as changes
+from core.services import sandbox_snapshots as snapshot_of
 from core.services import sandboxes as svc
 from core.states import SandboxState
 
@@ -115,3 +117,43 @@ async def update_env(
         raise RequestValidationError(exc.errors()) from None
     sandbox = await svc.get_sandbox(session, principal, sandbox_id)
     return await changes.update_env(state.caller(session, principal, "daytona"), sandbox, body.set, body.unset)
+
+
+class SnapshotOfSandbox(BaseModel):
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+    name: str = Field(min_length=1, max_length=200)
+    include_memory: bool | None = Field(None, alias="includeMemory")
+
+
+@router.post("/sandbox/{ident}/snapshot")
+async def create_snapshot(
+    ident: str,
+    body: SnapshotOfSandbox,
+    request: Request,
+    state: StateDep,
+    session: SessionDep,
+    principal: PrincipalDep,
+) -> dict[str, Any]:
+    """Its whole filesystem as a named snapshot, active when this answers; sandboxes can start from it."""
+    if body.include_memory:
+        raise InvalidInput.one("includeMemory", "not_supported", "a snapshot holds the filesystem, not memory")
+    sandbox = await svc.get_sandbox(session, principal, ident)
+    await snapshot_of.commit(state.caller(session, principal, "daytona"), sandbox, body.name)
+    return await sandbox_view(state, request, principal, str(sandbox.id))
+
+
+class Fork(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    name: str | None = Field(None, max_length=63)
+
+
+@router.post("/sandbox/{ident}/fork")
+async def fork(
+    ident: str, body: Fork, request: Request, state: StateDep, session: SessionDep, principal: PrincipalDep
+) -> dict[str, Any]:
+    """A new sandbox with a copy of this one's filesystem (its size, environment, labels and network too)."""
+    sandbox = await svc.get_sandbox(session, principal, ident)
+    caller = state.caller(session, principal, "daytona")
+    forked, job_id = await snapshot_of.fork(caller, state.redis, sandbox, body.name)
+    await ops.settle(caller, job_id)
+    return await sandbox_view(state, request, principal, str(forked))

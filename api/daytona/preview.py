@@ -21,6 +21,7 @@ from api.novnc import with_websocket_path
 from api.state import AppState
 from api.tunnel_http import forward, forwardable, open_tunnel, upstream_target
 from api.tunnel_ws import serve
+from core import signed_previews
 from core.errors import NotFound, PermissionDenied, RunyardError
 from core.schemas import SandboxRecord
 from core.services import sandboxes as svc
@@ -38,8 +39,12 @@ def _cookie(sandbox_id: uuid.UUID) -> str:
     return f"runyard_preview_{sandbox_id.hex}"
 
 
-async def _authorise(state: AppState, conn: HTTPConnection, sandbox_id: str, port: int) -> tuple[SandboxRecord, bool]:
-    """The sandbox, if this caller may reach it; and whether to set the cookie."""
+async def _authorise(
+    state: AppState, conn: HTTPConnection, sandbox_id: str, port: int
+) -> tuple[SandboxRecord, str | None]:
+    """The sandbox, if this caller may reach it; and the cookie to set (the token it came with), if any.
+
+    A token is the sandbox's preview token (every port) or a signed link's (one port, until it expires)."""
     try:
         ident = uuid.UUID(sandbox_id)
     except ValueError as exc:
@@ -51,15 +56,21 @@ async def _authorise(state: AppState, conn: HTTPConnection, sandbox_id: str, por
     if sandbox is None or sandbox.state == SandboxState.DELETED:
         raise NotFound("sandbox", sandbox_id)
     if sandbox.public:
-        return sandbox, False
-    expected = sandbox.preview_token or ""
+        return sandbox, None
     offered = conn.headers.get(TOKEN_HEADER) or conn.query_params.get("token")
-    if offered and expected and hmac.compare_digest(offered, expected):
-        return sandbox, True
+    if offered and await _opens(state, sandbox, port, offered):
+        return sandbox, offered
     cookie = conn.cookies.get(_cookie(ident))
-    if cookie and expected and hmac.compare_digest(cookie, expected):
-        return sandbox, False
+    if cookie and await _opens(state, sandbox, port, cookie):
+        return sandbox, None
     raise PermissionDenied("this preview needs its token (header x-daytona-preview-token, or ?token=)")
+
+
+async def _opens(state: AppState, sandbox: SandboxRecord, port: int, token: str) -> bool:
+    expected = sandbox.preview_token or ""
+    if expected and hmac.compare_digest(token, expected):
+        return True
+    return await signed_previews.opens(state.redis, token, sandbox.id, port)
 
 
 def _owner(sandbox: SandboxRecord) -> Principal:
@@ -131,12 +142,13 @@ async def preview(sandbox_id: str, port: int, request_in: Request, state: StateD
         # Public: no token, no cookie, nothing a cross-origin page could borrow; SUNA's frontend reads these.
         response.headers["Access-Control-Allow-Origin"] = "*"
     if set_cookie:
+        # Scoped to the port the token opened: a signed link's token opens no other.
         response.set_cookie(
             _cookie(sandbox.id),
-            sandbox.preview_token or "",
+            set_cookie,
             httponly=True,
             samesite="lax",
-            path=f"/daytona/preview/{sandbox.id}/",
+            path=f"/daytona/preview/{sandbox.id}/{port}/",
         )
     return response
 

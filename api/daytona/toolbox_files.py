@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.datastructures import UploadFile
 
 from api.daytona.errors import DaytonaRenderer, not_implemented
+from api.daytona.file_links import LinkOrKey, upload_field
 from api.daytona.toolbox import Toolbox, toolbox
 from api.deps import PrincipalDep, SessionDep, StateDep
 from api.errors import route_class, status_of
@@ -195,15 +196,11 @@ async def bulk_upload(
 
 
 @router.post("/files/upload")
-async def upload_one(
-    sandbox_id: str, path: str, request: Request, state: StateDep, session: SessionDep, principal: PrincipalDep
-) -> Response:
-    tb = await toolbox(sandbox_id, state, session, principal)
+@router.post("/files/upload-v2")
+async def upload_one(path: str, request: Request, tb: LinkOrKey) -> Response:
+    """One file, as multipart field `file`; with an API key, or through a signed link (Daytona's upload_url)."""
     form = await request.form(max_files=1)
-    upload = form.get("file")
-    if not isinstance(upload, UploadFile):
-        raise InvalidInput.one("file", "required", "a multipart field named file")
-    await _upload(tb, path, upload)
+    await _upload(tb, path, upload_field(form))
     return Response(status_code=200)
 
 
@@ -241,8 +238,6 @@ async def bulk_download(
 
 
 @router.get("/files/download")
-async def download_one(
-    sandbox_id: str, path: str, state: StateDep, session: SessionDep, principal: PrincipalDep
-) -> Response:
-    tb = await toolbox(sandbox_id, state, session, principal)
+async def download_one(path: str, tb: LinkOrKey) -> Response:
+    """With an API key, or through a signed link (Daytona's download_url)."""
     return Response(await _download(tb, path), media_type="application/octet-stream")

@@ -4,7 +4,17 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
 
-from api.daytona import computer_use, computer_use_recordings, git, interpreter, lifecycle, pty, toolbox, toolbox_files
+from api.daytona import (
+    computer_use,
+    computer_use_recordings,
+    git,
+    interpreter,
+    lifecycle,
+    pty,
+    telemetry,
+    toolbox,
+    toolbox_files,
+)
 from api.daytona.errors import DaytonaRenderer, unsupported
 from api.deps import PrincipalDep
 from api.errors import route_class
@@ -16,5 +26,5 @@ router = APIRouter(prefix="/daytona/toolbox/{sandbox_id}", route_class=route_cla
 async def unsupported_toolbox(sandbox_id: str, path: str, request: Request, principal: PrincipalDep) -> Response:
     known = [*toolbox.router.routes, *pty.router.routes, *computer_use.router.routes]
     known += [*computer_use_recordings.router.routes, *git.router.routes, *toolbox_files.router.routes]
-    known += [*interpreter.router.routes, *lifecycle.toolbox_router.routes]
+    known += [*interpreter.router.routes, *lifecycle.toolbox_router.routes, *telemetry.toolbox_router.routes]
     return unsupported(request, known, f"toolbox {request.method} /{path}")

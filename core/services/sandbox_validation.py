@@ -29,6 +29,7 @@ class SandboxCreate:
     image: str | None = None
     name: str | None = None
     env: dict[str, str] | None = None
+    secrets: dict[str, str] | None = None  # variable -> the tenant's secret name
     labels: dict[str, str] | None = None
     cpus: float | None = None
     memory_bytes: int | None = None

@@ -24,6 +24,7 @@ from core.models import Base, Job, Sandbox, Snapshot, Tenant
 from core.sandbox_store import host_lost_after_s
 from core.schemas import SandboxRecord, SnapshotRecord
 from core.services import idempotency, operations, placement, snapshots
+from core.services import secrets as secret_store
 from core.services.auth import Principal
 from core.services.sandbox_validation import LABEL_KEY, SandboxCreate, check_create, check_map
 from core.settings import Settings
@@ -100,6 +101,7 @@ async def create_sandbox(
         earlier = await idempotency.existing_job(session, principal, idempotency_key, JobKind.CREATE)
         if earlier is not None:
             return await _sandbox_created_by(session, earlier), earlier
+    await secret_store.check_attach(session, settings, principal, dict(req.secrets or {}))
     snapshot, build_job = await _snapshot_for(session, client, principal, req, settings, dockerfile)
     checked = check_create(replace(req, snapshot=snapshot), settings)
     network, egress_allow = checked.network, checked.egress_allow
@@ -137,6 +139,7 @@ async def create_sandbox(
                 state=state.value,
                 host=host,
                 env=dict(req.env or {}),
+                secrets=dict(req.secrets or {}),
                 labels=dict(req.labels or {}),
                 cpus=checked.cpus,
                 memory_bytes=checked.memory_bytes,

@@ -7,11 +7,9 @@ can start sandboxes from it, pulling it once.
 
 from __future__ import annotations
 
-import fnmatch
 import hashlib
 import json
 import re
-import shlex
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -28,13 +26,13 @@ from core.models import Base, Snapshot, Tenant
 from core.schemas import SnapshotRecord
 from core.services import operations, placement
 from core.services.auth import Principal
-from core.services.sandbox_validation import IMAGE_REF, bounded
+from core.services.dockerfiles import check_dockerfile, entrypoint_command
+from core.services.sandbox_validation import bounded
 from core.settings import Settings
 from core.states import SnapshotState
 
 SNAPSHOTS = Base.metadata.tables["snapshots"]
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/@-]{0,199}$")
-_FROM = re.compile(r"^FROM\s+(?:--\S+\s+)*(\S+)(?:\s+AS\s+(\S+))?\s*$", re.IGNORECASE)
 _LIVE = SnapshotState.DELETED.value
 CONTEXT_REFUSED = (
     "build context files (a Dockerfile's COPY or ADD of local files: Daytona's Image.add_local_file and "
@@ -58,70 +56,6 @@ class SnapshotCreate:
     context: list[str] | None = None
 
 
-def logical_lines(dockerfile: str) -> list[str]:
-    """The Dockerfile's instructions: comments dropped, continued lines joined."""
-    lines, current = [], ""
-    for raw in dockerfile.splitlines():
-        stripped = raw.strip()
-        if not current and (not stripped or stripped.startswith("#")):
-            continue
-        if stripped.endswith("\\"):
-            current += stripped[:-1] + " "
-            continue
-        lines.append(current + stripped)
-        current = ""
-    if current.strip():
-        lines.append(current)
-    return lines
-
-
-def base_images(dockerfile: str) -> list[str]:
-    """The images the Dockerfile starts from (not its own stages, not scratch)."""
-    stages: set[str] = set()
-    bases = []
-    for line in logical_lines(dockerfile):
-        match = _FROM.match(line)
-        if match is None:
-            continue
-        image, alias = match.group(1), match.group(2)
-        if image.lower() not in stages and image != "scratch":
-            bases.append(image)
-        if alias:
-            stages.add(alias.lower())
-    return bases
-
-
-def check_dockerfile(field: str, dockerfile: str, settings: Settings, errors: list[FieldError]) -> None:
-    """Its size, that it starts FROM something, and that each base image is one the allow-list admits."""
-    limit = settings.snapshots.max_dockerfile_bytes
-    if len(dockerfile.encode()) > limit or "\x00" in dockerfile:
-        errors.append(FieldError(field, "max_length", f"must be text of at most {limit} bytes", limit))
-        return
-    lines = logical_lines(dockerfile)
-    if not lines or not (_FROM.match(lines[0]) or re.match(r"ARG\s", lines[0], re.IGNORECASE)):
-        errors.append(FieldError(field, "from", "must start with a FROM instruction (after ARGs and comments)"))
-        return
-    for line in lines:
-        if re.match(r"FROM\s", line, re.IGNORECASE) and not _FROM.match(line):
-            errors.append(FieldError(field, "from", f"{line[:100]}: not FROM [--platform=...] image [AS name]"))
-    allowed = settings.sandboxes.allowed_images
-    for image in base_images(dockerfile):
-        if "$" in image:
-            if allowed != ["*"]:
-                errors.append(
-                    FieldError(
-                        field,
-                        "from",
-                        f"FROM {image}: a base image named by a variable cannot be "
-                        "checked against this installation's image allow-list",
-                    )
-                )
-        elif not IMAGE_REF.fullmatch(image):
-            errors.append(FieldError(field, "from", f"FROM {image[:100]}: not an image reference like debian:12"))
-        elif not any(fnmatch.fnmatchcase(image, pattern) for pattern in allowed):
-            errors.append(FieldError(field, "not_allowed", f"FROM {image}: not in this installation's allow-list"))
-
-
 def dockerfile_of(req: SnapshotCreate, errors: list[FieldError]) -> str:
     if (req.dockerfile is None) == (req.image is None):
         errors.append(FieldError("dockerfile", "exclusive", "give a Dockerfile or an image, one of the two"))
@@ -135,26 +69,7 @@ def dockerfile_of(req: SnapshotCreate, errors: list[FieldError]) -> str:
     return text
 
 
-def entrypoint_command(dockerfile: str) -> str | None:
-    """The shell command of the Dockerfile's own last ENTRYPOINT (exec or shell form), or None if it sets none.
-    An entrypoint the base image brings is not run, as for any image (SUNA's starts its own programs)."""
-    found = None
-    for line in dockerfile.splitlines():
-        instruction, _, rest = line.strip().partition(" ")
-        if instruction.upper() != "ENTRYPOINT" or not rest.strip():
-            continue
-        try:
-            argv = json.loads(rest)
-        except ValueError:
-            argv = None
-        if isinstance(argv, list) and all(isinstance(a, str) for a in argv):
-            found = shlex.join(argv) if argv else None
-        else:
-            found = shlex.join(["/bin/sh", "-c", rest.strip()])
-    return found
-
-
-def _image_ref(settings: Settings, snapshot_id: uuid.UUID) -> tuple[str, bool]:
+def image_ref_for(settings: Settings, snapshot_id: uuid.UUID) -> tuple[str, bool]:
     """Where the built image goes: the operator's registry (then any host can pull it), or this host only."""
     registry = settings.snapshots.registry
     if registry:
@@ -162,7 +77,7 @@ def _image_ref(settings: Settings, snapshot_id: uuid.UUID) -> tuple[str, bool]:
     return f"runyard/snapshot:{snapshot_id.hex}", False
 
 
-async def _lock_quota(session: AsyncSession, principal: Principal, settings: Settings) -> None:
+async def lock_quota(session: AsyncSession, principal: Principal, settings: Settings) -> None:
     """Count the tenant's snapshots under its row lock, so concurrent creates count one after another."""
     await session.execute(select(Tenant.id).where(Tenant.id == principal.tenant_id).with_for_update())
     live = (
@@ -187,7 +102,7 @@ async def _insert(
 ) -> tuple[SnapshotRecord, uuid.UUID]:
     """The snapshot (pending) and its build job, uncommitted; returns both (the job is sent after commit)."""
     snapshot_id = uuid.uuid4()
-    image_ref, pushed = _image_ref(settings, snapshot_id)
+    image_ref, pushed = image_ref_for(settings, snapshot_id)
     host = await placement.pick_host(client, session, "")
     await session.execute(
         insert(SNAPSHOTS).values(
@@ -254,8 +169,8 @@ async def create_snapshot(
     s = settings.sandboxes
     if req.name in s.templates or req.name in s.aliases:
         raise Conflict(f"{req.name!r} is the name of one of this installation's templates", state="exists")
-    await _lock_quota(session, principal, settings)
-    taken = await _by_name(session, principal, req.name)
+    await lock_quota(session, principal, settings)
+    taken = await by_name(session, principal, req.name)
     if taken is not None:
         raise Conflict(f"a snapshot named {req.name!r} already exists", state="exists")
     record, job_id = await _insert(session, client, principal, settings, req, req.name, dockerfile, True)
@@ -289,7 +204,7 @@ async def for_dockerfile(
     ).scalar_one_or_none()
     if earlier is not None:
         return SnapshotRecord.model_validate(earlier), None
-    await _lock_quota(session, principal, settings)
+    await lock_quota(session, principal, settings)
     # A failed build of the same Dockerfile gives its name up to the new one.
     await session.execute(
         update(Snapshot)
@@ -305,7 +220,7 @@ async def for_dockerfile(
     return await _insert(session, client, principal, settings, SnapshotCreate(), name, dockerfile, False)
 
 
-async def _by_name(session: AsyncSession, principal: Principal, name: str, lock: bool = False) -> Snapshot | None:
+async def by_name(session: AsyncSession, principal: Principal, name: str, lock: bool = False) -> Snapshot | None:
     stmt = select(Snapshot).where(
         Snapshot.tenant_id == principal.tenant_id, Snapshot.name == name, Snapshot.state != _LIVE
     )
@@ -314,7 +229,7 @@ async def _by_name(session: AsyncSession, principal: Principal, name: str, lock:
 
 async def named(session: AsyncSession, principal: Principal, name: str) -> SnapshotRecord | None:
     """The tenant's snapshot of that name, locked until the caller commits; None if there is none."""
-    found = await _by_name(session, principal, name, lock=True)
+    found = await by_name(session, principal, name, lock=True)
     return None if found is None else SnapshotRecord.model_validate(found)
 
 
@@ -328,7 +243,7 @@ async def get_snapshot(session: AsyncSession, principal: Principal, ident: str) 
         ).scalar_one_or_none()
     except ValueError:
         found = None
-    found = found or await _by_name(session, principal, ident)
+    found = found or await by_name(session, principal, ident)
     if found is None:
         raise NotFound("snapshot", ident)
     return SnapshotRecord.model_validate(found)

@@ -26,18 +26,7 @@ from daytona import (
     DaytonaConfig,
     Image,
 )
-
-
-def value(x: Any) -> Any:
-    return getattr(x, "value", x)
-
-
-def failure(call: Any) -> str:
-    try:
-        call()
-    except Exception as exc:  # noqa: BLE001 - what the SDK raises is what we report
-        return f"{type(exc).__name__}: {exc}"
-    return "no error"
+from sdk_helpers import failure, value
 
 
 def main() -> None:

@@ -28,14 +28,7 @@ from daytona import (
     Image,
     SessionExecuteRequest,
 )
-
-
-def failure(call: Any) -> str:
-    try:
-        call()
-    except Exception as exc:  # noqa: BLE001 - what the SDK raises is what we report
-        return f"{type(exc).__name__}: {exc}"
-    return "no error"
+from sdk_helpers import failure
 
 
 def interpreter(box: Any, seen: dict[str, Any]) -> None:

@@ -17,6 +17,7 @@ import time
 from typing import Any
 
 from daytona import AsyncDaytona, CreateSandboxFromSnapshotParams, Daytona, DaytonaConfig, SessionExecuteRequest
+from sdk_helpers import failure
 
 SERVER = r"""
 import base64, os, subprocess, sys
@@ -61,14 +62,6 @@ echo v1 > shared.txt && git add shared.txt
 git -c user.name=seed -c user.email=seed@example.com commit -q -m "shared file"
 git push -q origin HEAD:main
 """
-
-
-def failure(call: Any) -> str:
-    try:
-        call()
-    except Exception as exc:  # noqa: BLE001 - what the SDK raises is what we report
-        return f"{type(exc).__name__}: {exc}"
-    return "no error"
 
 
 def main() -> None:

@@ -5,7 +5,9 @@
 - `resize` CPU and memory while it runs (the limits its cgroup shows change; its processes live on), and
   a disk that would shrink is refused;
 - `pause` freezes its processes and `start` resumes them (a ticking loop stops ticking, then goes on);
+- `get_metrics_latest` and `get_metrics` (its history);
 - `update_env` for the processes started afterwards; `refresh_activity`;
+- `create_snapshot` and `fork`: the whole filesystem, in a sandbox from that snapshot and in the fork;
 - `update_network_settings`: block all, an allow-list without the URL's network, one with it, and back to
   the whole (fenced) internet.
 Used by tests/integration/test_daytona_sdk.py.
@@ -20,19 +22,12 @@ import time
 from typing import Any
 
 from daytona import CreateSandboxFromSnapshotParams, Daytona, DaytonaConfig, Resources, SessionExecuteRequest
+from sdk_helpers import failure
 
 FETCH = (
     "python3 -c \"import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=3); print('reached')\" {url}"
 )
 LIMITS = "cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/cpu/cpu.cfs_quota_us"
-
-
-def failure(call: Any) -> str:
-    try:
-        call()
-    except Exception as exc:  # noqa: BLE001 - what the SDK raises is what we report
-        return f"{type(exc).__name__}: {exc}"
-    return "no error"
 
 
 def reached(box: Any, url: str) -> bool:
@@ -67,10 +62,39 @@ def main() -> None:
         seen["longest_gap"] = round(max(b - a for a, b in itertools.pairwise(ticks)), 1)
         seen["ticking_again"] = box.process.exec("sleep 0.5; tail -1 /tmp/ticks").result.strip() != str(ticks[-1])
 
+        box.process.exec("head -c 5000000 /dev/urandom > /tmp/written")
+        now = box.get_metrics_latest()
+        seen["metrics_latest"] = [now.cpu_count, now.mem_total, now.mem_used > 0, now.disk_used >= 5_000_000]
+        time.sleep(2.5)  # a few samples (the test's installation takes one a second)
+        history = box.get_metrics()
+        seen["metrics_history"] = [len(history) >= 2, all(m.mem_total == 2 << 30 for m in history)]
+
         box.update_env({"FROM_UPDATE": "yes", "GONE_SOON": "1"})
         box.update_env({}, unset=["GONE_SOON"])
         seen["env"] = box.process.exec('echo "$FROM_UPDATE/${GONE_SOON:-unset}"').result.strip()
         box.refresh_activity()
+
+        # Its whole filesystem, as a named snapshot and as a fork.
+        box.process.exec("echo kept > /opt/marker && pip --version > /dev/null")
+        name = f"of-sandbox-{os.environ['TAG']}"
+        box.create_snapshot(name)
+        seen["snapshot"] = str(getattr(daytona.snapshot.get(name).state, "value", daytona.snapshot.get(name).state))
+        other = daytona.create(CreateSandboxFromSnapshotParams(snapshot=name))
+        seen["from_snapshot"] = [
+            other.process.exec("cat /opt/marker").result.strip(),
+            other.process.exec("id -u").result.strip(),
+        ]
+        daytona.delete(other)
+        fork = box.fork(name=f"fork-{os.environ['TAG']}")
+        fork.process.exec("echo changed-in-fork > /opt/marker")
+        seen["fork"] = [
+            str(getattr(fork.state, "value", fork.state)),
+            fork.name,
+            fork.process.exec("cat /opt/marker; echo $FROM_UPDATE").result.split(),
+            box.process.exec("cat /opt/marker").result.strip(),
+        ]
+        daytona.delete(fork)
+        daytona.snapshot.delete(daytona.snapshot.get(name))
 
         seen["network"] = [reached(box, url)]
         box.update_network_settings(network_block_all=True)

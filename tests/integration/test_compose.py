@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
+import socket
 import subprocess
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -23,7 +24,7 @@ PROJECT = "rycomposetest"
 
 class Compose:
     def __init__(self) -> None:
-        self.port, self.flower_port = free_port(), free_port()
+        self.port, self.flower_port, self.ssh_port = free_port(), free_port(), free_port()
         self.key = "ry_" + secrets.token_urlsafe(32)
         self.flower_password = secrets.token_urlsafe(12)
         self.env = {
@@ -31,6 +32,7 @@ class Compose:
             "COMPOSE_PROJECT_NAME": PROJECT,
             "RUNYARD_API_PORT": str(self.port),
             "RUNYARD_FLOWER_PORT": str(self.flower_port),
+            "RUNYARD_SSH_PORT": str(self.ssh_port),
             "RUNYARD_FLOWER_PASSWORD": self.flower_password,
             "RUNYARD_API_KEY": self.key,
             "RUNYARD_CLUSTER": PROJECT,
@@ -147,6 +149,16 @@ def test_compose_runs_work_and_scales_without_losing_any(compose: Compose) -> No
         return dict(answer.json()) if answer.status_code == 200 else {}
 
     eventually(lambda: len(flower_workers()) >= 3, timeout=60, interval=2)
+
+    # The SSH gateway answers as an SSH server does.
+    def ssh_banner() -> bool:
+        try:
+            with socket.create_connection(("127.0.0.1", compose.ssh_port), timeout=5) as conn:
+                return conn.recv(4) == b"SSH-"
+        except OSError:
+            return False
+
+    eventually(ssh_banner, timeout=60, interval=1)
 
     # Scale back down while work is in flight: nothing accepted is lost.
     inflight = _runs(compose, 30)

@@ -109,16 +109,23 @@ def test_suna_call_set_with_the_oldest_sdk_suna_allows(daytona_stack: Stack) -> 
 def test_unsupported_calls_are_a_deliberate_501(daytona_stack: Stack) -> None:
     headers = {"Authorization": f"Bearer {make_tenant().key}"}
     with httpx.Client(base_url=f"{daytona_stack.url}/daytona", headers=headers) as client:
-        for method, path in [
-            ("POST", "/api/volumes"),
-            ("POST", "/api/snapshots/x/deactivate"),
-            ("POST", "/toolbox/x/lsp/start"),
-            ("GET", "/toolbox/x/computeruse/a11y/tree"),
+        for method, path, why in [
+            ("POST", "/api/volumes", "disk quota"),
+            ("POST", "/api/sandbox/x/autopause/5", "set_autostop_interval"),
+            ("POST", "/api/sandbox/x/ttl/5", "set_auto_delete_interval"),
+            ("POST", "/api/snapshots/x/deactivate", "Daytona layer"),
+            ("POST", "/toolbox/x/lsp/start", "language servers"),
+            ("GET", "/toolbox/x/computeruse/a11y/tree", "accessibility"),
         ]:
             response = client.request(method, path)
             assert response.status_code == 501, (path, response.status_code, response.text)
-            assert "not implemented" in response.json()["message"]
+            message = response.json()["message"]
+            assert "not implemented" in message and why in message, (path, message)
         assert client.get("/api/sandbox/no-such-sandbox").status_code == 404
+        # Secrets are kept, but handed to sandboxes only where the operator allows plain variables.
+        client.post("/api/secret", json={"name": "kept", "value": "v"}).raise_for_status()
+        refused = client.post("/api/sandbox", json={"secrets": [{"TOKEN": "kept"}]})
+        assert refused.status_code == 501 and "secrets_as_env" in refused.json()["message"], refused.text
 
 
 def test_preview_proxy_needs_the_token_unless_public_and_carries_websockets(daytona_stack: Stack) -> None:

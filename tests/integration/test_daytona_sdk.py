@@ -8,12 +8,13 @@ import os
 import secrets
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import String, cast, select
+from sqlalchemy import String, cast, select, text
 
 from core.db import transaction
 from core.models import Job
@@ -29,7 +30,14 @@ CLIENTS = ROOT / "tests" / "clients"
 
 @pytest.fixture(scope="module")
 def sdk_stack(database: None) -> Iterator[Stack]:
-    with running_stack(14, {"RUNYARD_SANDBOXES__POOL_SIZE": "1"}, workers=("worker",)) as s:
+    env = {
+        "RUNYARD_SANDBOXES__POOL_SIZE": "1",
+        "RUNYARD_SANDBOXES__METRICS_INTERVAL_S": "1",
+        "RUNYARD_SANDBOXES__SECRETS_AS_ENV": "true",
+        "RUNYARD_SANDBOXES__WATCH_INTERVAL_S": "1",
+    }
+    with running_stack(14, env, workers=("worker",)) as s:
+        s.start_ssh()
         yield s
 
 
@@ -67,7 +75,7 @@ def test_code_and_processes_through_daytonas_sdk(sdk_stack: Stack) -> None:
 
 
 def test_lifecycle_through_daytonas_sdk(sdk_stack: Stack, internet: str) -> None:  # noqa: F811 - the fixture
-    seen = run_client(sdk_stack, "daytona_lifecycle.py", INTERNET_URL=internet)
+    seen = run_client(sdk_stack, "daytona_lifecycle.py", INTERNET_URL=internet, TAG=uuid.uuid4().hex[:8])
     # The cgroup's own limits changed (memory bytes, CPU quota per 100 ms period), with nothing restarted.
     assert seen["limits_before"] == [str(1 << 30), "100000"], seen["limits_before"]
     assert seen["limits_after"] == [str(2 << 30), "200000"], seen["limits_after"]
@@ -76,9 +84,101 @@ def test_lifecycle_through_daytonas_sdk(sdk_stack: Stack, internet: str) -> None
     assert seen["paused"] == "paused" and "paused" in str(seen["exec_while_paused"]), seen
     # Nothing ticked while it was paused (2 s), and the same loop ticks on after the start.
     assert float(seen["longest_gap"]) >= 1.5 and seen["ticking_again"] is True, seen  # type: ignore[arg-type]
+    assert seen["metrics_latest"] == [2, 2 << 30, True, True], seen["metrics_latest"]
+    assert seen["metrics_history"] == [True, True], seen["metrics_history"]
     assert seen["env"] == "yes/unset"
+    assert seen["snapshot"] == "active" and seen["from_snapshot"] == ["kept", "0"], seen
+    # The fork has the files (and the environment) as they were; what changes in it stays in it.
+    state, name, files, original = seen["fork"]  # type: ignore[misc]
+    assert state == "started" and name.startswith("fork-") and files == ["changed-in-fork", "yes"], seen["fork"]
+    assert original == "kept"
     # on, blocked, an allow-list without it, one with it, no allow-list
     assert seen["network"] == [True, False, False, True, True], seen["network"]
+
+
+def test_access_through_daytonas_sdk_and_ssh(sdk_stack: Stack) -> None:
+    seen = run_client(sdk_stack, "daytona_access.py")
+    assert seen["signed"] == [200, "signed-page", 3000]
+    assert seen["other_port"] == 403 and seen["expired_early"] == 403
+    assert seen["short_lived"] == [200, 403]
+    assert seen["unsigned"] == 403  # the plain link still needs the sandbox's token
+    assert seen["download_url"] == [200, "signed-page"] and seen["other_path"] == 403
+    assert seen["upload_url"] == [200, "through a link"] and seen["get_on_upload_link"] == 403
+    assert seen["expired_link"] == 403 and seen["after_rotation"] == 403
+    assert seen["valid"] == [True, True]
+    assert seen["run"] == [3, "from-ssh 0\n"]  # the sandbox's user (root in the agent template), its exit code
+    assert seen["terminal"] == [7, True]
+    assert seen["revoked"] == [False, "PermissionDenied"]
+    assert seen["wrong_token"] == "PermissionDenied"
+
+
+def test_an_ssh_token_that_ran_out_is_refused(sdk_stack: Stack) -> None:
+    import asyncio
+    import hashlib
+
+    import asyncssh
+    import redis
+    from daytona import CreateSandboxFromSnapshotParams, Daytona, DaytonaConfig
+
+    daytona = Daytona(DaytonaConfig(api_key=make_tenant().key, api_url=f"{sdk_stack.url}/daytona/api"))
+    box = daytona.create(CreateSandboxFromSnapshotParams(language="python"))
+    try:
+        token = box.create_ssh_access(expires_in_minutes=1).token
+
+        async def login() -> str:
+            try:
+                async with asyncssh.connect(
+                    "127.0.0.1", sdk_stack.ssh_port, username=token, known_hosts=None, client_keys=None
+                ) as conn:
+                    return str((await conn.run("echo in", check=False)).stdout).strip()
+            except asyncssh.PermissionDenied:
+                return "refused"
+
+        assert asyncio.run(login()) == "in"
+        # A minute is long to wait: the token's record is made to run out now, as it would then.
+        client = redis.Redis.from_url(sdk_stack.redis_url)
+        assert client.pexpire("runyard:ssh-access:" + hashlib.sha256(token.encode()).hexdigest(), 200)
+        time.sleep(0.5)
+        assert asyncio.run(login()) == "refused"
+        assert box.validate_ssh_access(token).valid is False
+    finally:
+        daytona.delete(box)
+
+
+def test_sandbox_events_reach_socketio_clients(sdk_stack: Stack) -> None:
+    seen = run_client(sdk_stack, "daytona_events.py")
+    assert seen["sdk_connected"] is True
+    # Each change, in order (a pooled create is started at once: no creating state is ever written).
+    states = [s for s in seen["states"] if s != "creating"]  # type: ignore[union-attr]
+    assert states == ["started", "stopping", "stopped", "starting", "started", "destroying", "destroyed"], states
+    assert seen["other_fields"] == ["id", "newState", "oldState", "state"]
+    assert seen["async"] == ["started", True]
+    assert seen["wrong_key"] == "ConnectionError"
+
+
+def test_secrets_and_volumes_through_daytonas_sdk(sdk_stack: Stack) -> None:
+    value = f"sk-{secrets.token_hex(16)}"
+    seen = run_client(sdk_stack, "daytona_secrets.py", SECRET_VALUE=value, BASE_IMAGE=BARE, TAG=uuid.uuid4().hex[:8])
+    created = seen["created"]
+    assert isinstance(created, dict) and created["name"] == "api-token" and created["hosts"] == ["api.example.com"]
+    assert value not in json.dumps(seen["created"]) and created["placeholder"]
+    assert seen["got"] == "api-token" and seen["listed"] == ["api-token"]
+    assert "already exists" in str(seen["duplicate"])
+    assert seen["in_sandbox"] == value and seen["before_restart"] == value
+    assert seen["after_restart"] == value + "-2" and seen["detached"] == "none"
+    assert "no secret named" in str(seen["unknown_secret"])
+    assert seen["deleted"] == []
+    assert "disk quota" in str(seen["volume"]), seen["volume"]
+    warm = seen["warm"]
+    assert isinstance(warm, dict) and warm["created"][1] == 2, warm
+    assert warm["filled"] and warm["sandbox"] == "ok" and warm["refilled"] and warm["emptied"], warm
+    assert warm["listed_after"] == [] and "quota" in warm["too_many"], warm
+    # Encrypted at rest, and in no log; gone with its deletion.
+    with transaction(get_settings()) as session:
+        rows = session.execute(text("SELECT sealed FROM secrets")).scalars().all()
+    assert all(value not in sealed for sealed in rows)
+    logs = list(Path(STATE_DIR).glob(f"{sdk_stack.tag}-*.log"))
+    assert not any(value in p.read_text(errors="replace") for p in logs)
 
 
 def test_git_through_daytonas_sdk(sdk_stack: Stack) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from core.errors import FieldError
-from core.services.snapshots import base_images, check_dockerfile, logical_lines
+from core.services.dockerfiles import base_images, check_dockerfile, logical_lines
 from core.settings import Settings
 
 

@@ -260,7 +260,7 @@ def test_the_agent_drops_requests_a_dead_worker_left_half_sent(cuts: list[int], 
 
 
 def test_a_snapshots_own_entrypoint_is_what_its_sandboxes_start() -> None:
-    from core.services.snapshots import entrypoint_command
+    from core.services.dockerfiles import entrypoint_command
 
     assert entrypoint_command("FROM debian:12\nRUN echo\n") is None
     exec_form = 'FROM debian:12\nENTRYPOINT ["/bin/sh", "-c", "echo hi; sleep infinity"]\n'

@@ -30,6 +30,17 @@ class ContainerLimits:
 
 
 @dataclass(frozen=True)
+class RawUsage:
+    """A container's counters at one moment; CPU use is the difference of two."""
+
+    at: float
+    cpu_ns: int
+    mem_used: int
+    mem_cache: int
+    disk_used: int  # -1: not read this time
+
+
+@dataclass(frozen=True)
 class ContainerInfo:
     id: str
     status: str  # created, running, exited, dead, ...
@@ -172,6 +183,11 @@ class WorkspaceRuntime(Protocol):
 
     def connect_network(self, container_id: str) -> None:
         """Put a container on the sandboxes' fenced network (live)."""
+
+    def commit(self, container_id: str, image_ref: str, labels: dict[str, str]) -> tuple[str, int]:
+        """The container's filesystem as an image tagged image_ref; its id and size."""
+
+    def usage(self, container_id: str, disk: bool = True) -> RawUsage: ...
 
     def pause(self, container_id: str) -> None:
         """Freeze every process of the container (the cgroup freezer)."""

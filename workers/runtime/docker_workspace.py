@@ -31,6 +31,7 @@ from workers.runtime.base import (
     ContainerLimits,
     ImageConfig,
     ImageUnavailable,
+    RawUsage,
     RuntimeFailure,
     WorkspaceSpec,
 )
@@ -255,6 +256,47 @@ class DockerWorkspaceRuntime:
                 self._api.connect_container_to_network(container_id, "bridge")
         except ENGINE_ERRORS as exc:
             raise RuntimeFailure(f"could not put container {container_id[:12]} on its network: {exc}") from exc
+
+    def commit(self, container_id: str, image_ref: str, labels: dict[str, str]) -> tuple[str, int]:
+        """The container's filesystem as an image (its processes paused meanwhile), with the configuration of
+        the image it was made from, not ours (our agent's entrypoint, root, /): a sandbox from it runs as
+        one from that image would. Returns the image's id and size."""
+        repository, _, tag = image_ref.rpartition(":")
+        try:
+            source = self._api.inspect_image(self._api.inspect_container(container_id)["Image"])["Config"] or {}
+            conf = {
+                key: source.get(key)
+                for key in ("User", "Env", "WorkingDir", "Entrypoint", "Cmd", "ExposedPorts", "StopSignal")
+            }
+            conf["Labels"] = {**(source.get("Labels") or {}), **labels}
+            made = self._api.commit(container_id, repository=repository, tag=tag, conf=conf, pause=True)
+            image = self._api.inspect_image(made["Id"])
+        except ENGINE_ERRORS as exc:
+            raise RuntimeFailure(f"could not commit container {container_id[:12]}: {exc}") from exc
+        return str(image["Id"]), int(image.get("Size") or 0)
+
+    def usage(self, container_id: str, disk: bool = True) -> RawUsage:
+        """CPU time so far, memory now, and (with disk) what its filesystem holds beyond its image, the quota's
+        count: that one walks the filesystem (a second or more), so callers ask for it sparingly."""
+        try:
+            stats = self._api.stats(container_id, stream=False, one_shot=True)
+            size = -1
+            if disk:  # docker-py's inspect_container() cannot ask for sizes; the Engine API can.
+                url = self._api._url("/containers/{0}/json", container_id)
+                size = int(self._api._result(self._api._get(url, params={"size": 1}), json=True).get("SizeRw") or 0)
+        except ENGINE_ERRORS as exc:
+            raise RuntimeFailure(f"could not read container {container_id[:12]}'s usage: {exc}") from exc
+        memory = stats.get("memory_stats") or {}
+        detail = memory.get("stats") or {}
+        cache = int(detail.get("total_inactive_file", detail.get("inactive_file", detail.get("cache", 0))) or 0)
+        cpu = (stats.get("cpu_stats") or {}).get("cpu_usage") or {}
+        return RawUsage(
+            at=time.time(),
+            cpu_ns=int(cpu.get("total_usage") or 0),
+            mem_used=max(0, int(memory.get("usage") or 0) - cache),
+            mem_cache=cache,
+            disk_used=size,
+        )
 
     def pause(self, container_id: str) -> None:
         try:

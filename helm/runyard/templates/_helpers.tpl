@@ -37,6 +37,8 @@ app.kubernetes.io/component: {{ .component }}
   valueFrom: {secretKeyRef: {name: {{ include "runyard.secretName" . }}, key: database-url}}
 - name: RUNYARD_REDIS__URL
   valueFrom: {secretKeyRef: {name: {{ include "runyard.secretName" . }}, key: redis-url}}
+- name: RUNYARD_SECRETS_KEY
+  valueFrom: {secretKeyRef: {name: {{ include "runyard.secretName" . }}, key: secrets-key, optional: true}}
 {{- range $name, $value := .Values.extraEnv }}
 - name: {{ $name }}
   value: {{ $value | quote }}
