@@ -53,6 +53,10 @@ class EnvPayload(Payload):
     unset: list[str] = Field(default_factory=list)
 
 
+class GrowDiskPayload(Payload):
+    disk_bytes: int
+
+
 class CommitPayload(Payload):
     """The sandbox's filesystem into the snapshot's image (made building by the API, in the job's transaction)."""
 
@@ -178,6 +182,7 @@ PAYLOADS: dict[JobKind, type[Payload]] = {
     JobKind.NETWORK: NetworkPayload,
     JobKind.ENV: EnvPayload,
     JobKind.COMMIT: CommitPayload,
+    JobKind.GROW_DISK: GrowDiskPayload,
     JobKind.METRICS: Empty,
     JobKind.EXEC: ExecPayload,
     JobKind.KERNEL_RUN: CellPayload,

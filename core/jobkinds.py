@@ -16,6 +16,7 @@ class JobKind(enum.StrEnum):
     NETWORK = "sandbox.network"
     ENV = "sandbox.env"
     COMMIT = "sandbox.commit"
+    GROW_DISK = "sandbox.grow_disk"
     METRICS = "sandbox.metrics"
     EXEC = "sandbox.exec"
     KERNEL_RUN = "sandbox.kernel.run"
@@ -61,7 +62,8 @@ class JobKind(enum.StrEnum):
         return self.value.rsplit(".", 1)[-1]
 
 
-LIFECYCLE = frozenset({JobKind.CREATE, JobKind.START, JobKind.STOP, JobKind.DELETE})
+# On a sandbox that is not started (so not refused for that): they change what it is.
+LIFECYCLE = frozenset({JobKind.CREATE, JobKind.START, JobKind.STOP, JobKind.DELETE, JobKind.GROW_DISK})
 
 # Safe to run again after a worker died holding them: they converge on the same state.
 IDEMPOTENT = frozenset(

@@ -224,6 +224,9 @@ class Sandbox(Base):
     # Seconds; 0 means never.
     auto_stop_s: Mapped[int] = mapped_column(Integer, default=0)
     auto_delete_s: Mapped[int] = mapped_column(Integer, default=0)
+    # Seconds idle before it is paused; seconds from its creation until it is deleted (0: never).
+    auto_pause_s: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    ttl_s: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
     # Daytona's archive: stopped, workspace kept, shown as "archived"; its interval is only recorded.
     archived: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
     auto_archive_s: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))

@@ -17,7 +17,7 @@ from core.job_rows import SandboxSnapshot
 from core.jobkinds import JobKind
 from core.models import Blob, BlobChunk, Job, Sandbox, Snapshot, WarmPool
 from core.settings import Settings
-from core.states import CallbackState, JobState, SandboxState, SnapshotState
+from core.states import AWAITING_BUILD, CallbackState, JobState, SandboxState, SnapshotState
 
 
 def host_lost_after_s(settings: Settings) -> float:
@@ -70,7 +70,8 @@ class Due:
 
 
 def due_for_housekeeping(session: Session, hosts: set[str]) -> list[Due]:
-    """Started sandboxes idle past their auto-stop interval; stopped ones past their auto-delete interval.
+    """Started sandboxes idle past their auto-stop (or auto-pause) interval; stopped ones past their auto-delete
+    interval; any past its time to live.
 
     Only on `hosts` (those with a live worker): a job for a dead host would only wait. Marks them
     stopping/deleting in the same statement, so two sweeps never both act.
@@ -91,6 +92,31 @@ def due_for_housekeeping(session: Session, hosts: set[str]) -> list[Due]:
         .returning(Sandbox.id, Sandbox.tenant_id, Sandbox.host)
     )
     due = [Due(r.id, r.tenant_id, r.host, JobKind.STOP) for r in session.execute(idle)]
+    # Paused, not stopped: no state to mark first, so a sandbox with a job queued or running is left for later
+    # (a pause job of an earlier sweep among them).
+    pausing = select(Sandbox.id, Sandbox.tenant_id, Sandbox.host).where(
+        Sandbox.host.in_(hosts),
+        Sandbox.state == SandboxState.STARTED,
+        Sandbox.auto_pause_s > 0,
+        Sandbox.last_activity_at + func.make_interval(0, 0, 0, 0, 0, 0, Sandbox.auto_pause_s) < now,
+        ~select(Job.id)
+        .where(Job.sandbox_id == Sandbox.id, Job.state.in_([JobState.QUEUED, JobState.RUNNING]))
+        .exists(),
+    )
+    paused = session.execute(pausing.with_for_update(skip_locked=True))
+    due += [Due(r.id, r.tenant_id, r.host, JobKind.PAUSE) for r in paused]
+    lived = (
+        update(Sandbox)
+        .where(
+            Sandbox.host.in_(hosts),
+            Sandbox.state.not_in([SandboxState.DELETING, SandboxState.DELETED, *AWAITING_BUILD]),
+            Sandbox.ttl_s > 0,
+            Sandbox.created_at + func.make_interval(0, 0, 0, 0, 0, 0, Sandbox.ttl_s) < now,
+        )
+        .values(state=SandboxState.DELETING.value, updated_at=now)
+        .returning(Sandbox.id, Sandbox.tenant_id, Sandbox.host)
+    )
+    due += [Due(r.id, r.tenant_id, r.host, JobKind.DELETE) for r in session.execute(lived)]
     expired = (
         update(Sandbox)
         .where(
@@ -155,6 +181,7 @@ def mark_host_lost(session: Session, host: str) -> LostHost:
                     SandboxState.CREATING,
                     SandboxState.STARTED,
                     SandboxState.PAUSED,
+                    SandboxState.RESIZING,
                     SandboxState.STARTING,
                     SandboxState.STOPPING,
                 ]

@@ -213,6 +213,8 @@ class SandboxRecord(BaseModel):
     auto_delete_s: int
     archived: bool
     auto_archive_s: int
+    auto_pause_s: int = 0
+    ttl_s: int = 0
     preview_token: str | None
     signing_key: str | None = None
     error: str | None

@@ -30,6 +30,7 @@ class SandboxState(enum.StrEnum):
     CREATING = "creating"
     STARTED = "started"
     PAUSED = "paused"  # every process frozen; a start resumes them
+    RESIZING = "resizing"  # stopped, its filesystem moving to a container with a larger disk
     STOPPING = "stopping"
     STOPPED = "stopped"
     STARTING = "starting"

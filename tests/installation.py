@@ -54,7 +54,9 @@ class Guard:
         assert issued.status_code == 201, f"the installation could not issue a key: {issued.text}"
         self.admin, self.key = admin, str(issued.json()["key"])
         self.api = httpx.Client(base_url=URL, headers={"X-Auth-Token": self.key}, timeout=120)
-        created = self.api.post("/v1/sandboxes", json={"name": f"make-test-guard-{os.getpid()}"})
+        # It must outlive the suite however long that takes: no auto-stop.
+        body = {"name": f"make-test-guard-{os.getpid()}", "auto_stop_s": 0}
+        created = self.api.post("/v1/sandboxes", json=body)
         assert created.status_code == 201, f"the installation could not create a sandbox: {created.text}"
         self.base = f"/v1/sandboxes/{created.json()['id']}"
         # A create answers once started, or with the sandbox as it is when the lifecycle wait runs out.

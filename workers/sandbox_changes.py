@@ -13,7 +13,7 @@ from core import constants as c
 from core import snapshot_store
 from core.db import transaction
 from core.job_machine import SandboxClaim
-from core.job_payloads import CommitPayload, EnvPayload, NetworkPayload, ResizePayload
+from core.job_payloads import CommitPayload, EnvPayload, GrowDiskPayload, NetworkPayload, ResizePayload
 from core.jobkinds import JobKind
 from core.sandbox_store import set_sandbox
 from core.settings import Settings
@@ -34,6 +34,7 @@ class Changes:
             JobKind.NETWORK: self.network,
             JobKind.ENV: self.env,
             JobKind.COMMIT: self.commit,
+            JobKind.GROW_DISK: self.grow_disk,
             JobKind.METRICS: lambda claim: sandbox_metrics.latest(self.host, claim.sandbox).model_dump(),
         }
 
@@ -97,3 +98,23 @@ class Changes:
         with transaction(self.settings) as session:
             snapshot_store.built(session, snapshot_id, image_id, size, "")
         return {"snapshot_id": str(snapshot_id), "image_id": image_id, "size_bytes": size}
+
+    def grow_disk(self, claim: SandboxClaim) -> Result:
+        """A stopped sandbox's filesystem, committed, into a new container with the larger quota (the quota is
+        fixed when a container is made). The row names the new container before the old one goes: a crash
+        leaves one of the two unowned, and the next start of this worker removes it."""
+        sandbox = claim.sandbox
+        if sandbox.state != SandboxState.RESIZING:
+            return {"state": sandbox.state}  # redelivered after it was done
+        wanted = GrowDiskPayload.model_validate(claim.payload)
+        old = self._container(claim)
+        tag = f"runyard/resized:{sandbox.id.hex}"
+        labels = {c.LABEL_MANAGED: "1", c.LABEL_CLUSTER: self.settings.cluster}
+        self.host.runtime.commit(old, tag, labels)
+        grown = replace(sandbox, disk_bytes=wanted.disk_bytes)
+        spec = replace(self.host.spec(sandbox.image, grown, sandbox.network), image=tag)  # labelled as before
+        new = self.host.runtime.create(spec, self.host.image_config(tag))
+        self.host.runtime.stop(new)
+        self._save(claim, container_id=new, disk_bytes=wanted.disk_bytes, state=SandboxState.STOPPED.value, error=None)
+        self.host.remove(old)
+        return {"disk_bytes": wanted.disk_bytes, "state": SandboxState.STOPPED.value}

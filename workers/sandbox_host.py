@@ -86,7 +86,7 @@ class SandboxHost:
             return ContainerLimits(memory_bytes=s.memory_bytes, pids=s.pids, cpus=s.cpus)
         return ContainerLimits(memory_bytes=sandbox.memory_bytes, pids=s.pids, cpus=sandbox.cpus)
 
-    def _spec(self, image: str, sandbox: SandboxSnapshot | None, network: bool) -> WorkspaceSpec:
+    def spec(self, image: str, sandbox: SandboxSnapshot | None, network: bool) -> WorkspaceSpec:
         return WorkspaceSpec(
             image=image,
             limits=self.limits(sandbox),
@@ -187,7 +187,7 @@ class SandboxHost:
     def _drop(self, ready: Ready) -> None:
         container_id, link, _ = ready
         link.close()
-        self._remove(container_id)
+        self.remove(container_id)
 
     def _unwanted(self) -> list[Ready]:
         """Take out the pooled sandboxes of images no longer in demand. With the condition held."""
@@ -196,11 +196,11 @@ class SandboxHost:
         return [ready for image in stale for ready in self._pools.pop(image)]
 
     def _launch(self, image: str, sandbox: SandboxSnapshot | None, network: bool) -> Ready:
-        container_id = self.runtime.create(self._spec(image, sandbox, network), self.image_config(image))
+        container_id = self.runtime.create(self.spec(image, sandbox, network), self.image_config(image))
         try:
             return container_id, self._attach(container_id), image
         except RuntimeFailure:
-            self._remove(container_id)
+            self.remove(container_id)
             raise
 
     def _attach(self, container_id: str) -> AgentLink:
@@ -271,7 +271,7 @@ class SandboxHost:
             self.configure(link, sandbox)
         except Exception:
             link.close()
-            self._remove(container_id)
+            self.remove(container_id)
             raise
         with self._lock:
             self._links[container_id] = link
@@ -357,7 +357,7 @@ class SandboxHost:
         if aborted["uploads"] or aborted["downloads"]:
             log.info("aborted transfers of an earlier attachment", extra={**extra, **aborted})
 
-    def _remove(self, container_id: str) -> None:
+    def remove(self, container_id: str) -> None:
         with contextlib.suppress(RuntimeFailure):
             self.runtime.remove_container(container_id)
 
@@ -372,7 +372,7 @@ class SandboxHost:
         for info in self.runtime.list_containers(self.labels("sandbox")):
             if info.id not in owned:
                 log.warning("removing a sandbox container nobody owns", extra={"container": info.id[:12]})
-                self._remove(info.id)
+                self.remove(info.id)
         return self.stopped(known)
 
     def stopped(self, known: list[SandboxSnapshot]) -> list[SandboxSnapshot]:
@@ -385,7 +385,7 @@ class SandboxHost:
             if info.status in ("running", "paused"):  # paused: frozen for a commit, or by pause; not stopped
                 running.add(info.id)
             elif info.status in ("exited", "dead") and info.id not in owned:
-                self._remove(info.id)
+                self.remove(info.id)
         return [s for s in known if s.state == "started" and s.container_id and s.container_id not in running]
 
     def forget(self, container_id: str) -> None:

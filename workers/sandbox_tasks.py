@@ -33,6 +33,11 @@ def _finish(session: Session, claim: SandboxClaim, outcome: Outcome) -> bool:
         return False
     if state is JobState.FAILED and claim.kind in (JobKind.CREATE, JobKind.START, JobKind.STOP):
         sandbox_store.set_sandbox(session, claim.sandbox.id, state=SandboxState.ERROR.value, error=error)
+    if state is JobState.FAILED and claim.kind is JobKind.GROW_DISK:  # nothing moved: stopped as it was
+        only = SandboxState.RESIZING
+        sandbox_store.set_sandbox(
+            session, claim.sandbox.id, only_if=only, state=SandboxState.STOPPED.value, error=error
+        )
     if claim.kind is JobKind.FILES_UPLOAD:
         sandbox_store.drop_blob(session, uuid.UUID(str(claim.payload["blob_id"])))
     return True

@@ -66,6 +66,8 @@ class CreateSandbox(BaseModel):
     auto_stop_interval: int | None = Field(None, alias="autoStopInterval", ge=0, le=525_600)
     auto_archive_interval: int | None = Field(None, alias="autoArchiveInterval", ge=0, le=525_600)
     auto_delete_interval: int | None = Field(None, alias="autoDeleteInterval", ge=-1, le=525_600)
+    auto_pause_interval: int | None = Field(None, alias="autoPauseInterval", ge=0, le=43_200)
+    ttl_minutes: int | None = Field(None, alias="ttlMinutes", ge=0, le=525_600)
     network_block_all: bool | None = Field(None, alias="networkBlockAll")
     network_allow_list: str | None = Field(None, alias="networkAllowList")
     build_info: BuildInfo | None = Field(None, alias="buildInfo")
@@ -146,6 +148,8 @@ async def create_sandbox(
         auto_stop_s=body.auto_stop_interval * 60 if body.auto_stop_interval is not None else None,
         auto_delete_s=auto_delete_seconds(body.auto_delete_interval) if body.auto_delete_interval is not None else None,
         auto_archive_s=body.auto_archive_interval * 60 if body.auto_archive_interval else None,
+        auto_pause_s=body.auto_pause_interval * 60 if body.auto_pause_interval else None,
+        ttl_s=body.ttl_minutes * 60 if body.ttl_minutes else None,
     )
     sandbox_id, job_id = await svc.create_sandbox(
         session, state.redis, principal, req, state.settings, "daytona", dockerfile=dockerfile
@@ -296,6 +300,24 @@ async def set_autodelete(
     ident: str, interval: int, request: Request, state: StateDep, session: SessionDep, principal: PrincipalDep
 ) -> dict[str, Any]:
     sandbox = await _update(ident, session, principal, auto_delete_s=auto_delete_seconds(interval))
+    return sandbox_dto(sandbox, toolbox_url(request, state.settings))
+
+
+@router.post("/sandbox/{ident}/autopause/{interval}")
+async def set_autopause(
+    ident: str, interval: int, request: Request, state: StateDep, session: SessionDep, principal: PrincipalDep
+) -> dict[str, Any]:
+    """Paused (every process frozen) after this many minutes without activity; 0: never."""
+    sandbox = await _update(ident, session, principal, auto_pause_s=max(0, interval) * 60)
+    return sandbox_dto(sandbox, toolbox_url(request, state.settings))
+
+
+@router.post("/sandbox/{ident}/ttl/{ttl_minutes}")
+async def set_ttl(
+    ident: str, ttl_minutes: int, request: Request, state: StateDep, session: SessionDep, principal: PrincipalDep
+) -> dict[str, Any]:
+    """Deleted this many minutes after its creation, whatever it is doing; 0: no limit."""
+    sandbox = await _update(ident, session, principal, ttl_s=max(0, ttl_minutes) * 60)
     return sandbox_dto(sandbox, toolbox_url(request, state.settings))
 
 

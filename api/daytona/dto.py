@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from fastapi import Request
@@ -19,6 +19,7 @@ STATES = {
     SandboxState.CREATING: "creating",
     SandboxState.STARTED: "started",
     SandboxState.PAUSED: "paused",
+    SandboxState.RESIZING: "resizing",
     SandboxState.STOPPING: "stopping",
     SandboxState.STOPPED: "stopped",
     SandboxState.STARTING: "starting",
@@ -33,6 +34,7 @@ DESIRED = {
     SandboxState.STARTED: "started",
     SandboxState.STARTING: "started",
     SandboxState.PAUSED: "paused",
+    SandboxState.RESIZING: "stopped",
     SandboxState.STOPPING: "stopped",
     SandboxState.STOPPED: "stopped",
     SandboxState.DELETING: "destroyed",
@@ -95,6 +97,7 @@ def sandbox_dto(sandbox: SandboxRecord, toolbox: str) -> dict[str, Any]:
         "autoStopInterval": minutes(sandbox.auto_stop_s),
         "autoArchiveInterval": minutes(sandbox.auto_archive_s),
         "autoDeleteInterval": auto_delete_minutes(sandbox.auto_delete_s),
+        "autoPauseInterval": minutes(sandbox.auto_pause_s),
         "createdAt": _iso(sandbox.created_at),
         "updatedAt": _iso(sandbox.updated_at),
         "lastActivityAt": _iso(sandbox.last_activity_at),
@@ -106,6 +109,8 @@ def sandbox_dto(sandbox: SandboxRecord, toolbox: str) -> dict[str, Any]:
         dto["desiredState"] = "archived" if sandbox.archived and state is SandboxState.STOPPED else DESIRED[state]
     if sandbox.error:
         dto["errorReason"] = sandbox.error
+    if sandbox.ttl_s:
+        dto["autoDestroyAt"] = _iso(sandbox.created_at + timedelta(seconds=sandbox.ttl_s))
     return dto
 
 

@@ -59,12 +59,6 @@ VOLUMES_REFUSED = (
 )
 REFUSALS = [
     (re.compile(r"^/volumes"), "volumes (daytona.volume)", VOLUMES_REFUSED),
-    (
-        re.compile(r"^/sandbox/[^/]+/autopause/"),
-        "set_auto_pause_interval",
-        "no auto-pause yet; use set_autostop_interval (a stopped sandbox keeps its whole filesystem)",
-    ),
-    (re.compile(r"^/sandbox/[^/]+/ttl/"), "set_ttl", "no time-to-live yet; use set_auto_delete_interval"),
     (re.compile(r"^/lsp/"), "the LSP server (create_lsp_server)", "the sandbox images have no language servers yet"),
     (
         re.compile(r"^/computeruse/a11y"),

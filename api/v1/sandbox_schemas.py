@@ -33,6 +33,8 @@ class SandboxCreateBody(Strict):
     )
     auto_stop_s: int | None = Field(None, description="Seconds idle before it stops; 0 never")
     auto_delete_s: int | None = Field(None, description="Seconds stopped before it is deleted; 0 never")
+    auto_pause_s: int | None = Field(None, description="Seconds idle before it is paused; 0 never")
+    ttl_s: int | None = Field(None, description="Seconds from its creation until it is deleted; 0 no limit")
 
 
 class SandboxOut(BaseModel):
@@ -51,6 +53,8 @@ class SandboxOut(BaseModel):
     egress_allow: list[str] | None
     auto_stop_s: int
     auto_delete_s: int
+    auto_pause_s: int = 0
+    ttl_s: int = 0
     error: str | None
     created_at: datetime
     started_at: datetime | None
@@ -75,6 +79,8 @@ class SandboxOut(BaseModel):
             egress_allow=s.egress_allow,
             auto_stop_s=s.auto_stop_s,
             auto_delete_s=s.auto_delete_s,
+            auto_pause_s=s.auto_pause_s,
+            ttl_s=s.ttl_s,
             error=s.error,
             created_at=s.created_at,
             started_at=s.started_at,

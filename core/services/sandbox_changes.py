@@ -26,20 +26,26 @@ async def _reread(caller: ops.Caller, sandbox: SandboxRecord) -> SandboxRecord:
 async def resize(
     caller: ops.Caller, sandbox: SandboxRecord, cpus: float | None, memory_bytes: int | None, disk_bytes: int | None
 ) -> SandboxRecord:
-    """CPU and memory, live if it runs; disk only grows, as on Daytona, and only on a stopped sandbox."""
+    """CPU and memory, live if it runs; disk only grows, as on Daytona, and only on a stopped sandbox: its
+    filesystem moves to a new container with the larger quota (a job on its host)."""
     s = caller.settings.sandboxes
     errors: list[FieldError] = []
     new_cpus = bounded("cpus", cpus, sandbox.cpus, 0.1, s.max_cpus, errors)
     new_memory = int(bounded("memory_bytes", memory_bytes, sandbox.memory_bytes, 64 << 20, s.max_memory_bytes, errors))
-    if disk_bytes is not None and disk_bytes != sandbox.disk_bytes:
-        if disk_bytes < sandbox.disk_bytes:
-            errors.append(FieldError("disk_bytes", "grow_only", f"a disk only grows: it is {sandbox.disk_bytes} bytes"))
-        else:
-            # Its quota is fixed when its container is made; growing means moving its filesystem to a new one.
-            raise Conflict("growing a sandbox's disk is not supported yet; create a new sandbox with a larger disk")
+    grow = disk_bytes is not None and disk_bytes > sandbox.disk_bytes
+    if disk_bytes is not None and disk_bytes < sandbox.disk_bytes:
+        errors.append(FieldError("disk_bytes", "grow_only", f"a disk only grows: it is {sandbox.disk_bytes} bytes"))
+    elif grow:
+        bounded("disk_bytes", disk_bytes, sandbox.disk_bytes, 16 << 20, s.max_disk_bytes, errors)
     if errors:
         raise InvalidInput(errors)
     state = SandboxState(sandbox.state)
+    if grow:
+        if state != SandboxState.STOPPED:
+            raise Conflict(f"sandbox {sandbox.name} is {state.value}; stop it to grow its disk", state.value)
+        await _set(caller, sandbox, SandboxState.STOPPED, cpus=new_cpus, memory_bytes=new_memory)
+        await _grow_disk(caller, sandbox, int(disk_bytes or 0))
+        return await _reread(caller, sandbox)
     if state == SandboxState.STARTED:
         await ops.run_op(caller, sandbox, JobKind.RESIZE, {"cpus": new_cpus, "memory_bytes": new_memory})
     elif state == SandboxState.STOPPED:
@@ -47,6 +53,27 @@ async def resize(
     else:
         raise Conflict(f"sandbox {sandbox.name} is {state.value}; resize it when started or stopped", state.value)
     return await _reread(caller, sandbox)
+
+
+async def _grow_disk(caller: ops.Caller, sandbox: SandboxRecord, disk_bytes: int) -> None:
+    """Resizing (a compare-and-set from stopped), and the job that moves its filesystem to a larger disk."""
+    changed = await caller.session.execute(
+        update(Sandbox)
+        .where(Sandbox.id == sandbox.id, Sandbox.state == SandboxState.STOPPED.value)
+        .values(state=SandboxState.RESIZING.value, updated_at=func.now())
+        .returning(Sandbox.id)
+    )
+    if changed.first() is None:
+        await caller.session.rollback()
+        raise Conflict(f"sandbox {sandbox.name} changed state meanwhile; retry", sandbox.state)
+    principal, settings = caller.principal, caller.settings
+    payload = {"disk_bytes": disk_bytes}
+    job_id = await ops.insert_job(
+        caller.session, principal, sandbox.id, sandbox.host, JobKind.GROW_DISK, payload, caller.protocol, None, None
+    )
+    await caller.session.commit()
+    await ops.enqueue(settings, job_id, sandbox.host)
+    await ops.settle(caller, job_id)
 
 
 async def _set(caller: ops.Caller, sandbox: SandboxRecord, only_if: SandboxState, **values: object) -> None:

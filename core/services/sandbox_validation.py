@@ -40,6 +40,8 @@ class SandboxCreate:
     auto_stop_s: int | None = None
     auto_delete_s: int | None = None
     auto_archive_s: int | None = None
+    auto_pause_s: int | None = None
+    ttl_s: int | None = None
     # Set by the service, never by a client: the tenant's own snapshot the template or image names.
     snapshot: SnapshotRecord | None = None
 
@@ -149,6 +151,8 @@ def check_create(req: SandboxCreate, settings: Settings) -> CheckedCreate:
     disk = bounded("disk_bytes", req.disk_bytes, disk_default, 16 << 20, s.max_disk_bytes, errors)
     auto_stop = bounded("auto_stop_s", req.auto_stop_s, s.auto_stop_s, 0, 30 * 86400, errors)
     auto_delete = bounded("auto_delete_s", req.auto_delete_s, s.auto_delete_s, 0, 365 * 86400, errors)
+    bounded("auto_pause_s", req.auto_pause_s, 0, 0, 30 * 86400, errors)
+    bounded("ttl_s", req.ttl_s, 0, 0, 365 * 86400, errors)
     if req.network and not s.network:
         errors.append(FieldError("network", "not_allowed", "sandboxes have no network on this installation"))
     network = s.network if req.network is None else req.network

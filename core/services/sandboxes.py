@@ -150,6 +150,8 @@ async def create_sandbox(
                 auto_stop_s=checked.auto_stop_s,
                 auto_delete_s=checked.auto_delete_s,
                 auto_archive_s=max(0, int(req.auto_archive_s or 0)),
+                auto_pause_s=max(0, int(req.auto_pause_s or 0)),
+                ttl_s=max(0, int(req.ttl_s or 0)),
                 preview_token=secrets.token_urlsafe(24),
             )
         )
@@ -330,7 +332,7 @@ async def update_settings(session: AsyncSession, sandbox: SandboxRecord, **value
     errors: list[FieldError] = []
     if "labels" in values:
         check_map("labels", values["labels"], LABEL_KEY, errors)
-    for key in ("auto_stop_s", "auto_delete_s", "auto_archive_s"):
+    for key in ("auto_stop_s", "auto_delete_s", "auto_archive_s", "auto_pause_s", "ttl_s"):
         if key in values and not 0 <= int(values[key]) <= 365 * 86400:
             errors.append(FieldError(key, "range", "must be between 0 and 31536000 seconds"))
     if errors:

@@ -21,7 +21,7 @@ from typing import Any
 
 import asyncssh
 import httpx
-from daytona import CreateSandboxFromSnapshotParams, Daytona, DaytonaConfig, SessionExecuteRequest
+from daytona import AsyncDaytona, CreateSandboxFromSnapshotParams, Daytona, DaytonaConfig, SessionExecuteRequest
 
 
 def status(url: str) -> int:
@@ -55,6 +55,19 @@ async def refused(command: str) -> str:
     except (asyncssh.PermissionDenied, asyncssh.DisconnectError) as exc:
         return type(exc).__name__
     return "logged in"
+
+
+async def access_async(sandbox_id: str) -> list[Any]:
+    """Through AsyncDaytona: an SSH token that works and is revoked, and a signed preview link."""
+    config = DaytonaConfig(api_key=os.environ["DAYTONA_API_KEY"], api_url=os.environ["DAYTONA_API_URL"])
+    async with AsyncDaytona(config) as daytona:
+        box = await daytona.get(sandbox_id)
+        access = await box.create_ssh_access(expires_in_minutes=5)
+        ran = await ssh_session(access.ssh_command)
+        await box.revoke_ssh_access(access.token)
+        valid = (await box.validate_ssh_access(access.token)).valid
+        link = await box.create_signed_preview_url(3000, expires_in_seconds=30)
+        return [ran["run"][0], valid, status(link.url)]
 
 
 def main() -> None:
@@ -112,6 +125,7 @@ def main() -> None:
         box.revoke_ssh_access(access.token)
         seen["revoked"] = [box.validate_ssh_access(access.token).valid, asyncio.run(refused(access.ssh_command))]
         seen["wrong_token"] = asyncio.run(refused(access.ssh_command.replace(access.token, "not-a-token")))
+        seen["async"] = asyncio.run(access_async(box.id))
     finally:
         daytona.delete(box)
     print(json.dumps(seen))

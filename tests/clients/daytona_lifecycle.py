@@ -15,13 +15,21 @@ Used by tests/integration/test_daytona_sdk.py.
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import json
 import os
 import time
 from typing import Any
 
-from daytona import CreateSandboxFromSnapshotParams, Daytona, DaytonaConfig, Resources, SessionExecuteRequest
+from daytona import (
+    AsyncDaytona,
+    CreateSandboxFromSnapshotParams,
+    Daytona,
+    DaytonaConfig,
+    Resources,
+    SessionExecuteRequest,
+)
 from sdk_helpers import failure
 
 FETCH = (
@@ -36,7 +44,7 @@ def reached(box: Any, url: str) -> bool:
 
 def main() -> None:
     url = os.environ["INTERNET_URL"]
-    daytona = Daytona(DaytonaConfig(api_key=os.environ["DAYTONA_API_KEY"], api_url=os.environ["DAYTONA_API_URL"]))
+    daytona = Daytona(daytona_config())
     seen: dict[str, Any] = {}
     box = daytona.create(CreateSandboxFromSnapshotParams(language="python", resources=Resources(cpu=1, memory=1)))
     try:
@@ -107,9 +115,38 @@ def main() -> None:
         seen["allow_list"] = box.network_allow_list
         box.update_network_settings(network_allow_list="")
         seen["network"].append(reached(box, url))
+        seen["async"] = asyncio.run(lifecycle_async(daytona_config(), box.id))
+
+        # A disk only grows, on a stopped sandbox; everything on it stays.
+        big = "fallocate -l 2500M /root/big && echo fits || echo refused; rm -f /root/big"
+        seen["big_before"] = box.process.exec(big).result.strip().splitlines()[-1]
+        seen["grow_started"] = failure(lambda: box.resize(Resources(disk=3)))
+        box.stop()
+        box.resize(Resources(disk=3))
+        box.start()
+        box.refresh_data()
+        kept = box.process.exec("cat /opt/marker").result.strip()
+        seen["grown"] = [box.disk, kept, box.process.exec(big).result.strip().splitlines()[-1]]
     finally:
         daytona.delete(box)
     print(json.dumps(seen))
+
+
+def daytona_config() -> DaytonaConfig:
+    return DaytonaConfig(api_key=os.environ["DAYTONA_API_KEY"], api_url=os.environ["DAYTONA_API_URL"])
+
+
+async def lifecycle_async(config: DaytonaConfig, sandbox_id: str) -> list[Any]:
+    """The same calls through AsyncDaytona: pause and start, resize, metrics."""
+    async with AsyncDaytona(config) as daytona:
+        box = await daytona.get(sandbox_id)
+        await box.pause()
+        await box.refresh_data()
+        paused = str(getattr(box.state, "value", box.state))
+        await box.start()
+        await box.resize(Resources(cpu=1, memory=1))
+        metrics = await box.get_metrics_latest()
+        return [paused, str(getattr(box.state, "value", box.state)), metrics.cpu_count, metrics.mem_total]
 
 
 if __name__ == "__main__":

@@ -14,12 +14,13 @@ Used by tests/integration/test_daytona_sdk.py.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import time
 from typing import Any
 
-from daytona import CreateSandboxFromSnapshotParams, CreateSnapshotParams, Daytona, DaytonaConfig, Image
+from daytona import AsyncDaytona, CreateSandboxFromSnapshotParams, CreateSnapshotParams, Daytona, DaytonaConfig, Image
 from daytona.common.secret import CreateSecretParams, UpdateSecretParams
 from sdk_helpers import failure
 
@@ -53,8 +54,19 @@ def main() -> None:
     daytona.secret.delete(secret.id)
     seen["deleted"] = [s.name for s in daytona.secret.list().items]
     seen["volume"] = failure(lambda: daytona.volume.create("shared"))
+    seen["async"] = asyncio.run(secrets_async())
     seen["warm"] = warm_pools(daytona)
     print(json.dumps(seen, default=str))
+
+
+async def secrets_async() -> list[Any]:
+    """Through AsyncDaytona: a secret made, listed and deleted; a warm pool of a template listed and deleted."""
+    config = DaytonaConfig(api_key=os.environ["DAYTONA_API_KEY"], api_url=os.environ["DAYTONA_API_URL"])
+    async with AsyncDaytona(config) as daytona:
+        made = await daytona.secret.create(CreateSecretParams(name="async-one", value="v"))
+        listed = [s.name for s in (await daytona.secret.list()).items]
+        await daytona.secret.delete(made.id)
+        return [listed, [s.name for s in (await daytona.secret.list()).items]]
 
 
 def warm_pools(daytona: Daytona) -> dict[str, Any]:

@@ -111,8 +111,6 @@ def test_unsupported_calls_are_a_deliberate_501(daytona_stack: Stack) -> None:
     with httpx.Client(base_url=f"{daytona_stack.url}/daytona", headers=headers) as client:
         for method, path, why in [
             ("POST", "/api/volumes", "disk quota"),
-            ("POST", "/api/sandbox/x/autopause/5", "set_autostop_interval"),
-            ("POST", "/api/sandbox/x/ttl/5", "set_auto_delete_interval"),
             ("POST", "/api/snapshots/x/deactivate", "Daytona layer"),
             ("POST", "/toolbox/x/lsp/start", "language servers"),
             ("GET", "/toolbox/x/computeruse/a11y/tree", "accessibility"),

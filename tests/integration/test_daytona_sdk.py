@@ -94,6 +94,10 @@ def test_lifecycle_through_daytonas_sdk(sdk_stack: Stack, internet: str) -> None
     assert original == "kept"
     # on, blocked, an allow-list without it, one with it, no allow-list
     assert seen["network"] == [True, False, False, True, True], seen["network"]
+    assert seen["async"] == ["paused", "started", 1, 1 << 30], seen["async"]
+    # 2.5 GB does not fit the 2 GiB default; after the disk grew (stopped) to 3 GiB it does, files kept.
+    assert seen["big_before"] == "refused" and "stop it to grow" in str(seen["grow_started"]), seen
+    assert seen["grown"] == [3, "kept", "fits"], seen["grown"]
 
 
 def test_access_through_daytonas_sdk_and_ssh(sdk_stack: Stack) -> None:
@@ -110,6 +114,7 @@ def test_access_through_daytonas_sdk_and_ssh(sdk_stack: Stack) -> None:
     assert seen["terminal"] == [7, True]
     assert seen["revoked"] == [False, "PermissionDenied"]
     assert seen["wrong_token"] == "PermissionDenied"
+    assert seen["async"] == [3, False, 200], seen["async"]
 
 
 def test_an_ssh_token_that_ran_out_is_refused(sdk_stack: Stack) -> None:
@@ -168,6 +173,7 @@ def test_secrets_and_volumes_through_daytonas_sdk(sdk_stack: Stack) -> None:
     assert seen["after_restart"] == value + "-2" and seen["detached"] == "none"
     assert "no secret named" in str(seen["unknown_secret"])
     assert seen["deleted"] == []
+    assert seen["async"] == [["async-one"], []], seen["async"]
     assert "disk quota" in str(seen["volume"]), seen["volume"]
     warm = seen["warm"]
     assert isinstance(warm, dict) and warm["created"][1] == 2, warm
@@ -212,3 +218,24 @@ def test_git_through_daytonas_sdk(sdk_stack: Stack) -> None:
     assert stored == [] and results == []
     logs = list(Path(STATE_DIR).glob(f"{sdk_stack.tag}-*.log"))
     assert logs and not any(password in p.read_text(errors="replace") for p in logs)
+
+
+def test_idle_sandboxes_pause_and_old_ones_go(sdk_stack: Stack) -> None:
+    """Auto-pause and time to live, in seconds through the native API (Daytona's minutes are the same fields)."""
+    import httpx
+
+    from tests.integration.helpers import eventually
+
+    headers = {"X-Auth-Token": make_tenant().key}
+    with httpx.Client(base_url=sdk_stack.url, headers=headers, timeout=120) as api:
+        idle = api.post("/v1/sandboxes", json={"auto_pause_s": 2}).json()
+        doomed = api.post("/v1/sandboxes", json={"ttl_s": 4}).json()
+        assert idle["auto_pause_s"] == 2 and doomed["ttl_s"] == 4
+        eventually(lambda: api.get(f"/v1/sandboxes/{idle['id']}").json()["state"] == "paused", timeout=60)
+        shown = api.get(f"/daytona/api/sandbox/{doomed['id']}").json()
+        assert shown["autoDestroyAt"] and api.get(f"/daytona/api/sandbox/{idle['id']}").json()["state"] == "paused"
+        eventually(lambda: api.get(f"/v1/sandboxes/{doomed['id']}").json()["state"] == "deleted", timeout=60)
+        # A start resumes the paused one, which then takes work again.
+        assert api.post(f"/v1/sandboxes/{idle['id']}/start").json()["state"] == "started"
+        assert api.post(f"/v1/sandboxes/{idle['id']}/exec", json={"command": "echo back"}).json()["stdout"] == "back\n"
+        api.delete(f"/v1/sandboxes/{idle['id']}")
