@@ -83,6 +83,8 @@ class Language(Base):
     is_project: Mapped[bool] = mapped_column(Boolean, default=False)
     executable: Mapped[bool] = mapped_column(Boolean, default=False)
     is_archived: Mapped[bool] = mapped_column(Boolean, default=False)
+    # RunLimits field -> the least value of it this language's runtime needs to start at all.
+    floors: Mapped[dict[str, int]] = mapped_column(JSONB, default=dict, server_default=text("'{}'::jsonb"))
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
     )

@@ -71,6 +71,8 @@ class LanguageInfo(BaseModel):
     is_project: bool = False
     executable: bool = False
     image: str
+    # RunLimits field -> its least value for this language: a run asking for less gets this much.
+    floors: dict[str, int] = {}
 
 
 class CallbackInfo(BaseModel):

@@ -95,7 +95,9 @@ class WorkerSettings(BaseModel):
     # Runs executed at once by one worker process (Celery threads; each holds a warm sandbox).
     concurrency: int = 8
     docker_url: str | None = None
-    images: list[str] = ["runyard/runner:latest"]
+    # The run images, one per family of languages; the first one's pool is warmed at start, the others' as
+    # their languages are first asked for.
+    images: list[str] = ["runyard/runner:latest", "runyard/scripting:latest"]
     sandbox_uid: int = 64000
     sandbox_gid: int = 64000
     # Memory above the run's limit that the container may use: the agent and

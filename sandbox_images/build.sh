@@ -90,6 +90,7 @@ ensure_debian_base
 # Order matters: later images start FROM the earlier ones.
 build base
 build runner
+build scripting
 build agent
 build runtime
 copy_to_sandbox_engine "$prefix/runtime:latest" "$prefix/agent:latest" "$base_ref"

@@ -32,9 +32,23 @@ def read_catalog(runtime: RunContainerRuntime, image: str) -> list[LanguageInfo]
             is_project=bool(lang.get("project", False)),
             executable=bool(lang.get("executable", False)),
             image=image,
+            floors={str(k): int(v) for k, v in (lang.get("floors") or {}).items()},
         )
         for lang in data["languages"]
     ]
+
+
+def read_catalogs(runtime: RunContainerRuntime, images: list[str]) -> list[LanguageInfo]:
+    """Every image's languages; an image this engine lacks is left out (and said), not fatal to the worker."""
+    languages: list[LanguageInfo] = []
+    for image in images:
+        try:
+            languages.extend(read_catalog(runtime, image))
+        except RuntimeFailure as exc:
+            log.error(
+                "an image's languages are not served: it cannot be read", extra={"image": image, "error": str(exc)}
+            )
+    return languages
 
 
 def publish(session: Session, languages: list[LanguageInfo]) -> None:

@@ -97,7 +97,7 @@ def _on_worker_init(**_: Any) -> None:
         held = job_machine.expire_leases_of(session, ctx.name)
     if held:
         log.warning("jobs held by this worker's previous life are released to the sweep", extra={"count": held})
-    languages = [lang for image in ctx.settings.worker.images for lang in catalog.read_catalog(runtime, image)]
+    languages = catalog.read_catalogs(runtime, ctx.settings.worker.images)
     with transaction(ctx.settings) as session:
         catalog.publish(session, languages)
     egress = ctx.settings.worker.egress_network

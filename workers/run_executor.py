@@ -57,6 +57,12 @@ def run_limits(limits: RunLimits, settings: Settings) -> tuple[StepLimits, Conta
     return step, container_limits(limits.memory_kb, limits.max_processes, settings)
 
 
+def with_floors(limits: RunLimits, floors: dict[str, int]) -> RunLimits:
+    """The run's limits, each raised to the least its language's runtime needs to start (languages.json)."""
+    raised = {k: max(getattr(limits, k), v) for k, v in floors.items() if k in RunLimits.model_fields}
+    return limits.model_copy(update=raised) if raised else limits
+
+
 def expand(template: list[str], options: str | None) -> list[str]:
     argv: list[str] = []
     for word in template:
@@ -118,7 +124,7 @@ class RunExecutor:
                 return failed
             compile_output = result.stdout or None
             files, archive = [], None
-        r_step, r_limits = run_limits(record.limits, self.settings)
+        r_step, r_limits = run_limits(with_floors(record.limits, language.floors), self.settings)
         container.set_limits(r_limits)
         assert language.run_cmd is not None
         argv = list(language.run_cmd) + shlex.split(record.command_line_arguments or "")

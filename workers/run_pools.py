@@ -80,8 +80,10 @@ class RunPools:
             return pool
 
     def start(self) -> None:
-        for image in self.settings.worker.images:
-            self.pool(image)
+        """Warm the first image's pool (the default family's) now; another image's pool is made by its first
+        run, which starts the first container of it (its later runs find them warm)."""
+        if self.settings.worker.images:
+            self.pool(self.settings.worker.images[0])
 
     def stats(self) -> dict[str, PoolFigures]:
         with self._lock:

@@ -24,6 +24,7 @@ def to_info(row: Language) -> LanguageInfo:
         is_project=row.is_project,
         executable=row.executable,
         image=row.image,
+        floors=dict(row.floors or {}),
     )
 
 

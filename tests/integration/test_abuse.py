@@ -361,3 +361,22 @@ def test_every_run_lands_in_the_same_reused_sandbox(api: httpx.Client, abuse_sta
     workers = httpx.get(f"{abuse_stack.url}/v1/workers", headers=api.headers).json()
     pool = next(iter(workers[0]["pools"].values()))
     assert pool["created"] == 1 and pool["reset_failures"] == 0, pool
+
+
+def test_the_limits_hold_in_the_scripting_family(api: httpx.Client, abuse_stack: Stack) -> None:
+    """The same abuse in the scripting family's image (Ruby): each limit stops it there too."""
+    bomb = run(api, "loop { fork { sleep } rescue (puts 'refused'; sleep) }", language="ruby", wall_time_ms=3000)
+    assert bomb["status"] == "time_limit_exceeded", bomb
+    assert_unharmed(api, abuse_stack)
+    hog = run(api, 'a = []\nloop { a << "x" * 16_000_000 }', language="ruby", memory_bytes=64 << 20)
+    assert hog["status"] == "memory_limit_exceeded", hog
+    flood = run(api, '400.times { $stdout.write("x" * 65536) }', language="ruby", output_bytes=1 << 20)
+    assert flood["status"] == "accepted" and flood["stdout_truncated"] and len(flood["stdout"]) == 1 << 20, flood
+    fill = (
+        'n = 0\nbegin\n  loop { File.binwrite("/box/f#{n}", "\\0" * (1 << 20)); n += 1 }\n'
+        'rescue SystemCallError => e\n  puts "#{n} #{e.message}"\nend'
+    )
+    disk = run(api, fill, language="ruby", memory_bytes=256 << 20)
+    written, reason = disk["stdout"].split(" ", 1)
+    assert disk["status"] == "accepted" and int(written) <= 64 and "No space left" in reason, disk
+    assert_unharmed(api, abuse_stack)

@@ -141,3 +141,44 @@ def test_sdk_reads_configuration_and_languages(sdk: judge0.Client) -> None:
     assert names[71].startswith("Python (3.")
     assert names[50].startswith("C (GCC ")
     assert names[63].startswith("JavaScript (Node.js ")
+
+
+# The scripting family's languages (sandbox_images/scripting), by Judge0's ids: hello world, a line of stdin
+# back, and an uncaught error (Judge0's "Runtime Error (NZEC)"), each through the SDK.
+SCRIPTING: dict[int, tuple[str, str | None, str]] = {
+    55: ('(format t "hello from 55~%")', '(format t "got ~a~%" (read-line))', '(error "boom")'),
+    57: ('IO.puts "hello from 57"', 'IO.puts "got " <> String.trim(IO.gets(""))', 'raise "boom"'),
+    58: (
+        'main(_) -> io:format("hello from 58~n").',
+        'main(_) -> L = io:get_line(""), io:format("got ~s", [L]).',
+        "main(_) -> erlang:error(boom).",
+    ),
+    64: ('print("hello from 64")', 'print("got " .. io.read("l"))', 'error("boom")'),
+    68: (
+        '<?php echo "hello from 68\\n";',
+        '<?php echo "got " . trim(fgets(STDIN)) . "\\n";',
+        '<?php throw new Exception("boom");',
+    ),
+    72: ('puts "hello from 72"', 'puts "got " + gets.strip', 'raise "boom"'),
+    80: ('cat("hello from 80\\n")', 'cat("got ", readLines(file("stdin"), n = 1), "\\n", sep = "")', 'stop("boom")'),
+    82: ("SELECT 'hello from 82';", None, "SELECT * FROM no_such_table;"),
+    85: ('print "hello from 85\\n";', 'my $l = <STDIN>; chomp $l; print "got $l\\n";', 'die "boom";'),
+}
+
+
+@pytest.mark.parametrize("language", sorted(SCRIPTING))
+def test_scripting_languages(sdk: judge0.Client, language: int) -> None:
+    hello, echo, crash = SCRIPTING[language]
+    result = judge0.run(client=sdk, source_code=hello, language=language)
+    assert result.status == Status.ACCEPTED, (result.status, result.compile_output, result.stderr)
+    assert result.stdout == f"hello from {language}\n"
+    if echo is not None:
+        result = judge0.run(client=sdk, source_code=echo, language=language, stdin="runyard\n")
+        assert (result.status, result.stdout) == (Status.ACCEPTED, "got runyard\n"), (result.status, result.stderr)
+    result = judge0.run(client=sdk, source_code=crash, language=language)
+    assert result.status == Status.RUNTIME_ERROR_NZEC, (result.status, result.stdout, result.stderr)
+
+
+def test_a_lua_syntax_error_is_a_compilation_error(sdk: judge0.Client) -> None:
+    result = judge0.run(client=sdk, source_code='print("unclosed"', language=64)
+    assert result.status == Status.COMPILATION_ERROR and "luac" in (result.compile_output or ""), result
