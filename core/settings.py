@@ -97,7 +97,7 @@ class WorkerSettings(BaseModel):
     docker_url: str | None = None
     # The run images, one per family of languages; the first one's pool is warmed at start, the others' as
     # their languages are first asked for.
-    images: list[str] = ["runyard/runner:latest", "runyard/scripting:latest"]
+    images: list[str] = ["runyard/runner:latest", "runyard/scripting:latest", "runyard/native:latest"]
     sandbox_uid: int = 64000
     sandbox_gid: int = 64000
     # Memory above the run's limit that the container may use: the agent and

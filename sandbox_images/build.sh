@@ -91,6 +91,7 @@ ensure_debian_base
 build base
 build runner
 build scripting
+build native
 build agent
 build runtime
 copy_to_sandbox_engine "$prefix/runtime:latest" "$prefix/agent:latest" "$base_ref"

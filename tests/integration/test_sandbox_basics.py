@@ -85,12 +85,14 @@ def test_sandboxes_are_pooled_not_leaked(client: httpx.Client, stack: object) ->
         assert run(client, f"print({i})")["stdout"] == f"{i}\n"
     engine = docker.from_env()
     try:
-        label = f"org.runyard.worker={stack.worker_name('worker')}"
-        ours = engine.containers.list(all=True, filters={"label": label}, sparse=True)
+        # Python's family, the runner: other families' pools are made by their own languages' runs.
+        image = "runyard/runner:latest"
+        labels = [f"org.runyard.worker={stack.worker_name('worker')}", f"org.runyard.image={image}"]
+        ours = engine.containers.list(all=True, filters={"label": labels}, sparse=True)
 
         def pool_figures() -> dict[str, int]:  # as of the worker's last heartbeat, some seconds old at most
             workers = httpx.get(f"{stack.url}/v1/workers", headers=client.headers).json()
-            return dict(next(iter(workers[0]["pools"].values())))
+            return dict(workers[0]["pools"][image])
 
         pool = eventually(lambda: (p := pool_figures())["hits"] >= 10 and p, timeout=30)
         assert len(ours) <= pool["target"] + 1  # the pool, plus at most one being replaced
