@@ -64,7 +64,7 @@ def test_native_errors_name_field_and_rule(client: httpx.Client) -> None:
             "limit": 524288000,
         }
     ]
-    response = client.post("/v1/runs", json={"language": "cobol", "source": "x"})
+    response = client.post("/v1/runs", json={"language": "klingon", "source": "x"})
     assert response.json()["error"]["fields"][0]["field"] == "language"
     response = client.post("/v1/runs", json={"language": "python", "source": "x", "bogus": 1})
     assert response.status_code == 422

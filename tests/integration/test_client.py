@@ -40,7 +40,7 @@ def test_handles_wait_poll_and_cancel(client: Runyard) -> None:
     with pytest.raises(NotFoundError):
         handle.poll()
     with pytest.raises(InvalidRequestError) as err:
-        client.run("x", "cobol")
+        client.run("x", "klingon")
     assert err.value.fields[0].field == "language"
 
 
