@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import uuid
 from pathlib import Path
 
 import asyncssh
@@ -58,7 +57,7 @@ class Gateway:
             process.stderr.write(b"this SSH access token has expired or was revoked\r\n")
             process.exit(255)
             return
-        principal = Principal(access.tenant_id, "", uuid.UUID(int=0), False, "", None)
+        principal = Principal.of_tenant(access.tenant_id)
         try:
             async with self.sessions() as session:
                 sandbox = await svc.get_sandbox(session, principal, str(access.sandbox_id))

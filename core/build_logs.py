@@ -20,7 +20,7 @@ def key(snapshot_id: uuid.UUID) -> str:
 
 
 def append(client: redis.Redis, snapshot_id: uuid.UUID, text: str, ttl_s: float) -> None:
-    output_streams.append(client, key(snapshot_id), {TEXT: text.encode()}, ttl_s)
+    output_streams.append(client, key(snapshot_id), [{TEXT: text.encode()}], ttl_s)
 
 
 def end(client: redis.Redis, snapshot_id: uuid.UUID, state: str, ttl_s: float) -> None:

@@ -21,8 +21,8 @@ def key(job_id: uuid.UUID) -> str:
 
 
 def append(client: redis.Redis, job_id: uuid.UUID, pieces: list[tuple[str, str]]) -> None:
-    for stream, text in pieces:
-        output_streams.append(client, key(job_id), {STREAM: stream.encode(), TEXT: text.encode()}, TTL_S)
+    entries = [{STREAM: stream.encode(), TEXT: text.encode()} for stream, text in pieces]
+    output_streams.append(client, key(job_id), entries, TTL_S)
 
 
 def end(client: redis.Redis, job_id: uuid.UUID) -> None:

@@ -52,6 +52,10 @@ class EnvPayload(Payload):
     set: dict[str, str] = Field(default_factory=dict)
     unset: list[str] = Field(default_factory=list)
 
+    def applied_to(self, env: dict[str, str]) -> dict[str, str]:
+        """The sandbox's variables after this change."""
+        return {k: v for k, v in {**env, **self.set}.items() if k not in self.unset}
+
 
 class GrowDiskPayload(Payload):
     disk_bytes: int

@@ -13,15 +13,17 @@ MAX_ENTRIES = 20_000
 END = b"end"
 
 
-def append(client: redis.Redis, key: str, fields: dict[bytes, bytes], ttl_s: float) -> None:
+def append(client: redis.Redis, key: str, entries: list[dict[bytes, bytes]], ttl_s: float) -> None:
+    """The entries, in order, in one round trip."""
     pipe = client.pipeline(transaction=False)
-    pipe.xadd(key, fields, maxlen=MAX_ENTRIES, approximate=True)  # type: ignore[arg-type]
+    for fields in entries:
+        pipe.xadd(key, fields, maxlen=MAX_ENTRIES, approximate=True)  # type: ignore[arg-type]
     pipe.expire(key, int(ttl_s))
     pipe.execute()
 
 
 def end(client: redis.Redis, key: str, outcome: str, ttl_s: float) -> None:
-    append(client, key, {END: outcome.encode()}, ttl_s)
+    append(client, key, [{END: outcome.encode()}], ttl_s)
 
 
 async def read(

@@ -77,32 +77,29 @@ def due_for_housekeeping(session: Session, hosts: set[str]) -> list[Due]:
     stopping/deleting in the same statement, so two sweeps never both act.
     """
     now = func.now()
-    idle = (
-        update(Sandbox)
-        .where(
+
+    def idle_past(interval: Any) -> list[Any]:
+        """Started, nothing queued or running on it, and no activity for that column's seconds (0: never)."""
+        return [
             Sandbox.host.in_(hosts),
             Sandbox.state == SandboxState.STARTED,
-            Sandbox.auto_stop_s > 0,
-            Sandbox.last_activity_at + func.make_interval(0, 0, 0, 0, 0, 0, Sandbox.auto_stop_s) < now,
+            interval > 0,
+            Sandbox.last_activity_at + func.make_interval(0, 0, 0, 0, 0, 0, interval) < now,
             ~select(Job.id)
             .where(Job.sandbox_id == Sandbox.id, Job.state.in_([JobState.QUEUED, JobState.RUNNING]))
             .exists(),
-        )
+        ]
+
+    idle = (
+        update(Sandbox)
+        .where(*idle_past(Sandbox.auto_stop_s))
         .values(state=SandboxState.STOPPING.value, updated_at=now)
         .returning(Sandbox.id, Sandbox.tenant_id, Sandbox.host)
     )
     due = [Due(r.id, r.tenant_id, r.host, JobKind.STOP) for r in session.execute(idle)]
     # Paused, not stopped: no state to mark first, so a sandbox with a job queued or running is left for later
     # (a pause job of an earlier sweep among them).
-    pausing = select(Sandbox.id, Sandbox.tenant_id, Sandbox.host).where(
-        Sandbox.host.in_(hosts),
-        Sandbox.state == SandboxState.STARTED,
-        Sandbox.auto_pause_s > 0,
-        Sandbox.last_activity_at + func.make_interval(0, 0, 0, 0, 0, 0, Sandbox.auto_pause_s) < now,
-        ~select(Job.id)
-        .where(Job.sandbox_id == Sandbox.id, Job.state.in_([JobState.QUEUED, JobState.RUNNING]))
-        .exists(),
-    )
+    pausing = select(Sandbox.id, Sandbox.tenant_id, Sandbox.host).where(*idle_past(Sandbox.auto_pause_s))
     paused = session.execute(pausing.with_for_update(skip_locked=True))
     due += [Due(r.id, r.tenant_id, r.host, JobKind.PAUSE) for r in paused]
     lived = (

@@ -77,7 +77,7 @@ class Changes:
         """Variables for the processes the sandbox starts from now on; kept for its next starts too."""
         wanted = EnvPayload.model_validate(claim.payload)
         self.host.link(claim.sandbox).call("env.update", set=wanted.set, unset=wanted.unset)
-        env = {k: v for k, v in {**claim.sandbox.env, **wanted.set}.items() if k not in wanted.unset}
+        env = wanted.applied_to(claim.sandbox.env)
         self._save(claim, env=env)
         return {"env": env}
 

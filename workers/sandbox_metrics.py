@@ -42,8 +42,8 @@ def latest(host: SandboxHost, sandbox: SandboxSnapshot) -> UsageSample:
         raise RuntimeFailure(f"sandbox {sandbox.id} has no container")
     before = host.runtime.usage(sandbox.container_id, disk=False)
     time.sleep(SPAN_S)
-    after = host.runtime.usage(sandbox.container_id, disk=False)
-    return sample(sandbox, before, after, host.runtime.usage(sandbox.container_id).disk_used)
+    after = host.runtime.usage(sandbox.container_id)
+    return sample(sandbox, before, after, after.disk_used)
 
 
 class UsageSampler:

@@ -4,11 +4,10 @@ access tokens for the SSH gateway (api/ssh_gateway.py): create, validate and rev
 from __future__ import annotations
 
 from typing import Annotated, Any
-from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Query, Request, Response
 
-from api.daytona.dto import base_url, sandbox_dto, toolbox_url
+from api.daytona.dto import base_url, sandbox_dto, ssh_endpoint, toolbox_url
 from api.daytona.errors import DaytonaRenderer
 from api.deps import PrincipalDep, SessionDep, StateDep
 from api.errors import route_class
@@ -57,8 +56,7 @@ async def expire_signed_preview_url(
 
 
 def _ssh_command(request: Request, settings: Settings, token: str) -> str:
-    host = settings.ssh.public_host or urlsplit(base_url(request, settings)).hostname or "localhost"
-    port = settings.ssh.public_port or settings.ssh.port
+    host, port = ssh_endpoint(request, settings)
     return f"ssh -p {port} {token}@{host}"
 
 

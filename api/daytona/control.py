@@ -6,7 +6,6 @@ import json
 import re
 from datetime import UTC, datetime
 from typing import Annotated, Any
-from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
@@ -15,6 +14,7 @@ from api.daytona.dto import (
     auto_delete_seconds,
     base_url,
     sandbox_dto,
+    ssh_endpoint,
     toolbox_url,
 )
 from api.daytona.errors import VOLUMES_REFUSED, DaytonaRenderer, unsupported
@@ -105,6 +105,7 @@ async def sandbox_view(state: StateDep, request: Request, principal: Principal, 
 async def config(request: Request, state: StateDep) -> dict[str, Any]:
     """What Daytona's older SDKs read once, chiefly where the toolbox is."""
     base = base_url(request, state.settings)
+    ssh_host, ssh_port = ssh_endpoint(request, state.settings)
     return {
         "version": "runyard",
         "oidc": {"issuer": "", "clientId": "", "audience": "", "provider": "none"},
@@ -118,8 +119,8 @@ async def config(request: Request, state: StateDep) -> dict[str, Any]:
         "maintananceMode": False,
         "environment": state.settings.env,
         # No analytics service: the SDK reads metrics from this API (GET /sandbox/{id}/telemetry/metrics).
-        "sshGatewayHost": state.settings.ssh.public_host or (urlsplit(base).hostname or "localhost"),
-        "sshGatewayPort": state.settings.ssh.public_port or state.settings.ssh.port,
+        "sshGatewayHost": ssh_host,
+        "sshGatewayPort": ssh_port,
     }
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 from fastapi import Request
 
@@ -44,6 +45,12 @@ DESIRED = {
 
 def base_url(request: Request, settings: Settings) -> str:
     return (settings.api.public_url or str(request.base_url)).rstrip("/")
+
+
+def ssh_endpoint(request: Request, settings: Settings) -> tuple[str, int]:
+    """Where clients reach the SSH gateway: the operator's public host and port, else this API's host name."""
+    host = settings.ssh.public_host or urlsplit(base_url(request, settings)).hostname or "localhost"
+    return host, settings.ssh.public_port or settings.ssh.port
 
 
 def toolbox_url(request: Request, settings: Settings) -> str:

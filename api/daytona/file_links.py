@@ -52,7 +52,7 @@ async def link_or_key(sandbox_id: str, request: Request, state: StateDep, sessio
     path = request.query_params.get("path", "")
     file_links.check(sandbox, ident, request.method, path, request.query_params.get("expires", ""), signed)
     assert sandbox is not None  # check() refuses a link to no sandbox
-    owner = Principal(sandbox.tenant_id, "", uuid.UUID(int=0), False, "", None)
+    owner = Principal.of_tenant(sandbox.tenant_id)
     return Toolbox(state, session, owner, sandbox)
 
 

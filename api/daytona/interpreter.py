@@ -98,16 +98,15 @@ async def run_code(ws: WebSocket, sandbox_id: str) -> None:
             payload |= {"context": request.context_id} if request.context_id else {}
             payload |= {"env": request.envs} if request.envs else {}
             job_id = await ops.submit_op(caller, sandbox, JobKind.KERNEL_RUN, payload, timeout_s * 1000)
-            after, ended = "0-0", False
+            after, ended, finished = "0-0", False, False
             while not ended:
-                pieces, after, ended = await job_output.read(state.redis, job_id, after, 500)
+                # Once the job is over, what is left is read without waiting: a worker that died wrote no end mark.
+                pieces, after, ended = await job_output.read(state.redis, job_id, after, None if finished else 500)
                 for stream, text in pieces:
                     await ws.send_text(json.dumps({"type": stream, "text": text}))
-                if not ended and JobState((await ops.get_job(session, principal, job_id)).state).terminal:
-                    pieces, after, ended = await job_output.read(state.redis, job_id, after, None)
-                    for stream, text in pieces:
-                        await ws.send_text(json.dumps({"type": stream, "text": text}))
+                if finished:
                     break
+                finished = JobState((await ops.get_job(session, principal, job_id)).state).terminal
                 await session.rollback()  # the next look at the job sees it anew
             cell = CellResult.model_validate(ops.outcome(await ops.wait_for_job(caller, job_id, 30)))
     except RunyardError as exc:

@@ -75,7 +75,7 @@ async def _opens(state: AppState, sandbox: SandboxRecord, port: int, token: str)
 
 def _owner(sandbox: SandboxRecord) -> Principal:
     """The preview acts for the sandbox's tenant (its token stands in for a key)."""
-    return Principal(sandbox.tenant_id, "", uuid.UUID(int=0), False, "", None)
+    return Principal.of_tenant(sandbox.tenant_id)
 
 
 async def _tunnel(state: AppState, sandbox: SandboxRecord, port: int) -> LiveStream:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from sqlalchemy import func, select, update
 
 from core.errors import Conflict, FieldError, InvalidInput
+from core.job_payloads import EnvPayload
 from core.jobkinds import JobKind
 from core.models import Sandbox, Tenant
 from core.schemas import SandboxRecord
@@ -56,16 +57,9 @@ async def resize(
 
 
 async def _grow_disk(caller: ops.Caller, sandbox: SandboxRecord, disk_bytes: int) -> None:
-    """Resizing (a compare-and-set from stopped), and the job that moves its filesystem to a larger disk."""
-    changed = await caller.session.execute(
-        update(Sandbox)
-        .where(Sandbox.id == sandbox.id, Sandbox.state == SandboxState.STOPPED.value)
-        .values(state=SandboxState.RESIZING.value, updated_at=func.now())
-        .returning(Sandbox.id)
-    )
-    if changed.first() is None:
-        await caller.session.rollback()
-        raise Conflict(f"sandbox {sandbox.name} changed state meanwhile; retry", sandbox.state)
+    """Resizing (a compare-and-set from stopped), and the job that moves its filesystem to a larger disk, in one
+    transaction."""
+    await _compare_and_set(caller, sandbox, SandboxState.STOPPED, state=SandboxState.RESIZING.value)
     principal, settings = caller.principal, caller.settings
     payload = {"disk_bytes": disk_bytes}
     job_id = await ops.insert_job(
@@ -76,7 +70,8 @@ async def _grow_disk(caller: ops.Caller, sandbox: SandboxRecord, disk_bytes: int
     await ops.settle(caller, job_id)
 
 
-async def _set(caller: ops.Caller, sandbox: SandboxRecord, only_if: SandboxState, **values: object) -> None:
+async def _compare_and_set(caller: ops.Caller, sandbox: SandboxRecord, only_if: SandboxState, **values: object) -> None:
+    """Change the row only if the sandbox is still in that state (uncommitted); Conflict if it is not."""
     changed = await caller.session.execute(
         update(Sandbox)
         .where(Sandbox.id == sandbox.id, Sandbox.state == only_if.value)
@@ -86,6 +81,10 @@ async def _set(caller: ops.Caller, sandbox: SandboxRecord, only_if: SandboxState
     if changed.first() is None:
         await caller.session.rollback()
         raise Conflict(f"sandbox {sandbox.name} changed state meanwhile; retry", sandbox.state)
+
+
+async def _set(caller: ops.Caller, sandbox: SandboxRecord, only_if: SandboxState, **values: object) -> None:
+    await _compare_and_set(caller, sandbox, only_if, **values)
     await caller.session.commit()
 
 
@@ -135,7 +134,7 @@ async def update_env(
     if sandbox.state == SandboxState.STARTED:
         result = await ops.run_op(caller, sandbox, JobKind.ENV, {"set": values, "unset": unset})
         return dict(result["env"])
-    env = {k: v for k, v in {**sandbox.env, **values}.items() if k not in unset}
+    env = EnvPayload(set=values, unset=unset).applied_to(sandbox.env)
     await _set(caller, sandbox, SandboxState(sandbox.state), env=env)
     return env
 

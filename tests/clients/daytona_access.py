@@ -14,14 +14,14 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import shlex
 import time
 from typing import Any
 
 import asyncssh
 import httpx
-from daytona import AsyncDaytona, CreateSandboxFromSnapshotParams, Daytona, DaytonaConfig, SessionExecuteRequest
+from daytona import AsyncDaytona, CreateSandboxFromSnapshotParams, Daytona, SessionExecuteRequest
+from sdk_helpers import config_from_env
 
 
 def status(url: str) -> int:
@@ -59,7 +59,7 @@ async def refused(command: str) -> str:
 
 async def access_async(sandbox_id: str) -> list[Any]:
     """Through AsyncDaytona: an SSH token that works and is revoked, and a signed preview link."""
-    config = DaytonaConfig(api_key=os.environ["DAYTONA_API_KEY"], api_url=os.environ["DAYTONA_API_URL"])
+    config = config_from_env()
     async with AsyncDaytona(config) as daytona:
         box = await daytona.get(sandbox_id)
         access = await box.create_ssh_access(expires_in_minutes=5)
@@ -71,7 +71,7 @@ async def access_async(sandbox_id: str) -> list[Any]:
 
 
 def main() -> None:
-    daytona = Daytona(DaytonaConfig(api_key=os.environ["DAYTONA_API_KEY"], api_url=os.environ["DAYTONA_API_URL"]))
+    daytona = Daytona(config_from_env())
     seen: dict[str, Any] = {}
     box = daytona.create(CreateSandboxFromSnapshotParams(language="python"))
     try:

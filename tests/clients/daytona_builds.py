@@ -23,15 +23,14 @@ from daytona import (
     CreateSandboxFromSnapshotParams,
     CreateSnapshotParams,
     Daytona,
-    DaytonaConfig,
     Image,
 )
-from sdk_helpers import failure, value
+from sdk_helpers import config_from_env, failure, value
 
 
 def main() -> None:
     base, tag = os.environ["BASE_IMAGE"], os.environ["TAG"]
-    daytona = Daytona(DaytonaConfig(api_key=os.environ["DAYTONA_API_KEY"], api_url=os.environ["DAYTONA_API_URL"]))
+    daytona = Daytona(config_from_env())
     seen: dict[str, Any] = {}
 
     image = (

@@ -28,7 +28,7 @@ from daytona import (
     Image,
     SessionExecuteRequest,
 )
-from sdk_helpers import failure
+from sdk_helpers import config_from_env, failure
 
 
 def interpreter(box: Any, seen: dict[str, Any]) -> None:
@@ -123,7 +123,7 @@ async def async_interpreter(config: DaytonaConfig, sandbox_id: str) -> list[Any]
 
 
 def main() -> None:
-    config = DaytonaConfig(api_key=os.environ["DAYTONA_API_KEY"], api_url=os.environ["DAYTONA_API_URL"])
+    config = config_from_env()
     daytona = Daytona(config)
     seen: dict[str, Any] = {}
     box = daytona.create(CreateSandboxFromSnapshotParams(language="python"))

@@ -17,7 +17,7 @@ import time
 from typing import Any
 
 from daytona import AsyncDaytona, CreateSandboxFromSnapshotParams, Daytona, DaytonaConfig, SessionExecuteRequest
-from sdk_helpers import failure
+from sdk_helpers import config_from_env, failure
 
 SERVER = r"""
 import base64, os, subprocess, sys
@@ -66,7 +66,7 @@ git push -q origin HEAD:main
 
 def main() -> None:
     password = os.environ["GIT_PASSWORD"]
-    config = DaytonaConfig(api_key=os.environ["DAYTONA_API_KEY"], api_url=os.environ["DAYTONA_API_URL"])
+    config = config_from_env()
     daytona = Daytona(config)
     seen: dict[str, Any] = {}
     box = daytona.create(CreateSandboxFromSnapshotParams(language="python"))

@@ -30,7 +30,7 @@ from daytona import (
     Resources,
     SessionExecuteRequest,
 )
-from sdk_helpers import failure
+from sdk_helpers import config_from_env, failure
 
 FETCH = (
     "python3 -c \"import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=3); print('reached')\" {url}"
@@ -44,7 +44,7 @@ def reached(box: Any, url: str) -> bool:
 
 def main() -> None:
     url = os.environ["INTERNET_URL"]
-    daytona = Daytona(daytona_config())
+    daytona = Daytona(config_from_env())
     seen: dict[str, Any] = {}
     box = daytona.create(CreateSandboxFromSnapshotParams(language="python", resources=Resources(cpu=1, memory=1)))
     try:
@@ -115,7 +115,7 @@ def main() -> None:
         seen["allow_list"] = box.network_allow_list
         box.update_network_settings(network_allow_list="")
         seen["network"].append(reached(box, url))
-        seen["async"] = asyncio.run(lifecycle_async(daytona_config(), box.id))
+        seen["async"] = asyncio.run(lifecycle_async(config_from_env(), box.id))
 
         # A disk only grows, on a stopped sandbox; everything on it stays.
         big = "fallocate -l 2500M /root/big && echo fits || echo refused; rm -f /root/big"
@@ -130,10 +130,6 @@ def main() -> None:
     finally:
         daytona.delete(box)
     print(json.dumps(seen))
-
-
-def daytona_config() -> DaytonaConfig:
-    return DaytonaConfig(api_key=os.environ["DAYTONA_API_KEY"], api_url=os.environ["DAYTONA_API_URL"])
 
 
 async def lifecycle_async(config: DaytonaConfig, sandbox_id: str) -> list[Any]:

@@ -20,14 +20,14 @@ import os
 import time
 from typing import Any
 
-from daytona import AsyncDaytona, CreateSandboxFromSnapshotParams, CreateSnapshotParams, Daytona, DaytonaConfig, Image
+from daytona import AsyncDaytona, CreateSandboxFromSnapshotParams, CreateSnapshotParams, Daytona, Image
 from daytona.common.secret import CreateSecretParams, UpdateSecretParams
-from sdk_helpers import failure
+from sdk_helpers import config_from_env, failure
 
 
 def main() -> None:
     value = os.environ["SECRET_VALUE"]
-    daytona = Daytona(DaytonaConfig(api_key=os.environ["DAYTONA_API_KEY"], api_url=os.environ["DAYTONA_API_URL"]))
+    daytona = Daytona(config_from_env())
     seen: dict[str, Any] = {}
     params = CreateSecretParams(name="api-token", value=value, description="for the agent", hosts=["api.example.com"])
     secret = daytona.secret.create(params)
@@ -61,7 +61,7 @@ def main() -> None:
 
 async def secrets_async() -> list[Any]:
     """Through AsyncDaytona: a secret made, listed and deleted; a warm pool of a template listed and deleted."""
-    config = DaytonaConfig(api_key=os.environ["DAYTONA_API_KEY"], api_url=os.environ["DAYTONA_API_URL"])
+    config = config_from_env()
     async with AsyncDaytona(config) as daytona:
         made = await daytona.secret.create(CreateSecretParams(name="async-one", value="v"))
         listed = [s.name for s in (await daytona.secret.list()).items]

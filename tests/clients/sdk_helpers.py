@@ -3,8 +3,16 @@ path. Knows nothing of Runyard either."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from typing import Any
+
+from daytona import DaytonaConfig
+
+
+def config_from_env() -> DaytonaConfig:
+    """The SDK's configuration from DAYTONA_API_KEY and DAYTONA_API_URL, as every script is given them."""
+    return DaytonaConfig(api_key=os.environ["DAYTONA_API_KEY"], api_url=os.environ["DAYTONA_API_URL"])
 
 
 def failure(call: Callable[[], Any]) -> str:

@@ -280,6 +280,7 @@ class DockerWorkspaceRuntime:
         count: that one walks the filesystem (a second or more), so callers ask for it sparingly."""
         try:
             stats = self._api.stats(container_id, stream=False, one_shot=True)
+            at = time.time()  # when the CPU counter was read, not after the slower disk walk
             size = -1
             if disk:  # docker-py's inspect_container() cannot ask for sizes; the Engine API can.
                 url = self._api._url("/containers/{0}/json", container_id)
@@ -291,7 +292,7 @@ class DockerWorkspaceRuntime:
         cache = int(detail.get("total_inactive_file", detail.get("inactive_file", detail.get("cache", 0))) or 0)
         cpu = (stats.get("cpu_stats") or {}).get("cpu_usage") or {}
         return RawUsage(
-            at=time.time(),
+            at=at,
             cpu_ns=int(cpu.get("total_usage") or 0),
             mem_used=max(0, int(memory.get("usage") or 0) - cache),
             mem_cache=cache,
