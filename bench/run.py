@@ -20,6 +20,26 @@ import httpx
 
 from bench import harness
 from bench.harness import Series
+from bench.programs import raw_program, runyard_program, warm_container
+from tests.language_programs import hello_world
+
+# Compiled languages on a JVM and a native toolchain: Runyard's warm path against the same program compiled and
+# run by raw `docker exec` with the toolchain's plain commands, in a warm container of the same image.
+COMPILED_BASELINES = [
+    (62, "Java", "runyard/jvm:latest", "Main.java", "javac Main.java && java Main"),
+    (60, "Go", "runyard/systems:latest", "main.go", "go build main.go && ./main"),
+]
+
+
+def compiled_languages(engine: docker.DockerClient, client: httpx.Client, n: int) -> list[Series]:
+    rows = []
+    for lang_id, name, image, source_file, commands in COMPILED_BASELINES:
+        source = hello_world(lang_id) or ""
+        rows.append(runyard_program(client, lang_id, source, n, f"Runyard, {name} hello world"))
+        with warm_container(engine, image) as container:
+            raw = raw_program(container, source_file, source, commands, n, f"raw docker exec, {name} hello world")
+        rows.append(raw)
+    return rows
 
 
 def table(rows: list[Series], with_rate: bool) -> str:
@@ -80,6 +100,7 @@ def main() -> None:
             harness.runyard_judge0(client, args.n),
             harness.runyard_native(client, args.n),
         ]
+        compiled = compiled_languages(engine, client, max(10, args.n // 3))
     load = [
         harness.runyard_load(args.url, key, args.clients, args.seconds),
         harness.run_rm_load(engine, args.clients, args.baseline_seconds),
@@ -93,6 +114,10 @@ def main() -> None:
         f"{latency[3].pct(0.5) / exec_p50:.2f}x (/v1)",
         f"- Throughput, {args.clients} clients: {ours.rate:.1f} runs/s, {ours.rate / raw.rate:.1f}x "
         f"`docker run --rm` ({raw.rate:.1f}/s); p95/p50 under load {ours.pct(0.95) / ours.pct(0.5):.2f}",
+        *(
+            f"- {ry.name.split(', ')[1]}: Runyard p50 / raw `docker exec` p50: {ry.pct(0.5) / rw.pct(0.5):.2f}x"
+            for ry, rw in zip(compiled[::2], compiled[1::2], strict=True)
+        ),
     ]
     stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     report = "\n\n".join(
@@ -101,6 +126,8 @@ def main() -> None:
             f"Machine: {os.cpu_count()} CPUs, {platform.platform()}. print(1) in Python, image {harness.IMAGE}.",
             "## Latency, one request at a time\n\n" + table(latency, with_rate=False),
             f"## Throughput, {args.clients} concurrent clients\n\n" + table(load, with_rate=True),
+            "## Compiled languages: compile and run hello world, one request at a time\n\n"
+            + table(compiled, with_rate=False),
             "## Ratios\n\n" + "\n".join(summary),
         ]
     )

@@ -97,7 +97,15 @@ class WorkerSettings(BaseModel):
     docker_url: str | None = None
     # The run images, one per family of languages; the first one's pool is warmed at start, the others' as
     # their languages are first asked for.
-    images: list[str] = ["runyard/runner:latest", "runyard/scripting:latest", "runyard/native:latest"]
+    images: list[str] = [
+        "runyard/runner:latest",
+        "runyard/scripting:latest",
+        "runyard/native:latest",
+        "runyard/jvm:latest",
+        "runyard/dotnet:latest",
+        "runyard/systems:latest",
+        "runyard/functional:latest",
+    ]
     sandbox_uid: int = 64000
     sandbox_gid: int = 64000
     # Memory above the run's limit that the container may use: the agent and
@@ -108,8 +116,13 @@ class WorkerSettings(BaseModel):
     exec_margin_s: float = 15.0
     heartbeat_interval_s: float = 5.0
     heartbeat_ttl_s: float = 20.0
-    # Warm sandboxes kept per image; None means one per concurrent run plus two being reset.
+    # The most warm sandboxes kept per image; None means one per concurrent run plus two being reset. The
+    # first image's pool is kept that full; another family's pool follows its demand (below).
     pool_size: int | None = None
+    # Warm sandboxes another family's pool keeps once its languages were asked for, however quiet it is.
+    pool_min_size: int = 1
+    # A family's pool holds the most runs it served at once over this many seconds, plus one spare.
+    pool_demand_window_s: float = 300.0
     # A sandbox is replaced, not reset, after this many runs.
     pool_max_uses: int = 500
     # Seconds a run waits for a free sandbox before its attempt fails (and is retried).

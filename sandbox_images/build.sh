@@ -55,6 +55,39 @@ build() {
   fi
 }
 
+# The language families start FROM base and not from each other: they build side by side (most of
+# their time is apt's download and unpack), and the first failure fails the whole build.
+build_families() {
+  local name pids=() failed=0
+  for name in "$@"; do
+    build "$name" &
+    pids+=("$!")
+  done
+  for pid in "${pids[@]}"; do
+    wait "$pid" || failed=1
+  done
+  [ "$failed" = 0 ] || { log "a language family failed to build"; exit 1; }
+}
+
+# Kotlin is JetBrains' compiler from npm's registry (Debian's is years old), fetched on the host, where
+# the registry answers, into the JVM family's build context, and checked against the registry's digest.
+kotlin_version=2.2.21
+# The registry's sha512 integrity for that tarball, in hex.
+kotlin_sha512=9d8ee27d766c01f0932456a01e60d0b894494abd56fd6054ac99cb4dfabbf3f83cbbe2cc33dee902ab2983700d0c52c11fcf9d7b55dd46da1fa5a2c4af791989
+fetch_kotlin() {
+  local dest="$here/jvm/vendor/kotlin-compiler.tgz" registry="${RUNYARD_NPM_REGISTRY:-https://registry.npmjs.org}"
+  mkdir -p "$(dirname "$dest")"
+  if [ -f "$dest" ] && [ "$(sha512sum <"$dest" | cut -d" " -f1)" = "$kotlin_sha512" ]; then
+    return
+  fi
+  log "fetching kotlin-compiler $kotlin_version from $registry"
+  curl -fsSL --retry 3 -o "$dest.part" "$registry/kotlin-compiler/-/kotlin-compiler-$kotlin_version.tgz" \
+    || { log "could not fetch kotlin-compiler from $registry"; exit 1; }
+  [ "$(sha512sum <"$dest.part" | cut -d" " -f1)" = "$kotlin_sha512" ] \
+    || { rm -f "$dest.part"; log "kotlin-compiler's digest does not match the registry's"; exit 1; }
+  mv "$dest.part" "$dest"
+}
+
 # The sandbox engine (scripts/sandbox-engine.sh) runs persistent sandboxes; it gets the images they
 # start from, and the runtime volume, by copy, and only those whose id it does not have yet.
 SANDBOX_DOCKER_HOST="${RUNYARD_SANDBOX_DOCKER_HOST:-unix:///run/runyard-sandboxes/docker.sock}"
@@ -89,9 +122,8 @@ build_desktop() {
 ensure_debian_base
 # Order matters: later images start FROM the earlier ones.
 build base
-build runner
-build scripting
-build native
+fetch_kotlin
+build_families runner scripting native jvm dotnet systems functional
 build agent
 build runtime
 copy_to_sandbox_engine "$prefix/runtime:latest" "$prefix/agent:latest" "$base_ref"

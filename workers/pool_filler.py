@@ -24,12 +24,14 @@ MAX_BACKOFF_S = 30.0
 
 
 class PoolFiller(Generic[T]):
-    """Calls `wanted` and `keep` with the pool's condition held, `start` and `drop` without it.
+    """Calls `wanted`, `keep` and `surplus` with the pool's condition held, `start` and `drop` without it.
 
-    wanted: how many more the pool wants now.
-    start:  start one (any exception is survived).
-    keep:   take a started one into the pool; False if the pool no longer wants it (it closed meanwhile).
-    drop:   dispose of one the pool did not keep.
+    wanted:  how many more the pool wants now.
+    start:   start one (any exception is survived).
+    keep:    take a started one into the pool; False if the pool no longer wants it (it closed meanwhile).
+    drop:    dispose of one the pool did not keep, or gave up.
+    surplus: the idle ones the pool gives up now (taken out of it); asked again every `recheck_s` seconds
+             while the pool wants none, since a pool whose demand fades sees no event to shrink on.
     """
 
     def __init__(
@@ -43,12 +45,16 @@ class PoolFiller(Generic[T]):
         drop: Callable[[T], None],
         failure: str,
         log_extra: dict[str, Any] | None = None,
+        surplus: Callable[[], list[T]] | None = None,
+        recheck_s: float | None = None,
     ) -> None:
         self._cond = cond
         self._wanted = wanted
         self._start = start
         self._keep = keep
         self._drop = drop
+        self._surplus = surplus or (lambda: [])
+        self._recheck_s = recheck_s
         self._failure = failure
         self._log_extra = log_extra or {}
         self._stopped = False
@@ -72,11 +78,17 @@ class PoolFiller(Generic[T]):
         backoff = FIRST_BACKOFF_S
         while True:
             with self._cond:
-                while not self._stopped and self._wanted() <= 0:
-                    self._cond.wait()
+                given_up: list[T] = []
+                while not self._stopped and self._wanted() <= 0 and not (given_up := self._surplus()):
+                    self._cond.wait(self._recheck_s)
                 if self._stopped:
                     return
-                self.starting += 1
+                if not given_up:
+                    self.starting += 1
+            if given_up:
+                for item in given_up:
+                    self._drop(item)
+                continue
             try:
                 item = self._start()
             except Exception as exc:  # noqa: BLE001 - the filler must outlive any failure, or the pool stays empty

@@ -72,9 +72,18 @@ class RunPools:
                     raise RuntimeFailure("this worker has no egress network configured")
                 w = self.settings.worker
                 size = w.egress_pool_size if networked else w.effective_pool_size
-                name = f"{image}{'+net' if networked else ''}"
-                spec = self._spec(image, networked)
-                pool = RunContainerPool(self.runtime, spec, size, self._reset, w.pool_max_uses, name)
+                # The first family is kept full, ready for the runs most asked for; the others follow demand.
+                full = networked or image == next(iter(w.images), None)
+                pool = RunContainerPool(
+                    self.runtime,
+                    self._spec(image, networked),
+                    size,
+                    self._reset,
+                    w.pool_max_uses,
+                    name=f"{image}{'+net' if networked else ''}",
+                    min_size=None if full else w.pool_min_size,
+                    demand_window_s=w.pool_demand_window_s,
+                )
                 pool.start()
                 self._pools[key] = pool
             return pool

@@ -1,6 +1,9 @@
 """A warm pool of run containers for one image (and network setting), owned by one worker process.
 
-Containers are started ahead of need by a filler thread. A run takes a clean
+Containers are started ahead of need by a filler thread, up to a target that
+follows demand: the most containers in use at once lately plus one spare (or
+anyone waiting), never below the pool's minimum nor above its size; idle
+containers beyond the target are given up. A run takes a clean
 container, and gives it back afterwards; the give-back resets it (every process
 of the sandbox user killed, every writable place wiped, IPC objects removed,
 then checked) on a separate thread, off the run's critical path. A container
@@ -17,6 +20,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 from core.heartbeats import PoolFigures
+from workers.pool_demand import DemandWindow
 from workers.pool_filler import PoolFiller
 from workers.runtime.base import RunContainer, RunContainerRuntime, RunContainerSpec, RuntimeFailure
 
@@ -32,10 +36,15 @@ class RunContainerPool:
         reset: Callable[[RunContainer], bool],
         max_uses: int = 1000,
         name: str = "",
+        min_size: int | None = None,
+        demand_window_s: float = 300.0,
     ) -> None:
         self.runtime = runtime
         self.spec = spec
         self.size = size
+        self.min_size = size if min_size is None else min(min_size, size)
+        self._demand = DemandWindow(demand_window_s)
+        self._waiting = 0
         self.name = name or spec.image
         self._reset = reset
         self._max_uses = max_uses
@@ -51,9 +60,11 @@ class RunContainerPool:
             wanted=self._wanted,
             start=lambda: self.runtime.start(self.spec),
             keep=self._keep,
-            drop=lambda container: container.remove(),
+            drop=self._destroy,
             failure="cannot start a sandbox",
             log_extra={"pool": self.name},
+            surplus=self._surplus,
+            recheck_s=None if self.min_size == size else max(1.0, demand_window_s / 10),
         )
 
     # ------------------------------------------------------------ lifecycle
@@ -92,17 +103,22 @@ class RunContainerPool:
                 self._stats.hits += 1
             else:
                 self._stats.misses += 1
-            while not self._idle:
-                if self._closed:
-                    raise RuntimeFailure(f"pool {self.name} is closed")
-                self._cond.notify_all()  # wake the filler
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    raise RuntimeFailure(f"no sandbox of {self.name} became free within {timeout_s:.0f}s")
-                self._cond.wait(remaining)
+            self._waiting += 1
+            try:
+                while not self._idle:
+                    if self._closed:
+                        raise RuntimeFailure(f"pool {self.name} is closed")
+                    self._cond.notify_all()  # wake the filler
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        raise RuntimeFailure(f"no sandbox of {self.name} became free within {timeout_s:.0f}s")
+                    self._cond.wait(remaining)
+            finally:
+                self._waiting -= 1
             container = self._idle.popleft()
             self._stats.idle -= 1
             self._stats.busy += 1
+            self._demand.note(self._stats.busy, time.monotonic())
             return container
 
     def release(self, container: RunContainer) -> None:
@@ -125,7 +141,7 @@ class RunContainerPool:
 
     def stats(self) -> PoolFigures:
         with self._cond:
-            return self._stats.model_copy(update={"starting": self._filler.starting})
+            return self._stats.model_copy(update={"starting": self._filler.starting, "target": self._target()})
 
     # ------------------------------------------------------------ internals
 
@@ -167,9 +183,24 @@ class RunContainerPool:
             self._uses.pop(container.id, None)
             self._stats.destroyed += 1
 
-    def _wanted(self) -> int:
+    def _target(self) -> int:
+        """How many containers this pool should hold now (the condition held)."""
+        demand = max(self._demand.peak(time.monotonic()), self._stats.busy + self._waiting) + 1
+        return max(self.min_size, min(self.size, demand))
+
+    def _held(self) -> int:
         s = self._stats
-        return self.size - (s.idle + s.busy + s.resetting + self._filler.starting)
+        return s.idle + s.busy + s.resetting + self._filler.starting
+
+    def _wanted(self) -> int:
+        return self._target() - self._held()
+
+    def _surplus(self) -> list[RunContainer]:
+        """Idle containers beyond the target, taken out of the pool for the filler to destroy."""
+        extra = min(self._held() - self._target(), len(self._idle))
+        given_up = [self._idle.popleft() for _ in range(max(0, extra))]
+        self._stats.idle -= len(given_up)
+        return given_up
 
     def _keep(self, container: RunContainer) -> bool:
         """The filler's hand-over, with the condition held."""

@@ -10,6 +10,7 @@ import pytest
 from judge0 import Status
 
 from tests.integration.conftest import Tenant
+from tests.language_programs import COMPILED, SCRIPTING
 from tests.stack import Stack
 
 
@@ -143,83 +144,9 @@ def test_sdk_reads_configuration_and_languages(sdk: judge0.Client) -> None:
     assert names[63].startswith("JavaScript (Node.js ")
 
 
-# The scripting family's languages (sandbox_images/scripting), by Judge0's ids: hello world, a line of stdin
-# back, and an uncaught error (Judge0's "Runtime Error (NZEC)"), each through the SDK.
-SCRIPTING: dict[int, tuple[str, str | None, str]] = {
-    55: ('(format t "hello from 55~%")', '(format t "got ~a~%" (read-line))', '(error "boom")'),
-    57: ('IO.puts "hello from 57"', 'IO.puts "got " <> String.trim(IO.gets(""))', 'raise "boom"'),
-    58: (
-        'main(_) -> io:format("hello from 58~n").',
-        'main(_) -> L = io:get_line(""), io:format("got ~s", [L]).',
-        "main(_) -> erlang:error(boom).",
-    ),
-    64: ('print("hello from 64")', 'print("got " .. io.read("l"))', 'error("boom")'),
-    68: (
-        '<?php echo "hello from 68\\n";',
-        '<?php echo "got " . trim(fgets(STDIN)) . "\\n";',
-        '<?php throw new Exception("boom");',
-    ),
-    72: ('puts "hello from 72"', 'puts "got " + gets.strip', 'raise "boom"'),
-    80: ('cat("hello from 80\\n")', 'cat("got ", readLines(file("stdin"), n = 1), "\\n", sep = "")', 'stop("boom")'),
-    82: ("SELECT 'hello from 82';", None, "SELECT * FROM no_such_table;"),
-    85: ('print "hello from 85\\n";', 'my $l = <STDIN>; chomp $l; print "got $l\\n";', 'die "boom";'),
-}
-
-
 def test_a_lua_syntax_error_is_a_compilation_error(sdk: judge0.Client) -> None:
     result = judge0.run(client=sdk, source_code='print("unclosed"', language=64)
     assert result.status == Status.COMPILATION_ERROR and "luac" in (result.compile_output or ""), result
-
-
-ASM_HELLO = """section .data
-msg db "hello from 45", 10
-section .text
-global _start
-_start:
-  mov rax, 1
-  mov rdi, 1
-  mov rsi, msg
-  mov rdx, 14
-  syscall
-  mov rax, 60
-  xor rdi, rdi
-  syscall
-"""
-COBOL = "IDENTIFICATION DIVISION.\nPROGRAM-ID. {name}.\n{data}PROCEDURE DIVISION.\n{body}    STOP RUN{code}.\n"
-C_HELLO = '#include <stdio.h>\nint main(void) {{ puts("hello from {id}"); return 0; }}'
-C_ECHO = '#include <stdio.h>\nint main(void) {{ char l[64]; scanf("%63s", l); printf("got %s\\n", l); return {code}; }}'
-CPP_ECHO = '#include <iostream>\nint main() { std::string l; std::cin >> l; std::cout << "got " << l << "\\n"; }'
-
-# Compiled languages beyond C, C++ (GCC) and Python's kin, by Judge0's ids: hello world, a line of stdin back
-# (None where the language reads it awkwardly), a runtime error (exit code 3 or an exception: NZEC), and a
-# compile error (status 6, the compiler's words in compile_output).
-COMPILED: dict[int, tuple[str, str | None, str, str]] = {
-    45: (ASM_HELLO, None, ASM_HELLO.replace("xor rdi, rdi", "mov rdi, 3"), "mov rax,\n"),
-    48: (C_HELLO.format(id=48), C_ECHO.format(code=0), C_ECHO.format(code=3), "int main(void) { return x; }"),
-    49: (C_HELLO.format(id=49), C_ECHO.format(code=0), C_ECHO.format(code=3), "int main(void) { return x; }"),
-    53: ('#include <iostream>\nint main() { std::cout << "hello from 53\\n"; }', CPP_ECHO,
-         "#include <cstdlib>\nint main() { std::exit(3); }", "int main() { return x; }"),
-    56: ('import std.stdio;\nvoid main() { writeln("hello from 56"); }',
-         'import std.stdio, std.string;\nvoid main() { writeln("got ", readln().strip()); }',
-         'void main() { throw new Exception("boom"); }', "void main() { undefined_call(); }"),
-    59: ("program h\n  print '(a)', 'hello from 59'\nend program h\n",
-         "program e\n character(len=99) :: l\n read(*,'(a)') l\n print '(a)', 'got '//trim(l)\nend program e\n",
-         "program e\n  error stop 3\nend program e\n", "program e\n  x = \nend program e\n"),
-    67: ("program h; begin writeln('hello from 67') end.",
-         "program e; var l: string; begin readln(l); writeln('got ', l) end.",
-         "program e; begin halt(3) end.", "program e; begin x := ; end."),
-    69: (":- initialization(main).\nmain :- write('hello from 69'), nl, halt.", None,
-         ":- initialization(main).\nmain :- halt(3).",
-         "main :- write('x'"),
-    75: (C_HELLO.format(id=75), C_ECHO.format(code=0), C_ECHO.format(code=3), "int main(void) { return x; }"),
-    76: ('#include <iostream>\nint main() { std::cout << "hello from 76\\n"; }', CPP_ECHO,
-         "#include <cstdlib>\nint main() { std::exit(3); }", "int main() { return x; }"),
-    77: (COBOL.format(name="HELLO", data="", body='    DISPLAY "hello from 77".\n', code=""),
-         COBOL.format(name="ECHO", data="DATA DIVISION.\nWORKING-STORAGE SECTION.\n01 L PIC X(20).\n",
-                      body='    ACCEPT L.\n    DISPLAY "got " FUNCTION TRIM(L).\n', code=""),
-         COBOL.format(name="FAIL", data="", body="", code=" RETURNING 3"),
-         COBOL.format(name="BROKEN", data="", body="    DISPLAY NO-SUCH-THING.\n", code="")),
-}  # fmt: skip  # reason: one language per entry, its four programs side by side
 
 
 @pytest.mark.parametrize("language", sorted({**SCRIPTING, **COMPILED}))

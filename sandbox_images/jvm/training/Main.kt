@@ -1,0 +1,1 @@
+fun main() { val l = readLine(); println("hello, $l") }

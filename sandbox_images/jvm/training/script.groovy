@@ -1,0 +1,2 @@
+def l = System.in.newReader().readLine()
+println "hello, " + l
