@@ -46,13 +46,14 @@ ensure_debian_base() {
 }
 
 build() {
-  local name="$1" out
+  local name="$1" out started=$SECONDS
   log "building $prefix/$name"
   if ! out="$(DOCKER_BUILDKIT=0 docker build -t "$prefix/$name:latest" "$here/$name" 2>&1)"; then
     printf '%s\n' "$out" >&2
     log "building $prefix/$name failed"
     exit 1
   fi
+  log "built $prefix/$name in $((SECONDS - started)) s"
 }
 
 # The language families start FROM base and not from each other: they build side by side (most of
@@ -128,4 +129,4 @@ build agent
 build runtime
 copy_to_sandbox_engine "$prefix/runtime:latest" "$prefix/agent:latest" "$base_ref"
 [ "${RUNYARD_DESKTOP:-1}" = 0 ] || build_desktop
-log "done: $(docker images --format '{{.Repository}}:{{.Tag}} {{.Size}}' | grep "^$prefix/" | tr '\n' ' ')"
+log "done in $SECONDS s: $(docker images --format '{{.Repository}}:{{.Tag}} {{.Size}}' | grep "^$prefix/" | tr '\n' ' ')"
