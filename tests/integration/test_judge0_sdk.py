@@ -10,7 +10,7 @@ import pytest
 from judge0 import Status
 
 from tests.integration.conftest import Tenant
-from tests.language_programs import COMPILED, SCRIPTING
+from tests.language_programs import COMPILED, RUNNER_HELLO, SCRIPTING
 from tests.stack import Stack
 
 
@@ -164,3 +164,9 @@ def test_each_language_runs_reads_fails_and_fails_to_compile(sdk: judge0.Client,
     if broken[0] is not None:
         result = judge0.run(client=sdk, source_code=broken[0], language=language)
         assert result.status == Status.COMPILATION_ERROR and result.compile_output, (result.status, result.stdout)
+
+
+@pytest.mark.parametrize("language", sorted(RUNNER_HELLO))
+def test_the_runner_family_says_hello_by_every_id(sdk: judge0.Client, language: int) -> None:
+    result = judge0.run(client=sdk, source_code=RUNNER_HELLO[language], language=language)
+    assert (result.status, result.stdout) == (Status.ACCEPTED, f"hello from {language}\n"), result

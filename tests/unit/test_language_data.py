@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 
 from core.schemas import RunLimits
+from core.settings import Settings
+from tests.language_programs import COMPILED, SCRIPTING, hello_world
 
 IMAGES = Path(__file__).resolve().parents[2] / "sandbox_images"
 FAMILIES = sorted(p.parent.name for p in IMAGES.glob("*/languages.json"))
@@ -44,3 +46,17 @@ def test_each_language_says_how_it_runs(family: str) -> None:
         # Every {version} in a name is one the image reads when it is built.
         str(lang["name"]).format(**{k: "x" for k in template.get("versions", {})})
         assert set(lang.get("floors", {})) <= set(RunLimits.model_fields), lang
+
+
+def test_every_family_is_one_a_worker_serves() -> None:
+    """A family built but missing from the workers' default images would never be served."""
+    images = {image.split("/")[-1].split(":")[0] for image in Settings().worker.images}
+    assert images == set(FAMILIES)
+
+
+def test_every_language_has_programs_the_suite_runs() -> None:
+    """Adding a language is a line of data and a test: its hello world is in tests/language_programs.py."""
+    ids = {int(str(lang["id"])) for family in FAMILIES for lang in languages(family)}
+    untested = {i for i in ids if hello_world(i) is None} - {44, 89}  # no source of their own; tested elsewhere
+    assert not untested, sorted(untested)
+    assert set(SCRIPTING) | set(COMPILED) <= ids
