@@ -3,9 +3,9 @@ the hello worlds. Plain data, so both can import it."""
 
 from __future__ import annotations
 
-# The scripting family's languages (sandbox_images/scripting), by Judge0's ids: hello world, a line of stdin
-# back, and an uncaught error (Judge0's "Runtime Error (NZEC)"), each through the SDK.
-SCRIPTING: dict[int, tuple[str, str | None, str]] = {
+# Interpreted languages (the scripting family's, and the runner's Bash, JavaScript and Python), by Judge0's ids:
+# hello world, a line of stdin back, and an uncaught error (Judge0's "Runtime Error (NZEC)"), each through the SDK.
+INTERPRETED: dict[int, tuple[str, str | None, str]] = {
     55: ('(format t "hello from 55~%")', '(format t "got ~a~%" (read-line))', '(error "boom")'),
     57: ('IO.puts "hello from 57"', 'IO.puts "got " <> String.trim(IO.gets(""))', 'raise "boom"'),
     58: (
@@ -23,6 +23,13 @@ SCRIPTING: dict[int, tuple[str, str | None, str]] = {
     80: ('cat("hello from 80\\n")', 'cat("got ", readLines(file("stdin"), n = 1), "\\n", sep = "")', 'stop("boom")'),
     82: ("SELECT 'hello from 82';", None, "SELECT * FROM no_such_table;"),
     85: ('print "hello from 85\\n";', 'my $l = <STDIN>; chomp $l; print "got $l\\n";', 'die "boom";'),
+    46: ('echo "hello from 46"', 'read l; echo "got $l"', "exit 3"),
+    63: (
+        'console.log("hello from 63")',
+        'console.log("got " + require("fs").readFileSync(0, "utf8").trim())',
+        'throw new Error("boom")',
+    ),
+    71: ('print("hello from 71")', 'print("got " + input())', "raise SystemExit(3)"),
     66: ('printf("hello from 66\\n")', 'printf("got %s\\n", fgetl(stdin))', 'error("boom")'),
     86: ('(println "hello from 86")', '(println (str "got " (read-line)))', '(throw (Exception. "boom"))'),
 }
@@ -47,14 +54,19 @@ C_HELLO = '#include <stdio.h>\nint main(void) {{ puts("hello from {id}"); return
 C_ECHO = '#include <stdio.h>\nint main(void) {{ char l[64]; scanf("%63s", l); printf("got %s\\n", l); return {code}; }}'
 CPP_ECHO = '#include <iostream>\nint main() { std::string l; std::cin >> l; std::cout << "got " << l << "\\n"; }'
 
-# Compiled languages beyond C, C++ (GCC) and Python's kin, by Judge0's ids: hello world, a line of stdin back
-# (None where the language reads it awkwardly), a runtime error (exit code 3 or an exception: NZEC), and a
-# compile error (status 6, the compiler's words in compile_output).
+# Compiled languages, by Judge0's ids: hello world, a line of stdin back (None where the language reads it
+# awkwardly), a runtime error (exit code 3 or an exception: NZEC), and a compile error (status 6, the compiler's
+# words in compile_output).
 COMPILED: dict[int, tuple[str, str | None, str, str]] = {
     45: (ASM_HELLO, None, ASM_HELLO.replace("xor rdi, rdi", "mov rdi, 3"), "mov rax,\n"),
     48: (C_HELLO.format(id=48), C_ECHO.format(code=0), C_ECHO.format(code=3), "int main(void) { return x; }"),
     49: (C_HELLO.format(id=49), C_ECHO.format(code=0), C_ECHO.format(code=3), "int main(void) { return x; }"),
+    50: (C_HELLO.format(id=50), C_ECHO.format(code=0), C_ECHO.format(code=3), "int main(void) { return x; }"),
+    52: ('#include <iostream>\nint main() { std::cout << "hello from 52\\n"; }', CPP_ECHO,
+         "#include <cstdlib>\nint main() { std::exit(3); }", "int main() { return x; }"),
     53: ('#include <iostream>\nint main() { std::cout << "hello from 53\\n"; }', CPP_ECHO,
+         "#include <cstdlib>\nint main() { std::exit(3); }", "int main() { return x; }"),
+    54: ('#include <iostream>\nint main() { std::cout << "hello from 54\\n"; }', CPP_ECHO,
          "#include <cstdlib>\nint main() { std::exit(3); }", "int main() { return x; }"),
     56: ('import std.stdio;\nvoid main() { writeln("hello from 56"); }',
          'import std.stdio, std.string;\nvoid main() { writeln("got ", readln().strip()); }',
@@ -113,22 +125,14 @@ COMPILED: dict[int, tuple[str, str | None, str, str]] = {
          "def x = "),
 }  # fmt: skip  # reason: one language per entry, its four programs side by side
 
-# The runner family's own languages, beyond the tables above: hello worlds only (tests of their own elsewhere).
-RUNNER_HELLO: dict[int, str] = {
-    43: "hello from 43\n",
-    46: 'echo "hello from 46"',
-    50: C_HELLO.format(id=50),
-    52: '#include <iostream>\nint main() { std::cout << "hello from 52\\n"; }',
-    54: '#include <iostream>\nint main() { std::cout << "hello from 54\\n"; }',
-    63: 'console.log("hello from 63")',
-    71: 'print("hello from 71")',
-}
+# Plain Text only prints its source back: nothing to read, crash or compile.
+RUNNER_HELLO: dict[int, str] = {43: "hello from 43\n"}
 
 
 def hello_world(language: int) -> str | None:
     """A program printing "hello from <id>" in that language; None for those that take no source (44, 89)."""
-    if language in SCRIPTING:
-        return SCRIPTING[language][0]
+    if language in INTERPRETED:
+        return INTERPRETED[language][0]
     if language in COMPILED:
         return COMPILED[language][0]
     return RUNNER_HELLO.get(language)

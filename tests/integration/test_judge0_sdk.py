@@ -10,7 +10,7 @@ import pytest
 from judge0 import Status
 
 from tests.integration.conftest import Tenant
-from tests.language_programs import COMPILED, RUNNER_HELLO, SCRIPTING
+from tests.language_programs import COMPILED, INTERPRETED, RUNNER_HELLO
 from tests.stack import Stack
 
 
@@ -149,10 +149,10 @@ def test_a_lua_syntax_error_is_a_compilation_error(sdk: judge0.Client) -> None:
     assert result.status == Status.COMPILATION_ERROR and "luac" in (result.compile_output or ""), result
 
 
-@pytest.mark.parametrize("language", sorted({**SCRIPTING, **COMPILED}))
+@pytest.mark.parametrize("language", sorted({**INTERPRETED, **COMPILED}))
 def test_each_language_runs_reads_fails_and_fails_to_compile(sdk: judge0.Client, language: int) -> None:
     """Hello world; a line of stdin back; a runtime error (NZEC); a compile error (6) where the language compiles."""
-    hello, echo, crash, *broken = (*SCRIPTING[language], None) if language in SCRIPTING else COMPILED[language]
+    hello, echo, crash, *broken = (*INTERPRETED[language], None) if language in INTERPRETED else COMPILED[language]
     result = judge0.run(client=sdk, source_code=hello, language=language)
     assert result.status == Status.ACCEPTED, (result.status, result.compile_output, result.stderr)
     assert result.stdout == f"hello from {language}\n"
