@@ -101,6 +101,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.include_router(health.router)
     app.include_router(metrics.router)
+    # Routers are tried in order, each route's pattern matched in turn: the hot paths come first. Judge0's
+    # root paths overlap none of the prefixed ones (/v1, /sandboxai, /daytona) that follow.
+    app.include_router(judge0_submissions.router)
+    app.include_router(judge0_info.router)
     app.include_router(v1_routes.router)
     app.include_router(v1_admin.router)
     app.include_router(sandbox_lifecycle.router)
@@ -129,9 +133,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(daytona_computer_use_recordings.router)
     app.include_router(daytona_pty.router)
     app.include_router(daytona_preview.router)
-    app.include_router(daytona_unsupported.router)  # last: it answers whatever the others do not
-    app.include_router(judge0_info.router)
-    app.include_router(judge0_submissions.router)
+    app.include_router(daytona_unsupported.router)  # last of Daytona's: it answers whatever the others do not
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
