@@ -6,12 +6,13 @@ Series, all with the agent image:
   raw docker exec `echo`             the engine's own exec into a running container
   agent link `echo`                  our in-container agent, straight over the attach stream (no API, no queue)
   Runyard /v1 exec `echo`            the whole path: HTTP, Postgres, Redis, Celery, worker, agent, and back
+  Runyard Daytona process/execute    the same, through Daytona's toolbox route (what its SDK and SUNA call)
   Runyard create                     POST /v1/sandboxes with the warm pool refilled between creates: the
                                      default template, a tenant's image (Debian, root, networked; the
                                      pool keeps one of each image in demand), and the desktop template
   screenshot                         Daytona's computer-use full screenshot of a desktop sandbox, and raw
                                      `docker exec` of the same ffmpeg x11grab frame in its container
-and throughput with N clients, each on its own sandbox, for Runyard and for raw docker exec.
+and throughput with N clients, each on its own sandbox, for Runyard (both routes) and for raw docker exec.
 """
 
 from __future__ import annotations
@@ -98,6 +99,13 @@ def exec_once(client: httpx.Client, sandbox_id: str) -> None:
         raise RuntimeError(r.text)
 
 
+def daytona_exec_once(client: httpx.Client, sandbox_id: str) -> None:
+    """The same command through Daytona's toolbox, as its SDK's `process.exec` sends it (SUNA's path)."""
+    r = client.post(f"/daytona/toolbox/{sandbox_id}/process/execute", json={"command": "echo"})
+    if r.status_code != 200 or r.json()["exitCode"] != 0:
+        raise RuntimeError(r.text)
+
+
 def create_series(
     client: httpx.Client, n: int, refill_s: float, image: str | None = None, template: str | None = None
 ) -> Series:
@@ -146,13 +154,16 @@ def _ok(response: httpx.Response) -> None:
         raise RuntimeError(response.text)
 
 
-async def _exec_load(url: str, key: str, ids: list[str], seconds: float) -> Series:
-    series = Series(f"Runyard /v1 exec, {len(ids)} clients")
+async def _exec_load(url: str, key: str, ids: list[str], seconds: float, daytona: bool = False) -> Series:
+    series = Series(f"Runyard {'Daytona process/execute' if daytona else '/v1 exec'}, {len(ids)} clients")
     limits = httpx.Limits(max_connections=len(ids), max_keepalive_connections=len(ids))
     async with httpx.AsyncClient(base_url=url, headers={"X-Auth-Token": key}, timeout=120, limits=limits) as client:
 
         def echo_in(sandbox_id: str) -> Callable[[], Awaitable[bool]]:
             async def echo() -> bool:
+                if daytona:
+                    r = await client.post(f"/daytona/toolbox/{sandbox_id}/process/execute", json={"command": "echo"})
+                    return r.status_code == 200 and r.json()["exitCode"] == 0
                 r = await client.post(f"/v1/sandboxes/{sandbox_id}/exec", json={"command": "echo"})
                 return r.status_code == 200 and r.json()["exit_code"] == 0
 
@@ -201,6 +212,7 @@ def main() -> None:
                 raw_exec_series(engine, args.n),
                 agent_series(args.n),
                 sequential("Runyard /v1 exec echo", lambda: exec_once(client, ids[0]), args.n),
+                sequential("Runyard Daytona process/execute echo", lambda: daytona_exec_once(client, ids[0]), args.n),
                 creates,
                 custom,
                 desktop,
@@ -208,6 +220,7 @@ def main() -> None:
             ]
             load = [
                 asyncio.run(_exec_load(args.url, key, ids, args.seconds)),
+                asyncio.run(_exec_load(args.url, key, ids, args.seconds, daytona=True)),
                 raw_exec_load(engine, args.clients, args.seconds),
             ]
         finally:
@@ -215,7 +228,8 @@ def main() -> None:
                 client.delete(f"/v1/sandboxes/{sandbox_id}")
     engine.close()
 
-    raw, agent, ours, create, custom_create, desktop_create, raw_shot, shot = latency
+    raw, agent, ours, daytona, create, custom_create, desktop_create, raw_shot, shot = latency
+    native_load, daytona_load, raw_load = load
     summary = [
         f"- exec p50: Runyard {ours.pct(0.5):.2f} ms = {ours.pct(0.5) / raw.pct(0.5):.2f}x raw `docker exec` "
         f"({raw.pct(0.5):.2f} ms); the agent alone {agent.pct(0.5):.2f} ms",
@@ -224,8 +238,11 @@ def main() -> None:
         f"- desktop: create p50 from the warm pool {desktop_create.pct(0.5):.1f} ms; screenshot p50 "
         f"{shot.pct(0.5):.1f} ms = {shot.pct(0.5) / raw_shot.pct(0.5):.2f}x raw `docker exec` of the same ffmpeg frame "
         f"({raw_shot.pct(0.5):.1f} ms)",
-        f"- throughput, {args.clients} clients: Runyard {load[0].rate:.1f} commands/s, raw docker exec "
-        f"{load[1].rate:.1f}/s ({load[0].rate / load[1].rate:.2f}x)",
+        f"- Daytona's process/execute: p50 {daytona.pct(0.5):.2f} ms = {daytona.pct(0.5) / ours.pct(0.5):.2f}x "
+        f"the native exec; {daytona_load.rate:.1f} commands/s with {args.clients} clients = "
+        f"{daytona_load.rate / native_load.rate:.2f}x the native",
+        f"- throughput, {args.clients} clients: Runyard {native_load.rate:.1f} commands/s, raw docker exec "
+        f"{raw_load.rate:.1f}/s ({native_load.rate / raw_load.rate:.2f}x)",
     ]
     stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     report = "\n\n".join(
