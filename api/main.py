@@ -114,6 +114,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(v1_ports.router)
     app.include_router(v1_snapshots.router)
     app.include_router(v1_browser.router)
+    # Daytona's toolbox (SUNA's commands and files) ahead of its control routes: no path is in both.
+    app.include_router(daytona_toolbox.router)
+    app.include_router(daytona_toolbox_files.router)
     app.include_router(sandboxai_routes.router)
     app.include_router(daytona_snapshots.router)  # before control: its catch-all answers what no route does
     app.include_router(daytona_lifecycle.router)
@@ -125,8 +128,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(daytona_telemetry.toolbox_router)
     app.include_router(daytona_lifecycle.toolbox_router)
     app.include_router(daytona_control.router)
-    app.include_router(daytona_toolbox.router)
-    app.include_router(daytona_toolbox_files.router)
     app.include_router(daytona_git.router)
     app.include_router(daytona_interpreter.router)
     app.include_router(daytona_computer_use.router)
