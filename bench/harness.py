@@ -74,15 +74,20 @@ def raw_run_rm(engine: docker.DockerClient, n: int) -> Series:
     return sequential("raw docker run --rm", lambda: run_rm_once(engine), n)
 
 
-def runyard_judge0(client: httpx.Client, n: int) -> Series:
-    body = {"source_code": "print(1)", "language_id": 71}
+def runyard_program(client: httpx.Client, language_id: int, source: str, n: int, name: str) -> Series:
+    """One program through the Judge0 API with wait=true, one request at a time; anything but Accepted fails."""
+    body = {"source_code": source, "language_id": language_id}
 
     def once() -> None:
         r = client.post("/submissions", params={"wait": "true"}, json=body)
         if r.json()["status"]["id"] != 3:
             raise RuntimeError(r.text)
 
-    return sequential("Runyard, Judge0 API, wait=true", once, n)
+    return sequential(name, once, n)
+
+
+def runyard_judge0(client: httpx.Client, n: int) -> Series:
+    return runyard_program(client, 71, "print(1)", n, "Runyard, Judge0 API, wait=true")
 
 
 def runyard_native(client: httpx.Client, n: int) -> Series:

@@ -1,5 +1,5 @@
-"""One program's timings in a language family's image: through Runyard's Judge0 API, and by raw `docker exec`
-in a warm container of the same image, with the toolchain's plain commands, as a user would type them."""
+"""One program's timings by raw `docker exec` in a warm container of a language family's image, with the
+toolchain's plain commands, as a user would type them (Runyard's side: harness.runyard_program)."""
 
 from __future__ import annotations
 
@@ -9,23 +9,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import docker
-import httpx
 from docker.models.containers import Container
 
 from bench.harness import Series, sequential
 
 SANDBOX_UID = "64000:64000"
-
-
-def runyard_program(client: httpx.Client, language_id: int, source: str, n: int, name: str) -> Series:
-    body = {"source_code": source, "language_id": language_id}
-
-    def once() -> None:
-        r = client.post("/submissions", params={"wait": "true"}, json=body)
-        if r.json()["status"]["id"] != 3:
-            raise RuntimeError(r.text)
-
-    return sequential(name, once, n)
 
 
 @contextmanager

@@ -19,8 +19,8 @@ import docker
 import httpx
 
 from bench import harness
-from bench.harness import Series
-from bench.programs import raw_program, runyard_program, warm_container
+from bench.harness import Series, runyard_program
+from bench.programs import raw_program, warm_container
 from tests.language_programs import hello_world
 
 # Compiled languages on a JVM and a native toolchain: Runyard's warm path against the same program compiled and

@@ -75,16 +75,15 @@ build_families() {
 kotlin_version=2.2.21
 # The registry's sha512 integrity for that tarball, in hex.
 kotlin_sha512=9d8ee27d766c01f0932456a01e60d0b894494abd56fd6054ac99cb4dfabbf3f83cbbe2cc33dee902ab2983700d0c52c11fcf9d7b55dd46da1fa5a2c4af791989
+kotlin_intact() { [ -f "$1" ] && [ "$(sha512sum <"$1" | cut -d" " -f1)" = "$kotlin_sha512" ]; }
 fetch_kotlin() {
   local dest="$here/jvm/vendor/kotlin-compiler.tgz" registry="${RUNYARD_NPM_REGISTRY:-https://registry.npmjs.org}"
   mkdir -p "$(dirname "$dest")"
-  if [ -f "$dest" ] && [ "$(sha512sum <"$dest" | cut -d" " -f1)" = "$kotlin_sha512" ]; then
-    return
-  fi
+  kotlin_intact "$dest" && return
   log "fetching kotlin-compiler $kotlin_version from $registry"
   curl -fsSL --retry 3 -o "$dest.part" "$registry/kotlin-compiler/-/kotlin-compiler-$kotlin_version.tgz" \
     || { log "could not fetch kotlin-compiler from $registry"; exit 1; }
-  [ "$(sha512sum <"$dest.part" | cut -d" " -f1)" = "$kotlin_sha512" ] \
+  kotlin_intact "$dest.part" \
     || { rm -f "$dest.part"; log "kotlin-compiler's digest does not match the registry's"; exit 1; }
   mv "$dest.part" "$dest"
 }
