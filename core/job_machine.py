@@ -29,7 +29,7 @@ from core.job_rows import SandboxSnapshot, SnapshotRow
 from core.jobkinds import IDEMPOTENT, JobKind
 from core.models import Base
 from core.records import run_record
-from core.schemas import RunOutcome, RunRecord
+from core.schemas import JobView, RunOutcome, RunRecord
 from core.settings import Settings
 from core.states import CallbackState, JobState
 from core.statuses import RunStatus
@@ -263,9 +263,9 @@ def _not_claimed(session: Session, job_id: uuid.UUID, settings: Settings) -> Exh
     return None
 
 
-def _finish_values(state: JobState, error: str | None) -> dict[str, Any]:
+def _finish_values(state: Any, error: Any) -> dict[str, Any]:
     return {
-        "state": state.value,
+        "state": state,
         "error": error,
         "finished_at": func.now(),
         "updated_at": func.now(),
@@ -279,44 +279,84 @@ def _held_by(claim: Claim) -> ColumnElement[bool]:
     return and_(jobs.id == claim.job_id, jobs.state == JobState.RUNNING, jobs.attempt_id == claim.attempt_id)
 
 
-def complete_run(session: Session, claim: RunClaim, outcome: RunOutcome) -> bool:
-    """Store the outcome if this attempt still holds the claim; False means another attempt won.
-
-    One statement: the job's compare-and-set and the run's result, together."""
-    state = JobState.FAILED if outcome.status is RunStatus.INTERNAL_ERROR else JobState.SUCCEEDED
-    error = outcome.message if state is JobState.FAILED else None
-    finished = update(JOBS).where(_held_by(claim)).values(**_finish_values(state, error))
-    cte = finished.returning(JOBS.c.id).cte("finished")
-    result = session.connection().execute(
-        update(RUNS)
-        .where(RUNS.c.job_id.in_(select(cte.c.id)))
-        .values(
-            verdict=outcome.status.value,
-            stdout=outcome.stdout,
-            stderr=outcome.stderr,
-            compile_output=outcome.compile_output,
-            stdout_truncated=outcome.stdout_truncated,
-            stderr_truncated=outcome.stderr_truncated,
-            exit_code=outcome.exit_code,
-            exit_signal=outcome.exit_signal,
-            message=outcome.message,
-            time_ms=outcome.time_ms,
-            wall_time_ms=outcome.wall_time_ms,
-            memory_kb=outcome.memory_kb,
-        )
-        .add_cte(cte)
+def _held() -> ColumnElement[bool]:
+    """_held_by, with the claim as parameters (held_job, held_attempt)."""
+    jobs = JOBS.c
+    return and_(
+        jobs.id == bindparam("held_job"), jobs.state == JobState.RUNNING, jobs.attempt_id == bindparam("held_attempt")
     )
-    return bool(result.rowcount == 1)
+
+
+def _held_params(claim: Claim, state: JobState, error: str | None) -> dict[str, Any]:
+    return {"held_job": claim.job_id, "held_attempt": claim.attempt_id, "new_state": state.value, "new_error": error}
+
+
+RUN_RESULT_COLUMNS = (
+    "stdout",
+    "stderr",
+    "compile_output",
+    "stdout_truncated",
+    "stderr_truncated",
+    "exit_code",
+    "exit_signal",
+    "message",
+    "time_ms",
+    "wall_time_ms",
+    "memory_kb",
+)
+
+
+# Built once per process, as the claims are: these run for every job, and building them cost more than running them.
+@functools.cache
+def _complete_run_statement() -> Any:
+    finished = (
+        update(JOBS)
+        .where(_held())
+        .values(**_finish_values(bindparam("new_state"), bindparam("new_error")))
+        .returning(*JOBS.c)
+        .cte("finished")
+    )
+    results: dict[str, Any] = {name: bindparam(f"new_{name}") for name in RUN_RESULT_COLUMNS}
+    return (
+        update(RUNS)
+        .where(RUNS.c.job_id == finished.c.id)
+        .values(verdict=bindparam("new_verdict"), **results)
+        .returning(*RUNS.c, *finished.c)
+        .add_cte(finished)
+    )
+
+
+@functools.cache
+def _complete_host_job_statement() -> Any:
+    jobs = JOBS.c
+    return (
+        update(JOBS)
+        .where(_held())
+        .values(result=bindparam("new_result"), **_finish_values(bindparam("new_state"), bindparam("new_error")))
+        .returning(
+            jobs.id, jobs.kind, jobs.state, jobs.sandbox_id, jobs.result, jobs.error, jobs.created_at, jobs.finished_at
+        )
+    )
+
+
+def complete_run(session: Session, claim: RunClaim, outcome: RunOutcome) -> RunRecord | None:
+    """Store the outcome if this attempt still holds the claim: the run as now stored, or None if another attempt
+    won. One statement: the job's compare-and-set and the run's result, together."""
+    state = JobState.FAILED if outcome.status is RunStatus.INTERNAL_ERROR else JobState.SUCCEEDED
+    params = _held_params(claim, state, outcome.message if state is JobState.FAILED else None)
+    params["new_verdict"] = outcome.status.value
+    params.update({f"new_{name}": getattr(outcome, name) for name in RUN_RESULT_COLUMNS})
+    row = session.connection().execute(_complete_run_statement(), params).first()
+    return None if row is None else run_record(row, row)
 
 
 def complete_host_job(
     session: Session, claim: HostClaim, state: JobState, result: dict[str, Any], error: str | None
-) -> bool:
-    """Store the outcome if this attempt still holds the claim; False means another attempt won."""
-    done = session.connection().execute(
-        update(JOBS).where(_held_by(claim)).values(result=result, **_finish_values(state, error)).returning(JOBS.c.id)
-    )
-    return done.first() is not None
+) -> JobView | None:
+    """Store the outcome if this attempt still holds the claim: the job as now stored, or None if another won."""
+    params = {**_held_params(claim, state, error), "new_result": result}
+    row = session.connection().execute(_complete_host_job_statement(), params).first()
+    return None if row is None else JobView.model_validate(row)
 
 
 def release(session: Session, claim: Claim, error: str) -> bool:
@@ -348,7 +388,7 @@ def fail(session: Session, job_ids: list[uuid.UUID], reason: str) -> None:
         .where(JOBS.c.id.in_(job_ids))
         .values(
             result=case((JOBS.c.kind == JobKind.RUN.value, null()), else_=literal(lost, JOBS.c.result.type)),
-            **_finish_values(JobState.FAILED, reason),
+            **_finish_values(JobState.FAILED.value, reason),
         )
         .returning(JOBS.c.id)
         .cte("failed")

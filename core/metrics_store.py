@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import redis
 import redis.asyncio as aioredis
+from redis.client import Pipeline
 
 from core import constants as c
 
@@ -30,15 +31,27 @@ def _hist_key(name: str, kind: str) -> str:
     return f"{c.KEY_METRICS}hist:{name}:{kind}"
 
 
+@dataclass(frozen=True)
+class Observation:
+    name: str  # one of HISTOGRAMS
+    kind: str
+    seconds: float
+
+
+def add(pipe: Pipeline, observation: Observation) -> None:
+    """Queue one observation on a pipeline the caller sends with its other writes."""
+    name, kind, seconds = observation.name, observation.kind, observation.seconds
+    key = _hist_key(name, kind)
+    pipe.hincrby(key, f"b{bisect.bisect_left(BUCKETS, seconds)}", 1)
+    pipe.hincrbyfloat(key, "sum", max(0.0, seconds))
+    pipe.sadd(f"{c.KEY_METRICS}kinds:{name}", kind)
+
+
 def observe(client: redis.Redis, name: str, kind: str, seconds: float) -> None:
-    """Add one observation; never raises (metrics must not fail a job)."""
-    index = bisect.bisect_left(BUCKETS, seconds)
+    """Add one observation now; never raises (metrics must not fail a job)."""
     try:
         pipe = client.pipeline(transaction=False)
-        key = _hist_key(name, kind)
-        pipe.hincrby(key, f"b{index}", 1)
-        pipe.hincrbyfloat(key, "sum", max(0.0, seconds))
-        pipe.sadd(f"{c.KEY_METRICS}kinds:{name}", kind)
+        add(pipe, Observation(name, kind, seconds))
         pipe.execute()
     except redis.RedisError as exc:
         log.debug("metric not recorded", extra={"error": repr(exc)})

@@ -1,8 +1,10 @@
 """Completion notices over Redis pub/sub, so wait=true answers the moment a job ends.
 
 Workers publish after their commit. Each API process holds one pattern
-subscription and wakes the requests waiting on that job. A lost notice only
-costs a waiter its timeout: the database stays the truth.
+subscription and wakes the requests waiting on that job. A notice carries the
+finished job as the commit left it (when it is small enough), so the woken
+request answers without reading it back. A lost notice only costs a waiter its
+timeout: the database stays the truth.
 """
 
 from __future__ import annotations
@@ -17,17 +19,51 @@ from typing import TypeVar
 
 import redis
 import redis.asyncio as aioredis
+from pydantic import BaseModel, ValidationError
+from redis.client import Pipeline
 
 from core import constants as c
 from core.errors import Interrupted
+from core.schemas import JobView, RunRecord
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+# Every API process hears every notice: past this, a notice carries the state alone and waiters read the job back.
+NOTICE_MAX_BYTES = 64 * 1024
+DRAINING = "draining"
+
+
+class JobNotice(BaseModel):
+    """A job reached a terminal state; the finished run or sandbox job rides along when it is small enough."""
+
+    state: str
+    run: RunRecord | None = None
+    job: JobView | None = None
+
+    def encoded(self) -> bytes:
+        whole = self.model_dump_json().encode()
+        if len(whole) <= NOTICE_MAX_BYTES:
+            return whole
+        return JobNotice(state=self.state).model_dump_json().encode()
+
+    @classmethod
+    def decoded(cls, data: bytes) -> JobNotice:
+        """A notice as published; one that cannot be read still wakes its waiters, who then read the job back."""
+        try:
+            return cls.model_validate_json(data)
+        except ValidationError:
+            return cls(state="unknown")
+
+
+def add_notice(pipe: Pipeline, job_id: uuid.UUID, notice: JobNotice) -> None:
+    """Queue the notice on a pipeline the caller sends with its other writes (one round trip)."""
+    pipe.publish(c.CHANNEL_JOB_DONE + str(job_id), notice.encoded())
 
 
 def publish_done(client: redis.Redis, job_id: uuid.UUID, state: str) -> None:
+    """The state alone: for jobs failed without a finished row at hand (the sweep, out of attempts)."""
     try:
-        client.publish(c.CHANNEL_JOB_DONE + str(job_id), state)
+        client.publish(c.CHANNEL_JOB_DONE + str(job_id), JobNotice(state=state).encoded())
     except redis.RedisError as exc:
         log.warning("completion notice not sent", extra={"job_id": str(job_id), "error": repr(exc)})
 
@@ -37,7 +73,7 @@ class CompletionHub:
 
     def __init__(self, url: str) -> None:
         self._url = url
-        self._waiters: dict[str, set[asyncio.Future[str]]] = defaultdict(set)
+        self._waiters: dict[str, set[asyncio.Future[JobNotice]]] = defaultdict(set)
         self._task: asyncio.Task[None] | None = None
         self.connected = asyncio.Event()
         # Set when the server is told to stop: waiters are answered at once instead of holding shutdown up.
@@ -55,12 +91,12 @@ class CompletionHub:
             self._task = None
 
     @contextlib.asynccontextmanager
-    async def waiter(self, job_id: uuid.UUID) -> AsyncIterator[asyncio.Future[str]]:
+    async def waiter(self, job_id: uuid.UUID) -> AsyncIterator[asyncio.Future[JobNotice]]:
         """Register before checking the database, so a completion in between is not missed."""
         key = str(job_id)
-        fut: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        fut: asyncio.Future[JobNotice] = asyncio.get_running_loop().create_future()
         if self.draining:
-            fut.set_result("draining")
+            fut.set_result(JobNotice(state=DRAINING))
         self._waiters[key].add(fut)
         try:
             yield fut
@@ -84,7 +120,7 @@ class CompletionHub:
                     if message.get("type") != "pmessage":
                         continue
                     channel = message["channel"].decode()
-                    self._wake(channel.removeprefix(c.CHANNEL_JOB_DONE), message["data"].decode())
+                    self._wake(channel.removeprefix(c.CHANNEL_JOB_DONE), message["data"])
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001 - reconnect whatever Redis raised
@@ -103,12 +139,16 @@ class CompletionHub:
         for futures in self._waiters.values():
             for fut in futures:
                 if not fut.done():
-                    fut.set_result("draining")
+                    fut.set_result(JobNotice(state=DRAINING))
 
-    def _wake(self, job_id: str, state: str) -> None:
-        for fut in self._waiters.pop(job_id, set()):
+    def _wake(self, job_id: str, data: bytes) -> None:
+        waiting = self._waiters.pop(job_id, None)
+        if not waiting:
+            return  # read only what someone waits for
+        notice = JobNotice.decoded(data)
+        for fut in waiting:
             if not fut.done():
-                fut.set_result(state)
+                fut.set_result(notice)
 
 
 async def wait_finished(
@@ -118,21 +158,27 @@ async def wait_finished(
     finished: Callable[[T], bool],
     timeout_s: float,
     what: str,
+    carried: Callable[[JobNotice], T | None] = lambda _: None,
 ) -> dict[uuid.UUID, T]:
     """The jobs as `read` gives them, once each is finished or the timeout passed; the one way anything waits.
 
-    Subscribed before the first read, so a completion in between is not missed; never polls the database. A
-    server that is stopping (the hub drains) raises Interrupted for work still going: it was accepted, and goes on.
+    Subscribed before the first read, so a completion in between is not missed; never polls the database. A job
+    whose notice carried it (`carried` gives it, finished) is not read again. A server that is stopping (the hub
+    drains) raises Interrupted for work still going: it was accepted, and goes on.
     """
     async with contextlib.AsyncExitStack() as stack:
-        futures = [await stack.enter_async_context(hub.waiter(job_id)) for job_id in ids]
+        futures = dict(zip(ids, [await stack.enter_async_context(hub.waiter(job_id)) for job_id in ids], strict=True))
         found = await read()
-        pending = [
-            fut for job_id, fut in zip(ids, futures, strict=True) if job_id in found and not finished(found[job_id])
-        ]
+        pending = {job_id: fut for job_id, fut in futures.items() if job_id in found and not finished(found[job_id])}
         if pending:
-            await asyncio.wait(pending, timeout=timeout_s)
-            found = await read()
+            await asyncio.wait(pending.values(), timeout=timeout_s)
+            for job_id, fut in list(pending.items()):
+                job = carried(fut.result()) if fut.done() else None
+                if job is not None and finished(job):
+                    found[job_id] = job
+                    del pending[job_id]
+            if pending:
+                found = {**found, **{k: v for k, v in (await read()).items() if k in pending}}
     if hub.draining:
         unfinished = [job_id for job_id in ids if job_id in found and not finished(found[job_id])]
         if unfinished:

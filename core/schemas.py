@@ -85,6 +85,9 @@ class CallbackInfo(BaseModel):
 class RunRecord(BaseModel):
     """A run with its job, read from the database: the source every view is rendered from."""
 
+    # In JSON (a completion notice carries the finished record) bytes travel as base64: they need not be text.
+    model_config = ConfigDict(ser_json_bytes="base64", val_json_bytes="base64")
+
     id: uuid.UUID
     tenant_id: uuid.UUID
     protocol: str

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -21,7 +21,8 @@ from core import constants as c
 from core import job_machine, metrics_store, queue
 from core.db import transaction
 from core.job_machine import Claim, Exhausted, HostClaim
-from core.notify import publish_done
+from core.metrics_store import Observation
+from core.notify import JobNotice, add_notice
 from core.states import JobState
 from workers.context import WorkerContext
 from workers.runtime.base import RuntimeFailure
@@ -47,16 +48,29 @@ def in_transaction(ctx: WorkerContext, step: Callable[..., T], *args: Any) -> T:
         return step(session, *args)
 
 
-def announce(ctx: WorkerContext, job_id: uuid.UUID, state: str, has_callback: bool) -> None:
-    """Wake the job's waiters, and send its callback if it has one."""
-    publish_done(ctx.redis, job_id, state)
+def announce(
+    ctx: WorkerContext,
+    job_id: uuid.UUID,
+    notice: JobNotice,
+    has_callback: bool,
+    observed: Sequence[Observation] = (),
+) -> None:
+    """Wake the job's waiters and record its metrics (one round trip), and send its callback if it has one."""
+    try:
+        pipe = ctx.redis.pipeline(transaction=False)
+        add_notice(pipe, job_id, notice)
+        for observation in observed:
+            metrics_store.add(pipe, observation)
+        pipe.execute()
+    except redis.RedisError as exc:  # a lost notice costs a waiter its timeout; the database holds the outcome
+        log.warning("completion notice not sent", extra={"job_id": str(job_id), "error": repr(exc)})
     if has_callback:
         queue.send_callback(ctx.settings, job_id)
 
 
-def observe_wait(ctx: WorkerContext, kind: str, since: datetime | None) -> None:
-    if since is not None:
-        metrics_store.observe(ctx.redis, "queue_wait", kind, (datetime.now(UTC) - since).total_seconds())
+def queue_wait(kind: str, since: datetime | None) -> list[Observation]:
+    """How long the claimed job waited in the queue, recorded when it is announced."""
+    return [] if since is None else [Observation("queue_wait", kind, (datetime.now(UTC) - since).total_seconds())]
 
 
 def attempt(task: Any, ctx: WorkerContext, claim: Claim, work: Callable[[], T], failed: Callable[[str], T]) -> T | None:
@@ -92,7 +106,7 @@ def claim_here(
     host's queue, never executed here."""
     claim = in_transaction(ctx, claim_step, uuid.UUID(job_id), ctx.name, ctx.settings)
     if isinstance(claim, Exhausted):
-        announce(ctx, claim.job_id, JobState.FAILED.value, claim.has_callback)
+        announce(ctx, claim.job_id, JobNotice(state=JobState.FAILED.value), claim.has_callback)
         return None
     if claim is None:
         return None

@@ -10,27 +10,32 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from core import constants as c
-from core import job_machine, metrics_store, sandbox_store
+from core import job_machine, sandbox_store
 from core.job_machine import SandboxClaim
 from core.jobkinds import JobKind
+from core.metrics_store import Observation
+from core.notify import JobNotice
+from core.schemas import JobView
 from core.states import JobState, SandboxState
 from workers import sandbox_watch
 from workers.agent_link import AgentError
 from workers.celery_app import app
 from workers.context import get_context
-from workers.job_task import announce, attempt, claim_here, db_retry, in_transaction, observe_wait
+from workers.job_task import announce, attempt, claim_here, db_retry, in_transaction, queue_wait
 from workers.sandbox_host import SandboxLost
 
 log = logging.getLogger(__name__)
 Outcome = tuple[JobState, dict[str, Any], str | None]
 
 
-def _finish(session: Session, claim: SandboxClaim, outcome: Outcome) -> bool:
+def _finish(session: Session, claim: SandboxClaim, outcome: Outcome) -> JobView | None:
     """Complete the job and, in the same transaction, what its kind changes besides: a failed lifecycle
-    change leaves the sandbox in error; a finished upload's body is dropped (the job owned it until now)."""
+    change leaves the sandbox in error; a finished upload's body is dropped (the job owned it until now).
+    The job as stored, or None if another attempt owns it."""
     state, result, error = outcome
-    if not job_machine.complete_host_job(session, claim, state, result, error):
-        return False
+    job = job_machine.complete_host_job(session, claim, state, result, error)
+    if job is None:
+        return None
     if state is JobState.FAILED and claim.kind in (JobKind.CREATE, JobKind.START, JobKind.STOP):
         sandbox_store.set_sandbox(session, claim.sandbox.id, state=SandboxState.ERROR.value, error=error)
     if state is JobState.FAILED and claim.kind is JobKind.GROW_DISK:  # nothing moved: stopped as it was
@@ -40,7 +45,7 @@ def _finish(session: Session, claim: SandboxClaim, outcome: Outcome) -> bool:
         )
     if claim.kind is JobKind.FILES_UPLOAD:
         sandbox_store.drop_blob(session, uuid.UUID(str(claim.payload["blob_id"])))
-    return True
+    return job
 
 
 def _failed(reason: str, kind: str = "internal") -> Outcome:
@@ -61,18 +66,21 @@ def execute_sandbox_job(self: Any, job_id: str) -> None:
     claim = claim_here(ctx, job_machine.claim_sandbox_job, job_id, lambda held: held.sandbox.host)
     if claim is None:
         return
+    observed: list[Observation] = []
     if not claim.kind.lifecycle and claim.sandbox.state != SandboxState.STARTED:
         # Queued while the sandbox was started; it was stopped or deleted before its turn came.
         outcome: Outcome | None = _failed(f"sandbox {claim.sandbox.name} is {claim.sandbox.state}", "conflict")
     else:
-        observe_wait(ctx, claim.kind, claim.queued_since)
-        outcome = attempt(self, ctx, claim, lambda: _execute(claim), _failed)
-    if outcome is not None and in_transaction(ctx, _finish, claim, outcome):
-        announce(ctx, claim.job_id, outcome[0].value, claim.callback_url is not None)
-        log.info("sandbox job done", extra={"job_id": job_id, "kind": claim.kind, "state": outcome[0].value})
+        observed = queue_wait(claim.kind, claim.queued_since)
+        outcome = attempt(self, ctx, claim, lambda: _execute(claim, observed), _failed)
+    job = None if outcome is None else in_transaction(ctx, _finish, claim, outcome)
+    if outcome is not None and job is not None:
+        notice = JobNotice(state=job.state, job=job)
+        announce(ctx, claim.job_id, notice, claim.callback_url is not None, observed)
+        log.info("sandbox job done", extra={"job_id": job_id, "kind": claim.kind, "state": job.state})
 
 
-def _execute(claim: SandboxClaim) -> Outcome:
+def _execute(claim: SandboxClaim, observed: list[Observation]) -> Outcome:
     """The operation's outcome; an AgentError (a missing file, a bad path) is the caller's, stored as a result."""
     ctx = get_context()
     started = time.monotonic()
@@ -83,5 +91,5 @@ def _execute(claim: SandboxClaim) -> Outcome:
     except SandboxLost as exc:
         db_retry(sandbox_watch.mark_lost)(ctx.settings, ctx.sandbox_host, [claim.sandbox], str(exc))
         return _failed(f"{exc}; start the sandbox again", "sandbox_lost")
-    metrics_store.observe(ctx.redis, "execution", claim.kind, time.monotonic() - started)
+    observed.append(Observation("execution", claim.kind, time.monotonic() - started))
     return JobState.SUCCEEDED, result, None

@@ -15,10 +15,12 @@ from core import constants as c
 from core import job_machine, queue, sandbox_store, snapshot_store
 from core.job_machine import SnapshotClaim
 from core.jobkinds import JobKind
+from core.metrics_store import Observation
+from core.notify import JobNotice
 from core.states import JobState, SnapshotState
 from workers.celery_app import app
 from workers.context import get_context
-from workers.job_task import announce, attempt, claim_here, in_transaction, observe_wait
+from workers.job_task import announce, attempt, claim_here, in_transaction, queue_wait
 from workers.snapshot_builder import BuildOutcome
 
 log = logging.getLogger(__name__)
@@ -70,14 +72,14 @@ def execute_snapshot_job(self: Any, job_id: str) -> None:
     claim = claim_here(ctx, job_machine.claim_snapshot_job, job_id, lambda held: held.snapshot.host)
     if claim is None:
         return
-    observe_wait(ctx, claim.kind, claim.queued_since)
+    observed = queue_wait(claim.kind, claim.queued_since)
     if claim.kind is JobKind.SNAPSHOT_BUILD:
-        _build(self, claim)
+        _build(self, claim, observed)
     else:
-        _remove(self, claim)
+        _remove(self, claim, observed)
 
 
-def _build(task: Any, claim: SnapshotClaim) -> None:
+def _build(task: Any, claim: SnapshotClaim, observed: list[Observation]) -> None:
     ctx = get_context()
     in_transaction(ctx, snapshot_store.building, claim.snapshot.id)
     outcome = attempt(task, ctx, claim, lambda: ctx.snapshot_builder.build(claim), lambda reason: reason)
@@ -87,13 +89,13 @@ def _build(task: Any, claim: SnapshotClaim) -> None:
     creates = in_transaction(ctx, _finish_build, claim, built, error)
     ok = built is not None and built.image is not None
     ctx.snapshot_builder.end_log(claim, SnapshotState.ACTIVE.value if ok else SnapshotState.BUILD_FAILED.value)
-    announce(ctx, claim.job_id, JobState.SUCCEEDED.value if ok else JobState.FAILED.value, False)
+    announce(ctx, claim.job_id, JobNotice(state=(JobState.SUCCEEDED if ok else JobState.FAILED).value), False, observed)
     for create_id, host in creates:
         queue.send_sandbox_job(ctx.settings, create_id, host)
     log.info("snapshot built" if ok else "snapshot build failed", extra={"snapshot": str(claim.snapshot.id)})
 
 
-def _remove(task: Any, claim: SnapshotClaim) -> None:
+def _remove(task: Any, claim: SnapshotClaim, observed: list[Observation]) -> None:
     ctx = get_context()
 
     def work() -> str:
@@ -105,4 +107,5 @@ def _remove(task: Any, claim: SnapshotClaim) -> None:
         return
     error = outcome or None
     if in_transaction(ctx, _finish_remove, claim, error):
-        announce(ctx, claim.job_id, JobState.FAILED.value if error else JobState.SUCCEEDED.value, False)
+        state = JobState.FAILED if error else JobState.SUCCEEDED
+        announce(ctx, claim.job_id, JobNotice(state=state.value), False, observed)

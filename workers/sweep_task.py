@@ -12,7 +12,7 @@ from core import queue, sandbox_store
 from core import sweep as sweeping
 from core.db import transaction
 from core.heartbeats import WorkerHeartbeat
-from core.notify import publish_done
+from core.notify import JobNotice, publish_done
 from core.states import JobState
 from workers import reaper
 from workers.celery_app import app
@@ -51,7 +51,9 @@ def sweep() -> None:
     for jid in result.requeue:
         queue.send_run(ctx.settings, jid)
     for jid in result.failed + result.failed_sandbox:
-        announce(ctx, jid, JobState.FAILED.value, True)  # the callback task does nothing without a callback
+        announce(
+            ctx, jid, JobNotice(state=JobState.FAILED.value), True
+        )  # the callback task does nothing without a callback
     for jid in result.callbacks:
         queue.send_callback(ctx.settings, jid)
     for jid, kind, job_queue in result.requeue_sandbox:

@@ -10,13 +10,15 @@ from typing import Any
 from core import callback_store, job_machine, metrics_store
 from core import constants as c
 from core.db import transaction
+from core.metrics_store import Observation
+from core.notify import JobNotice
 from core.schemas import RunOutcome
 from core.settings import get_settings
 from core.states import CallbackState, JobState
 from workers import callbacks
 from workers.celery_app import app, run_task_time_limit
 from workers.context import get_context
-from workers.job_task import announce, attempt, in_transaction, observe_wait
+from workers.job_task import announce, attempt, in_transaction, queue_wait
 from workers.run_executor import internal_error
 from workers.runtime.base import RuntimeFailure
 
@@ -35,11 +37,11 @@ def execute_run(self: Any, job_id: str) -> None:
     ctx = get_context()
     claim = in_transaction(ctx, job_machine.claim_run, uuid.UUID(job_id), ctx.name, ctx.settings)
     if isinstance(claim, job_machine.Exhausted):
-        announce(ctx, claim.job_id, JobState.FAILED.value, claim.has_callback)
+        announce(ctx, claim.job_id, JobNotice(state=JobState.FAILED.value), claim.has_callback)
         return
     if claim is None:
         return
-    observe_wait(ctx, "run", claim.queued_since)
+    observed = queue_wait("run", claim.queued_since)
     started = time.monotonic()
 
     def work() -> RunOutcome:
@@ -47,14 +49,16 @@ def execute_run(self: Any, job_id: str) -> None:
         if language is None:
             raise RuntimeFailure(f"language {claim.record.language_id} is not available on worker {ctx.name}")
         outcome = ctx.executor.execute(claim, language)
-        metrics_store.observe(ctx.redis, "execution", "run", time.monotonic() - started)
+        observed.append(Observation("execution", "run", time.monotonic() - started))
         return outcome
 
     outcome = attempt(self, ctx, claim, work, internal_error)
     if outcome is None:
         return
-    if in_transaction(ctx, job_machine.complete_run, claim, outcome):
-        announce(ctx, claim.job_id, outcome.status.value, claim.callback_url is not None)
+    record = in_transaction(ctx, job_machine.complete_run, claim, outcome)
+    if record is not None:
+        notice = JobNotice(state=outcome.status.value, run=record)
+        announce(ctx, claim.job_id, notice, claim.callback_url is not None, observed)
     else:
         log.info("result discarded: another attempt owns the run", extra={"job_id": job_id, "attempt": claim.attempt})
 

@@ -105,10 +105,13 @@ class RunContainerPool:
                 self._stats.misses += 1
             self._waiting += 1
             try:
+                if not self._idle:
+                    # Once, on arrival: one more waiting may raise the filler's target. Notifying again on every
+                    # wake-up made waiters wake each other in turn, a storm that burned the worker's CPU under load.
+                    self._cond.notify_all()
                 while not self._idle:
                     if self._closed:
                         raise RuntimeFailure(f"pool {self.name} is closed")
-                    self._cond.notify_all()  # wake the filler
                     remaining = deadline - time.monotonic()
                     if remaining <= 0:
                         raise RuntimeFailure(f"no sandbox of {self.name} became free within {timeout_s:.0f}s")

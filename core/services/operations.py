@@ -22,7 +22,7 @@ from core import job_payloads, job_secrets, queue
 from core.errors import Conflict, InvalidInput, NotFound, Pending
 from core.jobkinds import JobKind
 from core.models import Base, Job
-from core.notify import CompletionHub, wait_finished
+from core.notify import CompletionHub, JobNotice, wait_finished
 from core.schemas import JobView, SandboxRecord
 from core.services import blobs
 from core.services.auth import Principal
@@ -160,7 +160,12 @@ async def wait_for_job(caller: Caller, job_id: uuid.UUID, timeout_s: float) -> J
         async with caller.sessions() as session:
             return {job_id: await get_job(session, caller.principal, job_id)}
 
-    found = await wait_finished(caller.hub, [job_id], read, lambda j: JobState(j.state).terminal, timeout_s, "job")
+    def carried(notice: JobNotice) -> JobView | None:
+        return notice.job if notice.job is not None and notice.job.id == job_id else None
+
+    found = await wait_finished(
+        caller.hub, [job_id], read, lambda j: JobState(j.state).terminal, timeout_s, "job", carried
+    )
     return found[job_id]
 
 

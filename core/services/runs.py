@@ -19,7 +19,7 @@ from core import queue
 from core.errors import Conflict, NotFound, Unavailable
 from core.jobkinds import JobKind
 from core.models import Base, Job, Run
-from core.notify import CompletionHub, wait_finished
+from core.notify import CompletionHub, JobNotice, wait_finished
 from core.records import run_record
 from core.schemas import RunLimits, RunRecord
 from core.services import idempotency
@@ -272,4 +272,8 @@ async def wait_for_runs(
         async with sessions() as session:
             return await get_runs(session, principal, run_ids)
 
-    return await wait_finished(hub, run_ids, read, lambda r: r.status.finished, timeout_s, "run")
+    def carried(notice: JobNotice) -> RunRecord | None:
+        run = notice.run
+        return run if run is not None and run.tenant_id == principal.tenant_id else None
+
+    return await wait_finished(hub, run_ids, read, lambda r: r.status.finished, timeout_s, "run", carried)

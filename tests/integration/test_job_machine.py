@@ -21,7 +21,8 @@ from core.db import transaction
 from core.job_machine import Exhausted, RunClaim, SandboxClaim
 from core.jobkinds import JobKind
 from core.models import Job, Run, Sandbox, Tenant
-from core.schemas import RunOutcome
+from core.records import run_record
+from core.schemas import JobView, RunOutcome, RunRecord
 from core.settings import Settings, get_settings
 from core.states import JobState, SandboxState
 from core.statuses import RunStatus
@@ -148,12 +149,15 @@ def test_a_late_completion_loses_to_the_attempt_that_took_over(settings: Setting
     second = claim_run(settings, job_id, "fast", expire_first=True)  # the slow worker's lease ran out
     assert isinstance(second, RunClaim) and second.attempt == 2 and second.attempt_id != first.attempt_id
     with transaction(settings) as session:
-        assert job_machine.complete_run(session, second, outcome(b"second\n"))
+        stored = job_machine.complete_run(session, second, outcome(b"\xffsecond\n"))
     with transaction(settings) as session:  # the first attempt comes back: its result is refused
-        assert not job_machine.complete_run(session, first, outcome(b"first\n"))
+        assert job_machine.complete_run(session, first, outcome(b"first\n")) is None
     with transaction(settings) as session:
-        run = session.execute(select(Run).where(Run.job_id == job_id)).scalar_one()
-        assert run.stdout == b"second\n"
+        job_row, run_row = session.execute(select(Job, Run).join(Run).where(Job.id == job_id)).one()
+        # What completion hands back (and a completion notice carries) is the run exactly as a read gives it.
+        assert stored == run_record(job_row, run_row)
+        assert stored.stdout == b"\xffsecond\n" and stored.status is RunStatus.ACCEPTED
+    assert RunRecord.model_validate_json(stored.model_dump_json()) == stored  # bytes that are not text survive JSON
     job = state_of(settings, job_id)
     assert job.state == JobState.SUCCEEDED and job.attempts == 2
     with transaction(settings) as session:  # finished: a redelivered message claims nothing
@@ -199,10 +203,11 @@ def test_sandbox_jobs_follow_the_same_machine(settings: Settings, tenant_id: uui
     second = claim_sandbox_job(settings, job_id, "b", expire_first=True)
     assert isinstance(second, SandboxClaim) and second.attempt == 2
     with transaction(settings) as session:
-        assert not job_machine.complete_host_job(session, first, JobState.SUCCEEDED, {"x": 1}, None)
-        assert job_machine.complete_host_job(session, second, JobState.SUCCEEDED, {"x": 2}, None)
+        assert job_machine.complete_host_job(session, first, JobState.SUCCEEDED, {"x": 1}, None) is None
+        stored = job_machine.complete_host_job(session, second, JobState.SUCCEEDED, {"x": 2}, None)
     job = state_of(settings, job_id)
     assert job.state == JobState.SUCCEEDED and job.result == {"x": 2}
+    assert stored == JobView.model_validate(job)  # what a notice carries is the job as a read gives it
 
 
 def test_a_sandbox_job_with_side_effects_is_never_run_twice(settings: Settings, tenant_id: uuid.UUID) -> None:
