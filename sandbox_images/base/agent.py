@@ -41,7 +41,7 @@ from typing import Any, BinaryIO
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # -I leaves the script's folder out
 import sandbox_reset
 from launcher import SAFE_PATH, Capture, collect, launcher_argv, read_report
-from workdir import as_sandbox_user, setup_workdir
+from workdir import as_sandbox_user, fs_identity, setup_workdir
 
 PR_SET_CHILD_SUBREAPER = 36
 TICK_S = 0.02
@@ -320,8 +320,13 @@ def reset(req: dict[str, Any]) -> dict[str, Any]:
     reaper = Reaper()
     kill_all(uid, reaper)
     reaper.reap(block=False)
-    problem = as_sandbox_user(uid, gid, lambda: "; ".join(sandbox_reset.reset_as_sandbox_user(uid)) or None)
-    problems = [problem] if problem else []
+    with fs_identity(uid, gid):  # no process of the user is alive now: nothing can race the wipe
+        problems = sandbox_reset.wipe_writable(uid)
+    if sandbox_reset.owns_sysv(uid):
+        problem = as_sandbox_user(uid, gid, lambda: sandbox_reset.remove_sysv(uid))
+        problems += [problem] if problem else []
+    with fs_identity(uid, gid):
+        problems += sandbox_reset.leftovers()
     if uid_processes(uid):
         problems.append("processes of the sandbox user survived")
     return {"clean": not problems, "problems": problems}
@@ -367,6 +372,8 @@ def main(argv: list[str]) -> int:
         sys.stderr.write("usage: agent.py serve   (messages on stdin and stdout)\n")
         return 2
     _prctl(PR_SET_CHILD_SUBREAPER, 1)
+    os.setgroups([])  # file access as the sandbox user (fs_identity) must not carry root's groups along
+    os.umask(0o022)
     signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     os.chdir("/")  # never hold a directory the sandbox user owns
     serve(sys.stdin.buffer, sys.stdout.buffer)

@@ -1,8 +1,9 @@
 """Wiping what one run could leave for the next: files in every writable place, and SysV IPC objects.
 
-Runs inside a child of the agent that has already become the sandbox user:
-every leftover belongs to that user, and the owner can always chmod, so a
-directory left mode 000 cannot stop the wipe. Standard library only.
+The files are wiped under the sandbox user's filesystem identity (workdir.fs_identity) once no process of that
+user is alive: every leftover belongs to that user, and the owner can always chmod, so a directory left mode 000
+cannot stop the wipe. Removing an IPC object takes the owner's effective uid: a forked child that became the user
+does that, only when the run left one. Standard library only.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ IPC_RMID = 0
 _libc = ctypes.CDLL(None, use_errno=True)
 
 
-def _wipe_dir_contents(dirfd: int) -> None:
+def _wipe_dir_contents(dirfd: int, owner: int) -> None:
     """Remove everything below an open directory, fixing permissions as the owner goes.
 
     No process of the sandbox user is alive during a reset, so nothing can swap
@@ -32,11 +33,11 @@ def _wipe_dir_contents(dirfd: int) -> None:
         except FileNotFoundError:
             continue
         if stat.S_ISDIR(st.st_mode):
-            if st.st_uid == os.getuid():
+            if st.st_uid == owner:
                 os.chmod(name, 0o700, dir_fd=dirfd, follow_symlinks=True)
             child = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=dirfd)
             try:
-                _wipe_dir_contents(child)
+                _wipe_dir_contents(child, owner)
             finally:
                 os.close(child)
             os.rmdir(name, dir_fd=dirfd)
@@ -44,12 +45,12 @@ def _wipe_dir_contents(dirfd: int) -> None:
             os.unlink(name, dir_fd=dirfd)
 
 
-def wipe(path: str) -> None:
-    if os.stat(path).st_uid == os.getuid():
-        os.chmod(path, 0o700)  # the working directory is ours; a run may have locked it
+def wipe(path: str, owner: int) -> None:
+    if os.stat(path).st_uid == owner:
+        os.chmod(path, 0o700)  # the working directory is the user's; a run may have locked it
     dirfd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
     try:
-        _wipe_dir_contents(dirfd)
+        _wipe_dir_contents(dirfd, owner)
     finally:
         os.close(dirfd)
 
@@ -104,14 +105,17 @@ def leftovers() -> list[str]:
     return problems
 
 
-def reset_as_sandbox_user(uid: int) -> list[str]:
-    """Wipe every writable place and every IPC object; return what could not be removed."""
+def owns_sysv(uid: int) -> bool:
+    return any(owner == uid for objects in sysv_objects().values() for _, owner in objects)
+
+
+def wipe_writable(uid: int) -> list[str]:
+    """Wipe every writable place (with the user's filesystem identity); what could not be removed."""
     problems = []
     for path in WRITABLE:
         if os.path.isdir(path):
             try:
-                wipe(path)
+                wipe(path, uid)
             except OSError as exc:
                 problems.append(f"{path}: {exc}")
-    remove_sysv(uid)
-    return problems + leftovers()
+    return problems

@@ -1,18 +1,48 @@
 """A run's working directory: the files a run brings, written as the sandbox user without ever following a
-symbolic link (sandboxed code may have planted one), and a zip of a multi-file program unpacked the same way."""
+symbolic link (sandboxed code may have planted one), and a zip of a multi-file program unpacked the same way.
+
+Plain files are written by the agent itself under the sandbox user's filesystem identity (setfsuid, per thread;
+the agent serves one request at a time): no process of that user is alive then, and a fork per run cost more than
+the writing. An archive is unpacked in a forked child that became the user, under a file-size limit, so a hostile
+archive can cost that child, never the agent.
+"""
 
 from __future__ import annotations
 
 import base64
 import contextlib
+import ctypes
 import io
 import os
 import resource
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from launcher import read_all
+
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+def _set_fs_identity(uid: int, gid: int) -> bool:
+    _libc.setfsgid(gid)
+    _libc.setfsuid(uid)
+    # Both calls answer with the previous value, success or not: asking again tells what holds now.
+    return bool(_libc.setfsuid(uid) == uid and _libc.setfsgid(gid) == gid)
+
+
+@contextlib.contextmanager
+def fs_identity(uid: int, gid: int) -> Iterator[None]:
+    """File access as uid:gid for this thread: the permission checks and ownership a child that became the user
+    would meet (the agent holds no capability that overrides them), without the fork."""
+    if not _set_fs_identity(uid, gid):
+        _set_fs_identity(0, 0)
+        raise PermissionError(f"could not take the filesystem identity {uid}:{gid}")
+    try:
+        yield
+    finally:
+        if not _set_fs_identity(0, 0):
+            raise RuntimeError("could not give the sandbox user's filesystem identity back")
 
 
 def _safe_relpath(path: str) -> str:
@@ -116,15 +146,25 @@ def setup_workdir(req: dict[str, Any]) -> str | None:
     if not files and not archive:
         return None
 
-    def write() -> str | None:
-        limit = int(req.get("archive_limit_bytes", 10 << 20))
-        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+    def write_files() -> None:
         for f in files:
             _write_file(
                 req["workdir"], _safe_relpath(f["path"]), base64.b64decode(f["data"]), int(f.get("mode", 0o644))
             )
-        if archive:
-            _extract(req["workdir"], base64.b64decode(archive), limit, int(req.get("archive_max_entries", 10000)))
+
+    if not archive:
+        try:
+            with fs_identity(req["uid"], req["gid"]):
+                write_files()
+        except (OSError, ValueError) as exc:
+            return f"{type(exc).__name__}: {exc}"
+        return None
+
+    def write() -> str | None:
+        limit = int(req.get("archive_limit_bytes", 10 << 20))
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+        write_files()
+        _extract(req["workdir"], base64.b64decode(archive), limit, int(req.get("archive_max_entries", 10000)))
         return None
 
     return as_sandbox_user(req["uid"], req["gid"], write)
