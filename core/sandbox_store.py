@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from core import constants as c
 from core import snapshot_store
+from core.db import Executor
 from core.job_rows import SandboxSnapshot
 from core.jobkinds import JobKind
 from core.models import Blob, BlobChunk, Job, Sandbox, Snapshot, WarmPool
@@ -25,11 +26,17 @@ def host_lost_after_s(settings: Settings) -> float:
     return max(settings.queue.host_lost_after_s, 3 * settings.worker.heartbeat_interval_s)
 
 
-def set_sandbox(session: Session, sandbox_id: uuid.UUID, only_if: SandboxState | None = None, **values: Any) -> None:
+def set_sandbox(session: Executor, sandbox_id: uuid.UUID, only_if: SandboxState | None = None, **values: Any) -> bool:
+    """Change the sandbox (only while it is in state `only_if`, if given); whether it was changed."""
     stmt = update(Sandbox).where(Sandbox.id == sandbox_id)
     if only_if is not None:
         stmt = stmt.where(Sandbox.state == only_if.value)
-    session.execute(stmt.values(updated_at=func.now(), **values))
+    changed = session.execute(stmt.values(updated_at=func.now(), **values).returning(Sandbox.id))
+    return changed.first() is not None
+
+
+def sandbox_state(session: Session, sandbox_id: uuid.UUID) -> str | None:
+    return session.execute(select(Sandbox.state).where(Sandbox.id == sandbox_id)).scalar_one_or_none()
 
 
 def mark_lost(session: Session, sandbox_id: uuid.UUID, container_id: str, reason: str) -> bool:
@@ -256,6 +263,6 @@ def seal_blob(session: Session, blob_id: uuid.UUID) -> None:
     session.execute(update(Blob).where(Blob.id == blob_id).values(complete=True))
 
 
-def drop_blob(session: Session, blob_id: uuid.UUID) -> None:
+def drop_blob(session: Executor, blob_id: uuid.UUID) -> None:
     """A body whose job is finished: nobody reads it again."""
     session.execute(delete(Blob).where(Blob.id == blob_id))

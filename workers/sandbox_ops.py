@@ -12,6 +12,7 @@ import hashlib
 import logging
 import uuid
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import redis
@@ -28,6 +29,7 @@ from core.sandbox_store import (
     blob_chunk,
     blob_chunks,
     new_blob,
+    sandbox_state,
     seal_blob,
     set_sandbox,
 )
@@ -103,24 +105,25 @@ class Ops:
         if sandbox.state != SandboxState.CREATING:
             return {"state": sandbox.state}  # a redelivered create that already happened
         placed = self.host.create(sandbox)
-        self._started(sandbox, placed)
-        return {"state": SandboxState.STARTED.value, "from_pool": placed.from_pool}
+        return {**self._started(sandbox, placed, SandboxState.CREATING), "from_pool": placed.from_pool}
 
     def start(self, claim: SandboxClaim) -> Result:
         sandbox = claim.sandbox
         if sandbox.state != SandboxState.STARTING:
             return {"state": sandbox.state}
-        self._started(sandbox, self.host.start_sandbox(sandbox))
-        return {"state": SandboxState.STARTED.value}
+        return self._started(sandbox, self.host.start_sandbox(sandbox), SandboxState.STARTING)
 
-    def _started(self, sandbox: SandboxSnapshot, placed: Placed) -> None:
-        self._update(
-            sandbox,
-            container_id=placed.container_id,
-            state=SandboxState.STARTED.value,
-            started_at=_now(),
-            error=None,
-        )
+    def _started(self, sandbox: SandboxSnapshot, placed: Placed, was: SandboxState) -> Result:
+        """Record the running container, unless the sandbox left state `was` meanwhile. Deleted while it was
+        being made, its delete found no container to remove: this one is nobody's, and goes."""
+        with transaction(self.settings) as session:
+            values = {"container_id": placed.container_id, "started_at": _now(), "error": None}
+            if set_sandbox(session, sandbox.id, only_if=was, state=SandboxState.STARTED.value, **values):
+                return {"state": SandboxState.STARTED.value}
+            now = sandbox_state(session, sandbox.id)
+        if now in (None, SandboxState.DELETING, SandboxState.DELETED):
+            self.host.delete_sandbox(replace(sandbox, container_id=placed.container_id))
+        return {"state": now or SandboxState.DELETED.value}
 
     def stop(self, claim: SandboxClaim) -> Result:
         sandbox = claim.sandbox

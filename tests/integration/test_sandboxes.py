@@ -280,6 +280,28 @@ def test_parallel_creates_never_share_a_container(api: httpx.Client, two_hosts: 
         api.delete(f"/v1/sandboxes/{box['id']}")
 
 
+def test_a_sandbox_deleted_while_it_is_created_stays_deleted(api: httpx.Client, two_hosts: Stack) -> None:
+    """A delete right after a create nobody waited for: the create, finishing after the delete, used to mark the
+    sandbox started again, with a container nobody would remove."""
+    ids = []
+    for _ in range(3):
+        made = api.post("/v1/sandboxes", params={"wait": "false"}, json={})
+        assert made.status_code in (201, 202), made.text
+        ids.append(made.json()["id"])
+        gone = api.delete(f"/v1/sandboxes/{ids[-1]}", params={"wait": "false"})
+        assert gone.status_code in (200, 202), gone.text
+
+    def settled() -> bool:
+        with transaction(get_settings()) as session:
+            jobs = session.execute(select(Job.state).where(Job.sandbox_id.in_(ids))).scalars().all()
+        return len(jobs) == 2 * len(ids) and all(state in ("succeeded", "failed") for state in jobs)
+
+    eventually(settled, timeout=60)
+    with transaction(get_settings()) as session:
+        rows = session.execute(select(Sandbox.state, Sandbox.container_id).where(Sandbox.id.in_(ids))).all()
+    assert [tuple(r) for r in rows] == [("deleted", None)] * len(ids)
+
+
 def test_async_exec_with_a_signed_callback(api: httpx.Client, two_hosts: Stack) -> None:
     receiver = CallbackReceiver()
     try:
