@@ -6,11 +6,15 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Engine, create_engine
+from sqlalchemy import Connection, Engine, create_engine
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.settings import Settings
+
+# What a step that only runs Core statements takes: a Session's transaction, or a bare Connection's (lighter: no
+# ORM unit of work to set up, which cost a worker more per job than the statements themselves).
+Executor = Session | Connection
 
 _sync_engines: dict[str, Engine] = {}
 _async_engines: dict[str, AsyncEngine] = {}
@@ -52,6 +56,18 @@ def transaction(settings: Settings) -> Iterator[Session]:
     """A session in one transaction: committed on success, rolled back on error."""
     with session_factory(settings).begin() as session:
         yield session
+
+
+@contextmanager
+def connection(settings: Settings) -> Iterator[Connection]:
+    """A connection in one transaction: committed on success, rolled back on error."""
+    with sync_engine(settings).begin() as conn:
+        yield conn
+
+
+def core_connection(db: Executor) -> Connection:
+    """The Connection a step's statements run on, for Core statements straight on it from either kind of step."""
+    return db.connection() if isinstance(db, Session) else db
 
 
 def dispose_engines(close: bool = False) -> None:

@@ -22,9 +22,9 @@ from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import ColumnElement, Row, and_, bindparam, case, func, literal, null, or_, select, update
-from sqlalchemy.orm import Session
 
 from core import snapshot_store
+from core.db import Executor, core_connection
 from core.job_rows import SandboxSnapshot, SnapshotRow
 from core.jobkinds import IDEMPOTENT, JobKind
 from core.models import Base
@@ -196,23 +196,23 @@ def _base(row: Any, attempt_id: uuid.UUID) -> dict[str, Any]:
     }
 
 
-def claim_run(session: Session, job_id: uuid.UUID, worker: str, settings: Settings) -> RunClaim | Exhausted | None:
+def claim_run(db: Executor, job_id: uuid.UUID, worker: str, settings: Settings) -> RunClaim | Exhausted | None:
     """Take a queued run (or one whose holder's lease ran out): one statement that returns the run it claimed."""
     attempt_id = uuid.uuid4()
     params = {"job_id": job_id, "attempt_id": attempt_id, "worker": worker}
-    row = session.connection().execute(_claim_run_statement(_Rules.of(settings)), params).first()
+    row = core_connection(db).execute(_claim_run_statement(_Rules.of(settings)), params).first()
     if row is not None:
         return RunClaim(**_base(row, attempt_id), record=run_record(row, row))
-    return _not_claimed(session, job_id, settings)
+    return _not_claimed(db, job_id, settings)
 
 
 def claim_sandbox_job(
-    session: Session, job_id: uuid.UUID, worker: str, settings: Settings
+    db: Executor, job_id: uuid.UUID, worker: str, settings: Settings
 ) -> SandboxClaim | Exhausted | None:
     """Take a queued sandbox job, and mark its sandbox active, in one statement that returns both."""
     attempt_id = uuid.uuid4()
     params = {"job_id": job_id, "attempt_id": attempt_id, "worker": worker}
-    found = session.connection().execute(_claim_sandbox_job_statement(_Rules.of(settings)), params).first()
+    found = core_connection(db).execute(_claim_sandbox_job_statement(_Rules.of(settings)), params).first()
     if found is not None:
         sandbox = SandboxSnapshot.of(_prefixed(found, "s_"))
         return SandboxClaim(
@@ -221,20 +221,20 @@ def claim_sandbox_job(
             timeout_ms=found.timeout_ms,
             sandbox=sandbox,
         )
-    return _not_claimed(session, job_id, settings)
+    return _not_claimed(db, job_id, settings)
 
 
 def claim_snapshot_job(
-    session: Session, job_id: uuid.UUID, worker: str, settings: Settings
+    db: Executor, job_id: uuid.UUID, worker: str, settings: Settings
 ) -> SnapshotClaim | Exhausted | None:
     """Take a queued snapshot job (a build, a removal), with its snapshot, in one statement."""
     attempt_id = uuid.uuid4()
     params = {"job_id": job_id, "attempt_id": attempt_id, "worker": worker}
-    found = session.connection().execute(_claim_snapshot_job_statement(_Rules.of(settings)), params).first()
+    found = core_connection(db).execute(_claim_snapshot_job_statement(_Rules.of(settings)), params).first()
     if found is not None:
         snapshot = SnapshotRow.of(_prefixed(found, "p_"))
         return SnapshotClaim(**_base(found, attempt_id), timeout_ms=found.timeout_ms, snapshot=snapshot)
-    return _not_claimed(session, job_id, settings)
+    return _not_claimed(db, job_id, settings)
 
 
 def _prefixed(row: Row[Any], prefix: str) -> SimpleNamespace:
@@ -242,21 +242,21 @@ def _prefixed(row: Row[Any], prefix: str) -> SimpleNamespace:
     return SimpleNamespace(**{str(k)[len(prefix) :]: v for k, v in row._mapping.items() if str(k).startswith(prefix)})
 
 
-def _not_claimed(session: Session, job_id: uuid.UUID, settings: Settings) -> Exhausted | None:
+def _not_claimed(db: Executor, job_id: uuid.UUID, settings: Settings) -> Exhausted | None:
     """Why a claim found nothing: gone, held by someone else, finished, or out of attempts (then failed here)."""
     jobs = JOBS.c
-    row = session.connection().execute(select(JOBS).where(jobs.id == job_id).with_for_update()).first()
+    row = core_connection(db).execute(select(JOBS).where(jobs.id == job_id).with_for_update()).first()
     if row is None:
         log.info("job no longer exists; dropping message", extra={"job_id": str(job_id)})
         return None
-    now = session.execute(select(func.now())).scalar_one()
+    now = core_connection(db).execute(select(func.now())).scalar_one()
     expired = row.state == JobState.RUNNING and row.lease_expires_at is not None and row.lease_expires_at < now
     if (row.state == JobState.QUEUED or expired) and row.attempts >= max_attempts(row.kind, settings):
         if row.kind == JobKind.RUN:
             reason = f"gave up after {row.attempts} attempts"
         else:
             reason = WORKER_LOST if row.attempts else "out of attempts"
-        fail(session, [job_id], reason)
+        fail(db, [job_id], reason)
         log.warning("job failed: out of attempts", extra={"job_id": str(job_id), "attempts": row.attempts})
         return Exhausted(job_id, row.callback_url is not None)
     log.info("job already %s; dropping duplicate message", row.state, extra={"job_id": str(job_id)})
@@ -339,29 +339,29 @@ def _complete_host_job_statement() -> Any:
     )
 
 
-def complete_run(session: Session, claim: RunClaim, outcome: RunOutcome) -> RunRecord | None:
+def complete_run(db: Executor, claim: RunClaim, outcome: RunOutcome) -> RunRecord | None:
     """Store the outcome if this attempt still holds the claim: the run as now stored, or None if another attempt
     won. One statement: the job's compare-and-set and the run's result, together."""
     state = JobState.FAILED if outcome.status is RunStatus.INTERNAL_ERROR else JobState.SUCCEEDED
     params = _held_params(claim, state, outcome.message if state is JobState.FAILED else None)
     params["new_verdict"] = outcome.status.value
     params.update({f"new_{name}": getattr(outcome, name) for name in RUN_RESULT_COLUMNS})
-    row = session.connection().execute(_complete_run_statement(), params).first()
+    row = core_connection(db).execute(_complete_run_statement(), params).first()
     return None if row is None else run_record(row, row)
 
 
 def complete_host_job(
-    session: Session, claim: HostClaim, state: JobState, result: dict[str, Any], error: str | None
+    db: Executor, claim: HostClaim, state: JobState, result: dict[str, Any], error: str | None
 ) -> JobView | None:
     """Store the outcome if this attempt still holds the claim: the job as now stored, or None if another won."""
     params = {**_held_params(claim, state, error), "new_result": result}
-    row = session.connection().execute(_complete_host_job_statement(), params).first()
+    row = core_connection(db).execute(_complete_host_job_statement(), params).first()
     return None if row is None else JobView.model_validate(row)
 
 
-def release(session: Session, claim: Claim, error: str) -> bool:
+def release(db: Executor, claim: Claim, error: str) -> bool:
     """Give a claimed job back to the queue after an infrastructure fault (the next attempt may succeed)."""
-    done = session.connection().execute(
+    done = core_connection(db).execute(
         update(JOBS)
         .where(_held_by(claim))
         .values(
@@ -377,7 +377,7 @@ def release(session: Session, claim: Claim, error: str) -> bool:
     return done.first() is not None
 
 
-def fail(session: Session, job_ids: list[uuid.UUID], reason: str) -> None:
+def fail(db: Executor, job_ids: list[uuid.UUID], reason: str) -> None:
     """Fail jobs nobody will finish (out of attempts, their worker lost), whatever their kind:
     a run gets the Internal Error verdict, a sandbox job an error result naming why."""
     if not job_ids:
@@ -393,21 +393,21 @@ def fail(session: Session, job_ids: list[uuid.UUID], reason: str) -> None:
         .returning(JOBS.c.id)
         .cte("failed")
     )
-    session.connection().execute(
+    core_connection(db).execute(
         update(RUNS)
         .where(RUNS.c.job_id.in_(select(failed.c.id)))
         .values(verdict=RunStatus.INTERNAL_ERROR.value, message=reason)
         .add_cte(failed)
     )
     builds = select(JOBS.c.snapshot_id).where(JOBS.c.id.in_(job_ids), JOBS.c.kind == JobKind.SNAPSHOT_BUILD.value)
-    snapshot_store.build_failed(session, list(session.execute(builds).scalars()), f"the build failed: {reason}")
+    snapshot_store.build_failed(db, list(core_connection(db).execute(builds).scalars()), f"the build failed: {reason}")
 
 
-def expire_leases_of(session: Session, worker: str) -> int:
+def expire_leases_of(db: Executor, worker: str) -> int:
     """End the leases a worker's previous life held: the sweep then repeats or fails those jobs now,
     not when the leases would have run out. Worker names are unique per installation."""
     jobs = JOBS.c
-    result = session.connection().execute(
+    result = core_connection(db).execute(
         update(JOBS)
         .where(jobs.state == JobState.RUNNING, jobs.worker == worker, jobs.lease_expires_at > func.now())
         .values(lease_expires_at=func.now())

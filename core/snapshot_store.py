@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from sqlalchemy import func, update
 from sqlalchemy.orm import Session
 
+from core.db import Executor
 from core.models import Sandbox, Snapshot
 from core.states import AWAITING_BUILD, SandboxState, SnapshotState
 
@@ -70,7 +71,7 @@ def built(session: Session, snapshot_id: uuid.UUID, image_id: str, size_bytes: i
     return [Waited(row.id, row.tenant_id, row.host) for row in waiting]
 
 
-def build_failed(session: Session, snapshot_ids: list[uuid.UUID], reason: str, log: str | None = None) -> None:
+def build_failed(session: Executor, snapshot_ids: list[uuid.UUID], reason: str, log: str | None = None) -> None:
     """Builds that will not finish: their snapshots failed, and the sandboxes waiting for them are in error."""
     if not snapshot_ids:
         return

@@ -7,7 +7,7 @@ import time
 import uuid
 from typing import Any
 
-from sqlalchemy.orm import Session
+from sqlalchemy import Connection
 
 from core import constants as c
 from core import job_machine, sandbox_store
@@ -21,30 +21,28 @@ from workers import sandbox_watch
 from workers.agent_link import AgentError
 from workers.celery_app import app
 from workers.context import get_context
-from workers.job_task import announce, attempt, claim_here, db_retry, in_transaction, queue_wait
+from workers.job_task import announce, attempt, claim_here, db_retry, on_connection, queue_wait
 from workers.sandbox_host import SandboxLost
 
 log = logging.getLogger(__name__)
 Outcome = tuple[JobState, dict[str, Any], str | None]
 
 
-def _finish(session: Session, claim: SandboxClaim, outcome: Outcome) -> JobView | None:
+def _finish(conn: Connection, claim: SandboxClaim, outcome: Outcome) -> JobView | None:
     """Complete the job and, in the same transaction, what its kind changes besides: a failed lifecycle
     change leaves the sandbox in error; a finished upload's body is dropped (the job owned it until now).
     The job as stored, or None if another attempt owns it."""
     state, result, error = outcome
-    job = job_machine.complete_host_job(session, claim, state, result, error)
+    job = job_machine.complete_host_job(conn, claim, state, result, error)
     if job is None:
         return None
     if state is JobState.FAILED and claim.kind in (JobKind.CREATE, JobKind.START, JobKind.STOP):
-        sandbox_store.set_sandbox(session, claim.sandbox.id, state=SandboxState.ERROR.value, error=error)
+        sandbox_store.set_sandbox(conn, claim.sandbox.id, state=SandboxState.ERROR.value, error=error)
     if state is JobState.FAILED and claim.kind is JobKind.GROW_DISK:  # nothing moved: stopped as it was
         only = SandboxState.RESIZING
-        sandbox_store.set_sandbox(
-            session, claim.sandbox.id, only_if=only, state=SandboxState.STOPPED.value, error=error
-        )
+        sandbox_store.set_sandbox(conn, claim.sandbox.id, only_if=only, state=SandboxState.STOPPED.value, error=error)
     if claim.kind is JobKind.FILES_UPLOAD:
-        sandbox_store.drop_blob(session, uuid.UUID(str(claim.payload["blob_id"])))
+        sandbox_store.drop_blob(conn, uuid.UUID(str(claim.payload["blob_id"])))
     return job
 
 
@@ -73,7 +71,7 @@ def execute_sandbox_job(self: Any, job_id: str) -> None:
     else:
         observed = queue_wait(claim.kind, claim.queued_since)
         outcome = attempt(self, ctx, claim, lambda: _execute(claim, observed), _failed)
-    job = None if outcome is None else in_transaction(ctx, _finish, claim, outcome)
+    job = None if outcome is None else on_connection(ctx, _finish, claim, outcome)
     if outcome is not None and job is not None:
         notice = JobNotice(state=job.state, job=job)
         announce(ctx, claim.job_id, notice, claim.callback_url is not None, observed)

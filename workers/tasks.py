@@ -18,7 +18,7 @@ from core.states import CallbackState, JobState
 from workers import callbacks
 from workers.celery_app import app, run_task_time_limit
 from workers.context import get_context
-from workers.job_task import announce, attempt, in_transaction, queue_wait
+from workers.job_task import announce, attempt, in_transaction, on_connection, queue_wait
 from workers.run_executor import internal_error
 from workers.runtime.base import RuntimeFailure
 
@@ -35,7 +35,7 @@ log = logging.getLogger(__name__)
 )
 def execute_run(self: Any, job_id: str) -> None:
     ctx = get_context()
-    claim = in_transaction(ctx, job_machine.claim_run, uuid.UUID(job_id), ctx.name, ctx.settings)
+    claim = on_connection(ctx, job_machine.claim_run, uuid.UUID(job_id), ctx.name, ctx.settings)
     if isinstance(claim, job_machine.Exhausted):
         announce(ctx, claim.job_id, JobNotice(state=JobState.FAILED.value), claim.has_callback)
         return
@@ -55,7 +55,7 @@ def execute_run(self: Any, job_id: str) -> None:
     outcome = attempt(self, ctx, claim, work, internal_error)
     if outcome is None:
         return
-    record = in_transaction(ctx, job_machine.complete_run, claim, outcome)
+    record = on_connection(ctx, job_machine.complete_run, claim, outcome)
     if record is not None:
         notice = JobNotice(state=outcome.status.value, run=record)
         announce(ctx, claim.job_id, notice, claim.callback_url is not None, observed)
