@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 import uuid
 from collections import defaultdict
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -31,6 +32,7 @@ T = TypeVar("T")
 # Every API process hears every notice: past this, a notice carries the state alone and waiters read the job back.
 NOTICE_MAX_BYTES = 64 * 1024
 DRAINING = "draining"
+RECENT_S = 30.0  # longer than any request takes between queueing a job and waiting for it
 
 
 class JobNotice(BaseModel):
@@ -78,6 +80,17 @@ class CompletionHub:
         self.connected = asyncio.Event()
         # Set when the server is told to stop: waiters are answered at once instead of holding shutdown up.
         self.draining = False
+        # Since when (monotonic) the subscription has stood unbroken; None while it is down.
+        self._subscribed_since: float | None = None
+        # Jobs that finished lately with nobody waiting yet: a wait that registers just after still hears of it.
+        self._recent: dict[str, float] = {}
+
+    def heard_all_since(self, moment: float) -> bool:
+        """Whether every notice published after `moment` reaches this hub (the subscription stood since before)."""
+        return self._subscribed_since is not None and self._subscribed_since <= moment
+
+    def finished_lately(self, job_id: uuid.UUID) -> bool:
+        return str(job_id) in self._recent
 
     def start(self) -> None:
         if self._task is None:
@@ -117,6 +130,8 @@ class CompletionHub:
                 self.connected.set()
                 delay = 0.1
                 async for message in pubsub.listen():
+                    if message.get("type") == "psubscribe":  # confirmed: from now on nothing is missed
+                        self._subscribed_since = time.monotonic()
                     if message.get("type") != "pmessage":
                         continue
                     channel = message["channel"].decode()
@@ -125,6 +140,7 @@ class CompletionHub:
                 raise
             except Exception as exc:  # noqa: BLE001 - reconnect whatever Redis raised
                 self.connected.clear()
+                self._subscribed_since = None
                 log.warning("completion subscription lost; reconnecting", extra={"error": repr(exc)})
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
@@ -144,11 +160,21 @@ class CompletionHub:
     def _wake(self, job_id: str, data: bytes) -> None:
         waiting = self._waiters.pop(job_id, None)
         if not waiting:
+            self._remember(job_id)
             return  # read only what someone waits for
         notice = JobNotice.decoded(data)
         for fut in waiting:
             if not fut.done():
                 fut.set_result(notice)
+
+    def _remember(self, job_id: str) -> None:
+        now = time.monotonic()
+        self._recent[job_id] = now
+        while self._recent:  # insertion order is age order: prune from the front
+            oldest = next(iter(self._recent))
+            if now - self._recent[oldest] <= RECENT_S:
+                break
+            del self._recent[oldest]
 
 
 async def wait_finished(
@@ -159,17 +185,26 @@ async def wait_finished(
     timeout_s: float,
     what: str,
     carried: Callable[[JobNotice], T | None] = lambda _: None,
+    queued_after: float | None = None,
 ) -> dict[uuid.UUID, T]:
     """The jobs as `read` gives them, once each is finished or the timeout passed; the one way anything waits.
 
     Subscribed before the first read, so a completion in between is not missed; never polls the database. A job
-    whose notice carried it (`carried` gives it, finished) is not read again. A server that is stopping (the hub
+    whose notice carried it (`carried` gives it, finished) is not read again. Jobs this request queued after the
+    monotonic moment `queued_after` are not read first either, while the hub has heard every notice since then:
+    one that finished before its wait began is among those it heard lately. A server that is stopping (the hub
     drains) raises Interrupted for work still going: it was accepted, and goes on.
     """
     async with contextlib.AsyncExitStack() as stack:
         futures = dict(zip(ids, [await stack.enter_async_context(hub.waiter(job_id)) for job_id in ids], strict=True))
-        found = await read()
-        pending = {job_id: fut for job_id, fut in futures.items() if job_id in found and not finished(found[job_id])}
+        if queued_after is not None and hub.heard_all_since(queued_after):
+            found: dict[uuid.UUID, T] = {}
+            pending = {job_id: fut for job_id, fut in futures.items() if not hub.finished_lately(job_id)}
+            if len(pending) < len(futures):
+                found = await read()
+        else:
+            found = await read()
+            pending = {k: fut for k, fut in futures.items() if k in found and not finished(found[k])}
         if pending:
             await asyncio.wait(pending.values(), timeout=timeout_s)
             for job_id, fut in list(pending.items()):

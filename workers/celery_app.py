@@ -50,7 +50,9 @@ def create_app(settings: Settings) -> Celery:
         worker_concurrency=settings.worker.concurrency,
         worker_hijack_root_logger=False,
         worker_send_task_events=settings.worker.task_events,
-        task_send_sent_event=settings.worker.task_events,
+        # Flower's task views need what workers send (received, started, done); a "sent" event from the API as
+        # well cost every submission a Redis client and a message, for a state Flower shows as queued anyway.
+        task_send_sent_event=False,
         broker_connection_retry_on_startup=True,
         broker_transport_options={
             # Longer than any task may run, so Redis never hands a running task to a second worker.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import time
 import uuid
 from typing import Annotated, Any
 
@@ -114,13 +115,16 @@ async def create_submission(
         prepared = await _parse(session, state, body, encoded)
     except _Judge0Invalid as exc:
         return JSONResponse(exc.messages, status_code=422)
+    before = time.monotonic()
     [run_id] = await run_service.create_runs(
         session, principal, [prepared], state.settings, protocol="judge0", idempotency_key=idempotency_key
     )
     if not _flag(wait):
         return JSONResponse({"token": str(run_id)}, status_code=201)
     budget = run_service.wait_budget_s(prepared.limits, state.settings, bool(prepared.language.compile_cmd))
-    record = (await run_service.wait_for_runs(state.sessions, state.hub, principal, [run_id], budget))[run_id]
+    fresh = before if idempotency_key is None else None  # a key may give back a run queued long ago
+    waited = await run_service.wait_for_runs(state.sessions, state.hub, principal, [run_id], budget, fresh)
+    record = waited[run_id]
     try:
         return JSONResponse(await _render(state, session, record, wanted, encoded), status_code=201)
     except NotUtf8:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from typing import Annotated
 
@@ -62,12 +63,14 @@ async def create_run(
     With an Idempotency-Key, sending the same request again (after a dropped connection, say) answers
     with the run the first one created, waiting for it again if asked, instead of creating another."""
     prepared = await _prepare(body, state, session)
+    before = time.monotonic()
     [run_id] = await run_service.create_runs(
         session, principal, [prepared], state.settings, protocol="v1", idempotency_key=idempotency_key
     )
     if wait:
         budget = run_service.wait_budget_s(prepared.limits, state.settings, bool(prepared.language.compile_cmd))
-        records = await run_service.wait_for_runs(state.sessions, state.hub, principal, [run_id], budget)
+        fresh = before if idempotency_key is None else None  # a key may give back a run queued long ago
+        records = await run_service.wait_for_runs(state.sessions, state.hub, principal, [run_id], budget, fresh)
         record = records[run_id]
     else:
         record = await run_service.get_run(session, principal, run_id)

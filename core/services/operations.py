@@ -6,6 +6,7 @@ a wait that runs out, a failure and a success read the same in every protocol.
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -21,7 +22,7 @@ from core import constants as c
 from core import job_payloads, job_secrets, queue
 from core.errors import Conflict, InvalidInput, NotFound, Pending
 from core.jobkinds import JobKind
-from core.models import Base, Job
+from core.models import Base
 from core.notify import CompletionHub, JobNotice, wait_finished
 from core.schemas import JobView, SandboxRecord
 from core.services import blobs
@@ -145,16 +146,21 @@ async def submit_op(
 
 
 async def get_job(session: AsyncSession, principal: Principal, job_id: uuid.UUID) -> JobView:
+    jobs = JOBS.c
+    columns = [jobs[name] for name in JobView.model_fields]
     job = (
-        await session.execute(select(Job).where(Job.id == job_id, Job.tenant_id == principal.tenant_id))
-    ).scalar_one_or_none()
+        await session.execute(select(*columns).where(jobs.id == job_id, jobs.tenant_id == principal.tenant_id))
+    ).first()
     if job is None or job.kind == JobKind.RUN:
         raise NotFound("job", str(job_id))
     return JobView.model_validate(job)
 
 
-async def wait_for_job(caller: Caller, job_id: uuid.UUID, timeout_s: float) -> JobView:
-    """The job once it is finished, or as it is when the timeout passes."""
+async def wait_for_job(
+    caller: Caller, job_id: uuid.UUID, timeout_s: float, queued_after: float | None = None
+) -> JobView:
+    """The job once it is finished, or as it is when the timeout passes (`queued_after`: see
+    notify.wait_finished)."""
 
     async def read() -> dict[uuid.UUID, JobView]:
         async with caller.sessions() as session:
@@ -164,7 +170,7 @@ async def wait_for_job(caller: Caller, job_id: uuid.UUID, timeout_s: float) -> J
         return notice.job if notice.job is not None and notice.job.id == job_id else None
 
     found = await wait_finished(
-        caller.hub, [job_id], read, lambda j: JobState(j.state).terminal, timeout_s, "job", carried
+        caller.hub, [job_id], read, lambda j: JobState(j.state).terminal, timeout_s, "job", carried, queued_after
     )
     return found[job_id]
 
@@ -191,8 +197,9 @@ async def run_op(
     secrets: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """Queue one operation and wait for its outcome (see `outcome`)."""
+    before = time.monotonic()
     job_id = await submit_op(caller, sandbox, kind, payload, timeout_ms, secrets=secrets)
-    return outcome(await wait_for_job(caller, job_id, wait_budget_s(caller.settings, timeout_ms)))
+    return outcome(await wait_for_job(caller, job_id, wait_budget_s(caller.settings, timeout_ms), before))
 
 
 async def settle(caller: Caller, job_id: uuid.UUID | None) -> None:

@@ -265,8 +265,9 @@ async def wait_for_runs(
     principal: Principal,
     run_ids: list[uuid.UUID],
     timeout_s: float,
+    queued_after: float | None = None,
 ) -> dict[uuid.UUID, RunRecord]:
-    """Wait until every run finished or the timeout passed."""
+    """Wait until every run finished or the timeout passed (`queued_after`: see notify.wait_finished)."""
 
     async def read() -> dict[uuid.UUID, RunRecord]:
         async with sessions() as session:
@@ -276,4 +277,4 @@ async def wait_for_runs(
         run = notice.run
         return run if run is not None and run.tenant_id == principal.tenant_id else None
 
-    return await wait_finished(hub, run_ids, read, lambda r: r.status.finished, timeout_s, "run", carried)
+    return await wait_finished(hub, run_ids, read, lambda r: r.status.finished, timeout_s, "run", carried, queued_after)

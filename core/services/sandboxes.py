@@ -192,13 +192,15 @@ async def _sandbox_created_by(session: AsyncSession, job_id: uuid.UUID) -> uuid.
 
 async def get_sandbox(session: AsyncSession, principal: Principal, ident: str) -> SandboxRecord:
     """By id, or by name; deleted sandboxes only by id. Other tenants' are 404 like missing ones."""
-    stmt = select(Sandbox).where(Sandbox.tenant_id == principal.tenant_id)
+    table = Sandbox.__table__
+    # A plain row, not an ORM object: every operation on a sandbox starts here, and the ORM's loading cost more.
+    stmt = select(table).where(table.c.tenant_id == principal.tenant_id)
     try:
         sandbox_id = uuid.UUID(ident)
-        stmt = stmt.where(Sandbox.id == sandbox_id)
+        stmt = stmt.where(table.c.id == sandbox_id)
     except ValueError:
-        stmt = stmt.where(Sandbox.name == ident, Sandbox.state != SandboxState.DELETED)
-    found = (await session.execute(stmt)).scalar_one_or_none()
+        stmt = stmt.where(table.c.name == ident, table.c.state != SandboxState.DELETED)
+    found = (await session.execute(stmt)).one_or_none()
     if found is None:
         raise NotFound("sandbox", ident)
     return SandboxRecord.model_validate(found)
