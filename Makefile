@@ -3,7 +3,7 @@ SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: up down test test-unit lint images bench bench-sandboxes bench-scaling soak status logs docs
+.PHONY: up down test test-unit lint images bench bench-sandboxes bench-cpu bench-scaling soak status logs docs
 
 up:  ## install what is missing, build images, start API, workers, beat and Flower
 	@bash scripts/up.sh
@@ -38,6 +38,10 @@ soak:  ## 32 clients of mixed work for 10 minutes, and whether anything grows (n
 
 bench-sandboxes:  ## sandbox exec and create latency, and exec throughput, against raw docker exec (needs `make up`)
 	@$(PY) -m bench.sandboxes $(BENCH_ARGS)
+
+bench-cpu:  ## CPU per job by process under load: print(1) runs, then sandbox echo (needs `make up`)
+	@$(PY) -m bench.cpu_per_job $(BENCH_ARGS)
+	@$(PY) -m bench.cpu_per_job --kind exec --clients 8 $(BENCH_ARGS)
 
 docs:  ## regenerate the settings table in docs/configuration.md
 	@$(PY) scripts/settings_doc.py --write docs/configuration.md

@@ -41,16 +41,24 @@ class Series:
 
 
 def sequential(name: str, fn: Callable[[], object], n: int, warmup: int = 3) -> Series:
+    return in_turn({name: fn}, n, warmup)[0]
+
+
+def in_turn(calls: dict[str, Callable[[], object]], n: int, warmup: int = 3) -> list[Series]:
+    """One request at a time, each call once per round: a busy spell of the machine's falls on every series alike
+    (taken one after another, the first series ran while the engine still removed the sandboxes made before)."""
     for _ in range(warmup):
-        fn()
-    series = Series(name)
-    began = time.perf_counter()
+        for fn in calls.values():
+            fn()
+    series = {name: Series(name) for name in calls}
     for _ in range(n):
-        started = time.perf_counter()
-        fn()
-        series.latencies_ms.append((time.perf_counter() - started) * 1000)
-    series.seconds = time.perf_counter() - began
-    return series
+        for name, fn in calls.items():
+            started = time.perf_counter()
+            fn()
+            elapsed = time.perf_counter() - started
+            series[name].latencies_ms.append(elapsed * 1000)
+            series[name].seconds += elapsed
+    return list(series.values())
 
 
 def raw_exec(engine: docker.DockerClient, n: int) -> Series:

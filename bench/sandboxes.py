@@ -19,18 +19,19 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import platform
 import threading
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import docker
 import httpx
 
-from bench.harness import Series, admin_key, closed_loop, sequential
+from bench.harness import Series, admin_key, closed_loop, in_turn
 from core.settings import SandboxSettings
 from workers.agent_link import AgentLink
 from workers.runtime import ContainerLimits, DockerEngine, DockerWorkspaceRuntime, WorkspaceSpec
@@ -40,10 +41,12 @@ CUSTOM_IMAGE = "debian:bookworm-slim"  # no Python, runs as root: nothing of our
 SANDBOXES = SandboxSettings()
 
 
-def raw_exec_series(engine: docker.DockerClient, n: int) -> Series:
+@contextlib.contextmanager
+def raw_exec(engine: docker.DockerClient) -> Iterator[Callable[[], object]]:
+    """`docker exec echo` in a running container of the same image, on the sandboxes' engine."""
     box = engine.containers.run(IMAGE, ["sleep", "infinity"], detach=True, network_mode="none", user="64000")
     try:
-        return sequential("raw docker exec echo", lambda: box.exec_run(["echo"]), n)
+        yield lambda: box.exec_run(["echo"])
     finally:
         box.remove(force=True)
 
@@ -78,7 +81,9 @@ def raw_exec_load(engine: docker.DockerClient, clients: int, seconds: float) -> 
     return series
 
 
-def agent_series(n: int) -> Series:
+@contextlib.contextmanager
+def agent_exec() -> Iterator[Callable[[], object]]:
+    """`echo` through our agent's own link to a sandbox: no API, no queue."""
     docker_engine = DockerEngine(SANDBOXES.docker_url)
     runtime = DockerWorkspaceRuntime(docker_engine, SANDBOXES.runtime_image)
     spec = WorkspaceSpec(image=IMAGE, limits=ContainerLimits(1 << 30, 256, 1.0), disk_bytes=1 << 30, network=False)
@@ -86,7 +91,7 @@ def agent_series(n: int) -> Series:
     link = AgentLink(runtime.attach(container), container)
     try:
         link.call("ping")
-        return sequential("agent link echo (no API, no queue)", lambda: link.call("exec", command="echo"), n)
+        yield lambda: link.call("exec", command="echo")
     finally:
         link.close()
         runtime.remove_container(container)
@@ -138,13 +143,15 @@ def screenshot_series(client: httpx.Client, engine: docker.DockerClient, key: st
             if client.get(url, headers=headers).status_code == 200:
                 break
             time.sleep(0.2)
-        ours = sequential(
-            "Runyard screenshot (Daytona computer use, PNG)", lambda: _ok(client.get(url, headers=headers)), n
-        )
         desktops = engine.containers.list(filters={"label": "org.runyard.image=runyard/desktop:latest"})
         container = desktops[0]
-        raw = sequential("raw docker exec ffmpeg x11grab (PNG)", lambda: container.exec_run(SHOT), n)
-        return [raw, ours]
+        return in_turn(
+            {
+                "raw docker exec ffmpeg x11grab (PNG)": lambda: container.exec_run(SHOT),
+                "Runyard screenshot (Daytona computer use, PNG)": lambda: _ok(client.get(url, headers=headers)),
+            },
+            n,
+        )
     finally:
         client.delete(f"/v1/sandboxes/{box['id']}")
 
@@ -208,11 +215,18 @@ def main() -> None:
         try:
             for sandbox_id in ids:
                 exec_once(client, sandbox_id)
+            with raw_exec(engine) as raw, agent_exec() as agent:
+                echoes = in_turn(
+                    {
+                        "raw docker exec echo": raw,
+                        "agent link echo (no API, no queue)": agent,
+                        "Runyard /v1 exec echo": lambda: exec_once(client, ids[0]),
+                        "Runyard Daytona process/execute echo": lambda: daytona_exec_once(client, ids[0]),
+                    },
+                    args.n,
+                )
             latency = [
-                raw_exec_series(engine, args.n),
-                agent_series(args.n),
-                sequential("Runyard /v1 exec echo", lambda: exec_once(client, ids[0]), args.n),
-                sequential("Runyard Daytona process/execute echo", lambda: daytona_exec_once(client, ids[0]), args.n),
+                *echoes,
                 creates,
                 custom,
                 desktop,
