@@ -132,7 +132,8 @@ class WorkerSettings(BaseModel):
     # Docker network for runs that asked for network access (see docs/security.md); "" disables it.
     egress_network: str = "runyard-egress"
     egress_pool_size: int = 1
-    # Celery task events feed Flower's task views; they cost a few Redis messages per task.
+    # Celery task events feed Flower's task views (Flower follows this setting). They cost about 4 ms of CPU
+    # per job all told: off, a 2-core machine did 78 print(1) runs/s instead of 66 (docs/benchmarks.md).
     task_events: bool = True
     # The host whose Docker engine this worker drives; sandboxes placed here are served from its
     # own queue. Empty means the worker's name. One worker process serves each host name.

@@ -56,10 +56,10 @@ for i in $(seq 1 "$WORKERS"); do
 done
 start beat "$VENV/bin/celery" -A workers.celery_app beat --schedule "$STATE_DIR/beat-schedule" --loglevel INFO
 start ssh "$VENV/bin/runyard-ssh"
-# Flower turns task events on in every worker unless told not to: it follows the workers' own setting.
-case "${RUNYARD_WORKER__TASK_EVENTS:-true}" in 0 | false | False | no | off) FLOWER_EVENTS=False ;; *) FLOWER_EVENTS=True ;; esac
+# Flower turns task events on in every worker unless told not to: it follows the workers' own setting
+# (Flower reads "false", "0" and "f", in any case, as off).
 start flower "$VENV/bin/celery" -A workers.celery_app flower --address=127.0.0.1 --port="$FLOWER_PORT" \
-  --enable_events="$FLOWER_EVENTS" \
+  --enable_events="${RUNYARD_WORKER__TASK_EVENTS:-true}" \
   --basic-auth="${RUNYARD_FLOWER__USER:-admin}:$RUNYARD_FLOWER__PASSWORD"
 
 URL="http://$API_HOST:$API_PORT"
