@@ -140,11 +140,12 @@ class CompletionHub:
                 raise
             except Exception as exc:  # noqa: BLE001 - reconnect whatever Redis raised
                 self.connected.clear()
-                self._subscribed_since = None
+                self._subscribed_since = None  # before the pause below, not only in `finally` after it
                 log.warning("completion subscription lost; reconnecting", extra={"error": repr(exc)})
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
             finally:
+                self._subscribed_since = None  # however it ended: until confirmed again, notices may be missed
                 with contextlib.suppress(Exception):
                     await pubsub.aclose()  # type: ignore[no-untyped-call]
                     await client.aclose()

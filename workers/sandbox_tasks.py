@@ -72,7 +72,7 @@ def execute_sandbox_job(self: Any, job_id: str) -> None:
         observed = queue_wait(claim.kind, claim.queued_since)
         outcome = attempt(self, ctx, claim, lambda: _execute(claim, observed), _failed)
     job = None if outcome is None else on_connection(ctx, _finish, claim, outcome)
-    if outcome is not None and job is not None:
+    if job is not None:
         notice = JobNotice(state=job.state, job=job)
         announce(ctx, claim.job_id, notice, claim.callback_url is not None, observed)
         log.info("sandbox job done", extra={"job_id": job_id, "kind": claim.kind, "state": job.state})
