@@ -46,6 +46,8 @@ from workdir import as_sandbox_user, fs_identity, setup_workdir
 PR_SET_CHILD_SUBREAPER = 36
 TICK_S = 0.02
 DRAIN_AFTER_EXIT_S = 0.5
+TIGHT_KILL_ROUNDS = 200
+KILL_DEADLINE_S = 10.0
 
 _libc = ctypes.CDLL(None, use_errno=True)
 
@@ -129,8 +131,15 @@ def kill_all(uid: int, reaper: Reaper) -> None:
     from a forked helper: under a fork bomb the pids limit leaves no room for
     another process. SIGSTOP first keeps the bomb from outrunning the kill;
     reaping as we go gives the pids back.
+
+    Killed is not yet gone: a process whose container used up its CPU quota
+    (threads spinning) cannot run its own exit until the next quota period,
+    up to 100 ms later. So the rounds go on until a deadline, tight at first
+    (a fork bomb), then with short pauses.
     """
-    for _ in range(1000):
+    deadline = time.monotonic() + KILL_DEADLINE_S
+    rounds = 0
+    while time.monotonic() < deadline:
         pids = uid_processes(uid)
         if not pids:
             return
@@ -139,7 +148,10 @@ def kill_all(uid: int, reaper: Reaper) -> None:
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, sig)
         reaper.reap(block=False)
-    raise RuntimeError(f"processes of uid {uid} survived 1000 kill rounds")
+        rounds += 1
+        if rounds > TIGHT_KILL_ROUNDS:
+            time.sleep(0.002)
+    raise RuntimeError(f"processes of uid {uid} survived {KILL_DEADLINE_S:.0f} s of kill rounds")
 
 
 class Reaper:
