@@ -47,16 +47,6 @@ def add(pipe: Pipeline, observation: Observation) -> None:
     pipe.sadd(f"{c.KEY_METRICS}kinds:{name}", kind)
 
 
-def observe(client: redis.Redis, name: str, kind: str, seconds: float) -> None:
-    """Add one observation now; never raises (metrics must not fail a job)."""
-    try:
-        pipe = client.pipeline(transaction=False)
-        add(pipe, Observation(name, kind, seconds))
-        pipe.execute()
-    except redis.RedisError as exc:
-        log.debug("metric not recorded", extra={"error": repr(exc)})
-
-
 def count(client: redis.Redis, name: str, label: str, amount: int = 1) -> None:
     try:
         client.hincrby(f"{c.KEY_METRICS}count:{name}", label, amount)
