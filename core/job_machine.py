@@ -13,7 +13,6 @@ job's sandbox, payload and result) rides along in the same statement.
 
 from __future__ import annotations
 
-import functools
 import logging
 import uuid
 from dataclasses import dataclass
@@ -21,21 +20,21 @@ from datetime import datetime
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import ColumnElement, Row, and_, bindparam, case, func, literal, null, or_, select, update
+from sqlalchemy import Row, case, func, literal, null, select, update
 
+from core import job_statements as statements
 from core import snapshot_store
 from core.db import Executor, core_connection
 from core.job_rows import SandboxSnapshot, SnapshotRow
+from core.job_statements import JOBS, RUNS
 from core.jobkinds import IDEMPOTENT, JobKind
-from core.models import Base
 from core.records import run_record
 from core.schemas import JobView, RunOutcome, RunRecord
 from core.settings import Settings
-from core.states import CallbackState, JobState
+from core.states import JobState
 from core.statuses import RunStatus
 
 log = logging.getLogger(__name__)
-JOBS, RUNS, SANDBOXES, SNAPSHOTS = (Base.metadata.tables[t] for t in ("jobs", "runs", "sandboxes", "snapshots"))
 WORKER_LOST = "the worker executing this operation stopped; it may have partly run, and was not repeated"
 
 
@@ -85,104 +84,10 @@ def max_attempts(kind: JobKind | str, settings: Settings) -> int:
     return settings.queue.max_attempts if JobKind(kind) in IDEMPOTENT else 1
 
 
-def run_lease_margin_s(settings: Settings) -> float:
-    """Beyond a run's own wall time: compilation at the maxima, and the margins."""
-    return settings.limits.max_wall_time_limit_s + 2 * settings.worker.exec_margin_s + settings.queue.lease_margin_s
-
-
 def sandbox_lease_s(timeout_ms: int | None, settings: Settings) -> float:
     """How long a sandbox job's claim holds: its own timeout and the margins."""
     own = timeout_ms / 1000 if timeout_ms else settings.sandboxes.lifecycle_wait_s
     return own + settings.worker.exec_margin_s + settings.queue.lease_margin_s
-
-
-@dataclass(frozen=True)
-class _Rules:
-    """What of the settings the claim statement is built from (hashable: the statement is built once per rules)."""
-
-    max_attempts: int
-    run_margin_s: float
-    sandbox_default_s: float
-    sandbox_margin_s: float
-
-    @classmethod
-    def of(cls, settings: Settings) -> _Rules:
-        sandbox_margin = settings.worker.exec_margin_s + settings.queue.lease_margin_s
-        return cls(
-            settings.queue.max_attempts,
-            run_lease_margin_s(settings),
-            settings.sandboxes.lifecycle_wait_s,
-            sandbox_margin,
-        )
-
-
-def _lease_s(rules: _Rules) -> ColumnElement[Any]:
-    jobs, runs = JOBS.c, RUNS.c
-    wall_s = select(runs.wall_time_limit_ms * runs.number_of_runs / 1000.0).where(runs.job_id == jobs.id)
-    own_s = func.coalesce(jobs.timeout_ms / 1000.0, rules.sandbox_default_s)
-    return case(
-        (jobs.kind == JobKind.RUN.value, wall_s.scalar_subquery() + rules.run_margin_s),
-        else_=own_s + rules.sandbox_margin_s,
-    )
-
-
-def _allowed_attempts(rules: _Rules) -> ColumnElement[Any]:
-    idempotent = sorted(k.value for k in IDEMPOTENT)
-    return case((JOBS.c.kind.in_(idempotent), rules.max_attempts), else_=literal(1))
-
-
-def _claimed_cte(rules: _Rules) -> Any:
-    """The claim's compare-and-set, with the job, the attempt and the worker as parameters."""
-    jobs = JOBS.c
-    claimable = and_(
-        jobs.id == bindparam("job_id"),
-        jobs.attempts < _allowed_attempts(rules),
-        or_(jobs.state == JobState.QUEUED, and_(jobs.state == JobState.RUNNING, jobs.lease_expires_at < func.now())),
-    )
-    return (
-        update(JOBS)
-        .where(claimable)
-        .values(
-            state=JobState.RUNNING.value,
-            attempts=jobs.attempts + 1,
-            attempt_id=bindparam("attempt_id"),
-            worker=bindparam("worker"),
-            started_at=func.now(),
-            updated_at=func.now(),
-            lease_expires_at=func.now() + func.make_interval(0, 0, 0, 0, 0, 0, _lease_s(rules)),
-        )
-        .returning(*JOBS.c)
-        .cte("claimed")
-    )
-
-
-# Built once per process (per settings): a claim runs for every job, and building its statement costs more than
-# running it. The statements are immutable; only their parameters change.
-@functools.cache
-def _claim_run_statement(rules: _Rules) -> Any:
-    claimed = _claimed_cte(rules)
-    return select(claimed, RUNS).join(RUNS, RUNS.c.job_id == claimed.c.id)
-
-
-@functools.cache
-def _claim_sandbox_job_statement(rules: _Rules) -> Any:
-    claimed = _claimed_cte(rules)
-    touched = (
-        update(SANDBOXES)
-        .where(SANDBOXES.c.id == claimed.c.sandbox_id)
-        .values(last_activity_at=func.now())
-        .returning(*SANDBOXES.c)
-        .cte("touched")
-    )
-    columns = [c.label(f"s_{c.name}") for c in touched.c]
-    return select(claimed, *columns).join(touched, touched.c.id == claimed.c.sandbox_id)
-
-
-@functools.cache
-def _claim_snapshot_job_statement(rules: _Rules) -> Any:
-    claimed = _claimed_cte(rules)
-    columns = [c.label(f"p_{c.name}") for c in SNAPSHOTS.c]
-    return select(claimed, *columns).join(SNAPSHOTS, SNAPSHOTS.c.id == claimed.c.snapshot_id)
 
 
 def _base(row: Any, attempt_id: uuid.UUID) -> dict[str, Any]:
@@ -200,7 +105,7 @@ def claim_run(db: Executor, job_id: uuid.UUID, worker: str, settings: Settings) 
     """Take a queued run (or one whose holder's lease ran out): one statement that returns the run it claimed."""
     attempt_id = uuid.uuid4()
     params = {"job_id": job_id, "attempt_id": attempt_id, "worker": worker}
-    row = core_connection(db).execute(_claim_run_statement(_Rules.of(settings)), params).first()
+    row = core_connection(db).execute(statements.claim_run(statements.Rules.of(settings)), params).first()
     if row is not None:
         return RunClaim(**_base(row, attempt_id), record=run_record(row, row))
     return _not_claimed(db, job_id, settings)
@@ -212,7 +117,7 @@ def claim_sandbox_job(
     """Take a queued sandbox job, and mark its sandbox active, in one statement that returns both."""
     attempt_id = uuid.uuid4()
     params = {"job_id": job_id, "attempt_id": attempt_id, "worker": worker}
-    found = core_connection(db).execute(_claim_sandbox_job_statement(_Rules.of(settings)), params).first()
+    found = core_connection(db).execute(statements.claim_sandbox_job(statements.Rules.of(settings)), params).first()
     if found is not None:
         sandbox = SandboxSnapshot.of(_prefixed(found, "s_"))
         return SandboxClaim(
@@ -230,7 +135,7 @@ def claim_snapshot_job(
     """Take a queued snapshot job (a build, a removal), with its snapshot, in one statement."""
     attempt_id = uuid.uuid4()
     params = {"job_id": job_id, "attempt_id": attempt_id, "worker": worker}
-    found = core_connection(db).execute(_claim_snapshot_job_statement(_Rules.of(settings)), params).first()
+    found = core_connection(db).execute(statements.claim_snapshot_job(statements.Rules.of(settings)), params).first()
     if found is not None:
         snapshot = SnapshotRow.of(_prefixed(found, "p_"))
         return SnapshotClaim(**_base(found, attempt_id), timeout_ms=found.timeout_ms, snapshot=snapshot)
@@ -263,80 +168,12 @@ def _not_claimed(db: Executor, job_id: uuid.UUID, settings: Settings) -> Exhaust
     return None
 
 
-def _finish_values(state: Any, error: Any) -> dict[str, Any]:
-    return {
-        "state": state,
-        "error": error,
-        "finished_at": func.now(),
-        "updated_at": func.now(),
-        "lease_expires_at": None,
-        "callback_state": case((JOBS.c.callback_url.is_not(None), CallbackState.PENDING.value), else_=None),
-    }
-
-
-def _held_by(claim: Claim) -> ColumnElement[bool]:
-    jobs = JOBS.c
-    return and_(jobs.id == claim.job_id, jobs.state == JobState.RUNNING, jobs.attempt_id == claim.attempt_id)
-
-
-def _held() -> ColumnElement[bool]:
-    """_held_by, with the claim as parameters (held_job, held_attempt)."""
-    jobs = JOBS.c
-    return and_(
-        jobs.id == bindparam("held_job"), jobs.state == JobState.RUNNING, jobs.attempt_id == bindparam("held_attempt")
-    )
+def _held(claim: Claim) -> dict[str, Any]:
+    return {"held_job": claim.job_id, "held_attempt": claim.attempt_id}
 
 
 def _held_params(claim: Claim, state: JobState, error: str | None) -> dict[str, Any]:
-    return {"held_job": claim.job_id, "held_attempt": claim.attempt_id, "new_state": state.value, "new_error": error}
-
-
-RUN_RESULT_COLUMNS = (
-    "stdout",
-    "stderr",
-    "compile_output",
-    "stdout_truncated",
-    "stderr_truncated",
-    "exit_code",
-    "exit_signal",
-    "message",
-    "time_ms",
-    "wall_time_ms",
-    "memory_kb",
-)
-
-
-# Built once per process, as the claims are: these run for every job, and building them cost more than running them.
-@functools.cache
-def _complete_run_statement() -> Any:
-    finished = (
-        update(JOBS)
-        .where(_held())
-        .values(**_finish_values(bindparam("new_state"), bindparam("new_error")))
-        .returning(*JOBS.c)
-        .cte("finished")
-    )
-    results: dict[str, Any] = {name: bindparam(f"new_{name}") for name in RUN_RESULT_COLUMNS}
-    return (
-        update(RUNS)
-        .where(RUNS.c.job_id == finished.c.id)
-        .values(verdict=bindparam("new_verdict"), **results)
-        .returning(*RUNS.c, *finished.c)
-        .add_cte(finished)
-    )
-
-
-@functools.cache
-def _complete_host_job_statement() -> Any:
-    jobs = JOBS.c
-    return (
-        update(JOBS)
-        .where(_held())
-        .values(result=bindparam("new_result"), **_finish_values(bindparam("new_state"), bindparam("new_error")))
-        .returning(
-            jobs.id, jobs.kind, jobs.state, jobs.sandbox_id, jobs.result, jobs.error, jobs.created_at, jobs.finished_at
-        )
-    )
+    return {**_held(claim), "new_state": state.value, "new_error": error}
 
 
 def complete_run(db: Executor, claim: RunClaim, outcome: RunOutcome) -> RunRecord | None:
@@ -345,8 +182,8 @@ def complete_run(db: Executor, claim: RunClaim, outcome: RunOutcome) -> RunRecor
     state = JobState.FAILED if outcome.status is RunStatus.INTERNAL_ERROR else JobState.SUCCEEDED
     params = _held_params(claim, state, outcome.message if state is JobState.FAILED else None)
     params["new_verdict"] = outcome.status.value
-    params.update({f"new_{name}": getattr(outcome, name) for name in RUN_RESULT_COLUMNS})
-    row = core_connection(db).execute(_complete_run_statement(), params).first()
+    params.update({f"new_{name}": getattr(outcome, name) for name in statements.RUN_RESULT_COLUMNS})
+    row = core_connection(db).execute(statements.complete_run(), params).first()
     return None if row is None else run_record(row, row)
 
 
@@ -355,7 +192,7 @@ def complete_host_job(
 ) -> JobView | None:
     """Store the outcome if this attempt still holds the claim: the job as now stored, or None if another won."""
     params = {**_held_params(claim, state, error), "new_result": result}
-    row = core_connection(db).execute(_complete_host_job_statement(), params).first()
+    row = core_connection(db).execute(statements.complete_host_job(), params).first()
     return None if row is None else JobView.model_validate(row)
 
 
@@ -363,7 +200,7 @@ def release(db: Executor, claim: Claim, error: str) -> bool:
     """Give a claimed job back to the queue after an infrastructure fault (the next attempt may succeed)."""
     done = core_connection(db).execute(
         update(JOBS)
-        .where(_held_by(claim))
+        .where(statements.held())
         .values(
             state=JobState.QUEUED.value,
             attempt_id=None,
@@ -372,7 +209,8 @@ def release(db: Executor, claim: Claim, error: str) -> bool:
             enqueued_at=func.now(),
             updated_at=func.now(),
         )
-        .returning(JOBS.c.id)
+        .returning(JOBS.c.id),
+        _held(claim),
     )
     return done.first() is not None
 
@@ -388,7 +226,7 @@ def fail(db: Executor, job_ids: list[uuid.UUID], reason: str) -> None:
         .where(JOBS.c.id.in_(job_ids))
         .values(
             result=case((JOBS.c.kind == JobKind.RUN.value, null()), else_=literal(lost, JOBS.c.result.type)),
-            **_finish_values(JobState.FAILED.value, reason),
+            **statements.finish_values(JobState.FAILED.value, reason),
         )
         .returning(JOBS.c.id)
         .cte("failed")
